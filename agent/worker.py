@@ -1,0 +1,228 @@
+"""The worker side of agent runs: a host that runs many graphs concurrently on its own event loop.
+
+In process mode (the default) the host lives in a spawned worker process and talks to the server
+over a socket with length-prefixed JSON frames; in thread mode it lives on a thread of the server
+process. Either way it receives plain data and sends back:
+
+  tokens {run_id, text}          text streamed since the last batch (flushed every ~20 ms)
+  tool_call {run_id, call_id, name, args}   (process mode: answered by tool_result)
+  done {run_id, text, usage}     the run finished; text is the whole reply
+  cancelled {run_id, text}       stopped on request, with the text so far
+  error {run_id, message, text}  failed, with the text so far
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import socket
+import struct
+from typing import Any, Callable
+
+log = logging.getLogger("chatsvc.agent.worker")
+
+FLUSH_S = 0.02
+HEADER = struct.Struct("!I")
+Send = Callable[[dict[str, Any]], None]
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message, separators=(",", ":"), default=str).encode()
+    return HEADER.pack(len(body)) + body
+
+
+async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
+    (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+    return json.loads(await reader.readexactly(size))
+
+
+class TokenBatcher:
+    """Collect streamed text and send it in batches at most every FLUSH_S seconds."""
+
+    def __init__(self, send: Send, run_id: str) -> None:
+        self.send = send
+        self.run_id = run_id
+        self.text: list[str] = []
+        self.pending: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, piece: str) -> None:
+        self.text.append(piece)
+        self.pending.append(piece)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.pending:
+            self.send({"t": "tokens", "run_id": self.run_id, "text": "".join(self.pending)})
+            self.pending.clear()
+
+    def full_text(self) -> str:
+        return "".join(self.text)
+
+
+class PipeGateway:
+    """Process mode: a tool call is a message to the server; the answer comes back as tool_result."""
+
+    def __init__(self, host: "RunHost", run_id: str) -> None:
+        self.host = host
+        self.run_id = run_id
+
+    async def call(self, name: str, args: dict[str, Any]) -> str:
+        call_id = secrets.token_hex(8)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.host.pending_tools[call_id] = future
+        self.host.send({"t": "tool_call", "run_id": self.run_id, "call_id": call_id, "name": name, "args": args})
+        try:
+            return await future
+        finally:
+            self.host.pending_tools.pop(call_id, None)
+
+
+GatewayFactory = Callable[["RunHost", str], Any]
+
+
+class RunHost:
+    """Run agent graphs as tasks on this loop; route tool results and cancels to them."""
+
+    def __init__(self, send: Send, gateway_factory: GatewayFactory = PipeGateway) -> None:
+        self.send = send
+        self.gateway_factory = gateway_factory
+        self.runs: dict[str, asyncio.Task[None]] = {}
+        self.pending_tools: dict[str, asyncio.Future[str]] = {}
+        self._models: dict[str, Any] = {}
+
+    def handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("t")
+        if kind == "run":
+            task = asyncio.get_running_loop().create_task(self._run(message))
+            self.runs[message["run_id"]] = task
+            task.add_done_callback(lambda _t, rid=message["run_id"]: self.runs.pop(rid, None))
+        elif kind == "tool_result":
+            future = self.pending_tools.get(message["call_id"])
+            if future is not None and not future.done():
+                future.set_result(message["result"])
+        elif kind == "cancel":
+            task = self.runs.get(message["run_id"])
+            if task is not None:
+                task.cancel()
+        elif kind == "job":
+            asyncio.get_running_loop().create_task(self._job(message))
+
+    def _model(self, provider: dict[str, Any]) -> Any:
+        from agent.providers import build_model
+
+        key = json.dumps(provider, sort_keys=True)
+        if key not in self._models:
+            self._models[key] = build_model(provider)
+        return self._models[key]
+
+    async def _run(self, message: dict[str, Any]) -> None:
+        from langchain_core.messages import AIMessageChunk
+
+        from agent.graph import RECURSION_LIMIT, build_graph, to_messages
+        from agent.tools import build_langchain_tools
+
+        run_id = message["run_id"]
+        batcher = TokenBatcher(self.send, run_id)
+        usage: dict[str, int] = {}
+        try:
+            graph = build_graph(self._model(message["provider"]),
+                                build_langchain_tools(self.gateway_factory(self, run_id)))
+            stream = graph.astream({"messages": to_messages(message["history"])},
+                                   {"recursion_limit": RECURSION_LIMIT}, stream_mode="messages")
+            async for chunk, meta in stream:
+                if not isinstance(chunk, AIMessageChunk) or meta.get("langgraph_node") != "agent":
+                    continue
+                if chunk.text:
+                    batcher.add(chunk.text)
+                if chunk.usage_metadata:
+                    for key in ("input_tokens", "output_tokens"):
+                        usage[key] = usage.get(key, 0) + int(chunk.usage_metadata.get(key, 0))
+            batcher.flush()
+            self.send({"t": "done", "run_id": run_id, "text": batcher.full_text(), "usage": usage})
+        except asyncio.CancelledError:
+            batcher.flush()
+            self.send({"t": "cancelled", "run_id": run_id, "text": batcher.full_text()})
+        except Exception as exc:  # the run fails; the host keeps serving others
+            log.warning("run %s failed: %s", run_id, exc)
+            batcher.flush()
+            self.send({"t": "error", "run_id": run_id, "message": describe_error(exc), "text": batcher.full_text()})
+
+    async def _job(self, message: dict[str, Any]) -> None:
+        """Run a CPU- or LLM-heavy job (e.g. LLM test generation for a chunk) and send its result."""
+        from agent.jobs import run_job
+
+        try:
+            result = await run_job(message["name"], message["args"], self._model)
+            self.send({"t": "job_done", "job_id": message["job_id"], "result": result})
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            self.send({"t": "job_failed", "job_id": message["job_id"], "message": describe_error(exc)})
+
+
+def describe_error(exc: BaseException) -> str:
+    """A sentence a user can act on, without internals."""
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - langchain-openai brings it
+        openai = None
+    if openai is not None:
+        if isinstance(exc, openai.RateLimitError):
+            return f"The model service is rate limiting requests (429): {text}"
+        if isinstance(exc, openai.APITimeoutError):
+            return "The model service did not answer in time."
+        if isinstance(exc, openai.APIConnectionError):
+            return "The connection to the model service failed or was cut off."
+        if isinstance(exc, openai.APIStatusError):
+            return f"The model service answered with an error ({exc.status_code}): {text}"
+        if isinstance(exc, openai.APIError):
+            return f"The model service reported an error: {text}"
+    if isinstance(exc, json.JSONDecodeError):
+        return "The model service sent a malformed response."
+    if type(exc).__name__ == "GraphRecursionError":
+        return "The agent took too many steps without finishing."
+    return f"The agent failed: {text}"
+
+
+# --- process mode: the worker process's main ---------------------------------------------------
+
+def worker_main(sock: socket.socket) -> None:
+    """Entry point of a spawned worker process."""
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        asyncio.run(_serve(sock), debug=False)  # never inherit asyncio debug mode: it slows every future
+    except KeyboardInterrupt:
+        pass
+
+
+async def _serve(sock: socket.socket) -> None:
+    import langchain_core.messages  # noqa: F401 - import the heavy stack once, before saying ready
+    import langgraph.graph  # noqa: F401
+
+    reader, writer = await asyncio.open_connection(sock=sock)
+
+    def send(message: dict[str, Any]) -> None:
+        writer.write(encode(message))
+
+    host = RunHost(send)
+    send({"t": "ready"})
+    while True:
+        try:
+            message = await read_frame(reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            break  # the server went away
+        if message.get("t") == "shutdown":
+            break
+        host.handle(message)
+    for task in list(host.runs.values()):
+        task.cancel()
+    await asyncio.gather(*host.runs.values(), return_exceptions=True)
+    writer.close()
+
+

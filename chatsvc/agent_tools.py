@@ -1,0 +1,123 @@
+"""The agent's tools on the server side: each runs with the chatting user's permissions in the chat's project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatsvc import authz
+from chatsvc.errors import ApiError
+from chatsvc.events import EventBus
+from chatsvc.tasks import TaskManager
+from storage import agentdata
+
+NO_PROJECT = ("This chat is not attached to a project, so there are no requirements to work with. "
+              "Start a chat inside a project.")
+SEARCH_RESULTS = 10
+
+
+class AgentTools:
+    """Execute the tools of agent/tools.py for a run (a ToolRunner for the RunManager)."""
+
+    def __init__(self, *, db: Any, bus: EventBus, tasks: TaskManager) -> None:
+        self.db = db
+        self.bus = bus
+        self.tasks = tasks
+
+    async def run(self, run: Any, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Run one tool; a refusal or a missing thing becomes {"error": ...} for the model to relay."""
+        if run.project_id is None:
+            return {"error": NO_PROJECT}
+        method = getattr(self, f"_{name}", None)
+        if method is None:
+            return {"error": f"There is no tool named {name}."}
+        try:
+            return await method(run.principal, run.project_id, args)
+        except ApiError as exc:
+            return {"error": exc.message}
+        except _NoDocument as exc:
+            return {"error": str(exc)}
+
+    async def _requirements(self, principal: Any, project_id: str, args: dict[str, Any],
+                            need: str = "viewer") -> tuple[Any, list[dict[str, Any]]]:
+        """Authorize, then load the requested (default: current) document version and its requirements."""
+        async with self.db.read() as s:
+            await authz.require_project(s, principal, project_id, need)
+            version = await agentdata.resolve_version(s, project_id, args.get("document_version_id"))
+            if version is None:
+                raise _NoDocument()
+            return version, await agentdata.requirements_of(s, version.id)
+
+    @staticmethod
+    def _doc(version: Any) -> dict[str, Any]:
+        return {"id": version.id, "title": version.title, "number": version.number}
+
+    async def _list_requirements(self, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        version, reqs = await self._requirements(principal, project_id, args)
+        limit = int(args.get("limit", 50))
+        items = [{k: r[k] for k in ("uid", "title", "priority", "modality", "section")} for r in reqs[:limit]]
+        return {"document": self._doc(version), "total": len(reqs), "items": items}
+
+    async def _search_requirements(self, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        from agent.textmatch import Bm25Index, tokenize
+
+        version, reqs = await self._requirements(principal, project_id, args)
+        query = str(args.get("query", ""))
+        index = Bm25Index([tokenize(f"{r['uid']} {r['title']} {r['statement']} {r['section']}") for r in reqs])
+        scores = index.score(tokenize(query)) if reqs else {}
+        ranked = sorted(((score, i) for i, score in scores.items() if score > 0), key=lambda x: (-x[0], x[1]))
+        matches = [{**{k: reqs[i][k] for k in ("uid", "title", "statement", "priority")}, "score": round(score, 3)}
+                   for score, i in ranked[: int(args.get("limit", SEARCH_RESULTS))]]
+        return {"document": self._doc(version), "query": query, "matches": matches}
+
+    async def _get_requirement(self, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        version, reqs = await self._requirements(principal, project_id, args)
+        uid = str(args.get("uid", "")).upper()
+        found = next((r for r in reqs if r["uid"].upper() == uid), None)
+        if found is None:
+            return {"error": f"There is no requirement {uid} in {version.title} (version {version.number})."}
+        return {**found, "document": self._doc(version)}
+
+    async def _start(self, kind: str, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        version, reqs = await self._requirements(principal, project_id, args, need="editor")
+        count = len(reqs)
+        params: dict[str, Any] = {"document_version_id": version.id}
+        if args.get("requirement_uids"):
+            params["requirement_uids"] = list(args["requirement_uids"])
+            count = len(params["requirement_uids"])
+        task = await self.tasks.create(kind, project_id, principal.user_id, params)
+        return {"task_id": task["id"], "kind": kind, "document": self._doc(version), "requirements": count}
+
+    async def _generate_test_cases(self, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        return await self._start("test_generation", principal, project_id, args)
+
+    async def _run_coverage_analysis(self, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        return await self._start("coverage", principal, project_id, args)
+
+    async def _get_coverage_summary(self, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        async with self.db.read() as s:
+            await authz.require_project(s, principal, project_id)
+            version = await agentdata.resolve_version(s, project_id, args.get("document_version_id"))
+            report = await agentdata.latest_artifact(s, project_id, "coverage_report", version.id if version else None)
+            if report is None:
+                return {"error": "There is no coverage report yet. Ask me to run a coverage analysis."}
+            content = report.content or {}
+        doc = self._doc(version) if version else None
+        return {"artifact_id": report.id, "document": doc, "summary": content.get("summary", {}),
+                "uncovered": content.get("uncovered", []), "orphan_tests": content.get("orphan_tests", [])}
+
+    async def _list_artifacts(self, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
+        async with self.db.read() as s:
+            await authz.require_project(s, principal, project_id)
+            rows = await agentdata.recent_artifacts(s, project_id, args.get("type"), int(args.get("limit", 20)))
+        items = [{"id": a.id, "type": a.type, "name": a.name, "created_at": a.created_at.isoformat(),
+                  "document_version_id": a.document_version_id} for a in rows]
+        return {"total": len(items), "items": items}
+
+
+class _NoDocument(Exception):
+    def __init__(self) -> None:
+        super().__init__("The project has no document version yet (or not that one). Add a requirements document "
+                         "first.")
+
+
+

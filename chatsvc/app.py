@@ -1,0 +1,196 @@
+"""The application factory: middlewares, lifetimes in cleanup_ctx, the route table."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, AsyncIterator
+
+from aiohttp import web
+from aiohttp_session import session_middleware
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from sqlalchemy.orm import configure_mappers
+
+from agent.providers import provider_settings
+from chatsvc import keys
+from chatsvc.agent_tools import AgentTools
+from chatsvc.agents import AgentPool
+from chatsvc.errors import error_middleware
+from chatsvc.events import InMemoryEventBus
+from chatsvc.live import Limits
+from chatsvc.permissions import BUILTIN_ROLES
+from chatsvc.security import LoginLimiter, PasswordHasher
+from chatsvc.runs import RunManager
+from chatsvc.settings import Settings
+from chatsvc.sockets import SocketRegistry
+from chatsvc.taskkinds import task_kinds
+from chatsvc.tasks import TaskManager
+from storage import rbac
+from storage.blobs import BlobStore
+from storage.db import Database, run_migrations_blocking
+
+log = logging.getLogger("chatsvc")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Add the headers every answer carries; pages get a strict CSP (no inline script)."""
+    response = await handler(request)
+    if not response.prepared:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        is_page = response.content_type == "text/html" or (
+            isinstance(response, web.FileResponse) and request.path.endswith((".html", "/", "/api/docs"))
+        )
+        response.headers.setdefault("Content-Security-Policy", PAGE_CSP if is_page else API_CSP)
+        if request.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Migrate (in a thread: Alembic is sync Python), open the engines, seed built-in roles."""
+    settings = app[keys.SETTINGS]
+    url = settings.resolved_database_url
+    connect_args = app.get(keys.DB_CONNECT_ARGS) or None
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, run_migrations_blocking, url, connect_args)
+    swept = await loop.run_in_executor(None, app[keys.BLOBS].sweep_temp)
+    if swept:
+        log.info("removed %d unfinished uploads left by a crash", swept)
+    await loop.run_in_executor(None, configure_mappers)  # ~100 ms of Python, once: not on the loop
+    db = Database(url, connect_args=connect_args)
+    async with db.write() as s:
+        await rbac.ensure_builtin_roles(s, BUILTIN_ROLES)
+    app[keys.DB] = db
+    log.info("database ready: %s", settings.public_dsn())
+    yield
+    await db.close()
+
+
+async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Create the bounded cpu executor once; shut it down on cleanup."""
+    settings = app[keys.SETTINGS]
+    cpu = ThreadPoolExecutor(max_workers=settings.cpu_threads, thread_name_prefix="cpu")
+    app[keys.CPU_EXECUTOR] = cpu
+    hasher = PasswordHasher(cpu, settings.bcrypt_rounds, concurrency=settings.cpu_threads)
+    await hasher.warm_up()
+    app[keys.PASSWORDS] = hasher
+    yield
+    cpu.shutdown(wait=True, cancel_futures=True)
+
+
+async def events_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The event bus and the registry of live sockets that listens to it."""
+    bus = InMemoryEventBus()
+    app[keys.EVENTS] = bus
+    registry = SocketRegistry(bus, app[keys.DB])
+    app[keys.SOCKETS] = registry
+    app[keys.METRICS].append(lambda: [
+        ("chatsvc_websockets", "Open websocket connections.", registry.count()),
+        ("chatsvc_subscriptions", "Topic subscriptions of open websockets.", bus.subscriber_count()),
+        ("chatsvc_events_published_total", "Events published since start.", bus.published_total),
+    ])
+    prune = asyncio.get_running_loop().create_task(_prune_topics(bus))
+    yield
+    prune.cancel()
+    await asyncio.gather(prune, return_exceptions=True)
+
+
+async def _prune_topics(bus: InMemoryEventBus) -> None:
+    while True:
+        await asyncio.sleep(60)
+        bus.prune()
+
+
+async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The agent worker pool, the task manager and the run manager; recover what a crash left behind."""
+    settings = app[keys.SETTINGS]
+    db, bus = app[keys.DB], app[keys.EVENTS]
+    tasks = TaskManager(db=db, bus=bus, kinds=task_kinds(app), concurrency=settings.task_concurrency)
+    app[keys.TASKS] = tasks
+    tools = AgentTools(db=db, bus=bus, tasks=tasks)
+    runs_box: list[RunManager] = []
+    pool = AgentPool(mode=settings.agent_executor, size=settings.agent_processes,
+                     execute_tool=lambda run_id, name, args: runs_box[0].execute_tool(run_id, name, args))
+    app[keys.AGENTS] = pool
+    runs = RunManager(db=db, bus=bus, pool=pool, provider=lambda: provider_settings(settings), tools=tools.run)
+    runs_box.append(runs)
+    app[keys.RUNS] = runs
+    app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
+
+    def on_event(event: Any) -> None:
+        if event.name == "project.deleted" and event.topic.startswith("project:"):
+            runs.stop_project(event.topic[len("project:"):])
+            tasks.stop_project(event.topic[len("project:"):])
+
+    bus.add_tap(on_event)
+    app[keys.METRICS].append(lambda: [
+        ("chatsvc_active_runs", "Agent runs streaming now.", runs.active_count()),
+        ("chatsvc_running_tasks", "Background tasks running in this process.", len(tasks.running)),
+    ])
+    await runs.recover()
+    await tasks.recover()
+    yield
+    await runs.close()
+    await tasks.close()
+    await pool.close()
+
+
+async def close_sockets(app: web.Application) -> None:
+    """on_shutdown: goodbye and close 1001 to every websocket before handlers are cancelled."""
+    await app[keys.SOCKETS].close_all()
+
+
+
+
+def create_app(settings: Settings, *, db_connect_args: dict[str, Any] | None = None,
+               ws_limits: Limits | None = None) -> web.Application:
+    """Build the whole application for these settings (the same factory serves run.py and tests)."""
+    from handlers import VIEWS, add_static_routes
+
+    settings = settings.with_secrets()
+    storage = EncryptedCookieStorage(
+        settings.secret_key,
+        cookie_name=settings.cookie_name,
+        httponly=True,
+        samesite="Lax",
+        secure=bool(settings.cookie_secure),
+        max_age=settings.session_absolute_s,
+    )
+    app = web.Application(
+        middlewares=[security_headers_middleware, error_middleware, session_middleware(storage)],
+        client_max_size=settings.max_json_bytes,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.OPENAPI_CACHE] = {}
+    app[keys.METRICS] = []
+    app[keys.WS_LIMITS] = ws_limits or Limits()
+    app[keys.TOPIC_SNAPSHOTS] = []
+    if db_connect_args:
+        app[keys.DB_CONNECT_ARGS] = db_connect_args
+    app[keys.LOGIN_LIMITER] = LoginLimiter(
+        settings.login_fail_limit_account, settings.login_fail_limit_ip, settings.login_window_s
+    )
+    app[keys.BLOBS] = BlobStore(settings.blob_dir)
+    app.cleanup_ctx.extend([database_ctx, executors_ctx, events_ctx, agents_ctx])
+    app.on_shutdown.append(close_sockets)
+
+    for view in VIEWS:
+        app.router.add_view(view.full_path(), view)
+    add_static_routes(app)
+    return app

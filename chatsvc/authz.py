@@ -1,0 +1,109 @@
+"""The one place that answers "may this principal do this to that".
+
+Global permissions come from roles (a superuser has all of them). Inside a project the member role
+decides: a non-member gets 404 (existence is not revealed), a member whose role is too low gets 403.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chatsvc.errors import Forbidden, NotFound
+from chatsvc.permissions import PERMISSIONS
+from chatsvc.security import Principal
+from storage import rbac
+from storage.models import ChatSession, ProjectMember
+
+ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
+PROJECT_ROLES = tuple(ROLE_RANK)
+
+
+async def global_permissions(session: AsyncSession, principal: Principal) -> set[str]:
+    """Return the caller's effective global permissions."""
+    if principal.is_superuser:
+        return set(PERMISSIONS)
+    return await rbac.user_permissions(session, principal.user_id) & set(PERMISSIONS)
+
+
+async def require_permission(session: AsyncSession, principal: Principal, permission: str) -> None:
+    """Raise Forbidden unless the caller holds a global permission."""
+    if permission not in await global_permissions(session, principal):
+        raise Forbidden(f"This needs the '{permission}' permission.")
+
+
+async def project_role(session: AsyncSession, principal: Principal, project_id: str) -> str | None:
+    """Return the caller's role in a project (a superuser acts as owner), or None."""
+    from storage.models import Project
+
+    if principal.is_superuser:
+        exists = await session.scalar(select(Project.id).where(Project.id == project_id))
+        return "owner" if exists else None
+    return await session.scalar(
+        select(ProjectMember.role).where(
+            ProjectMember.project_id == project_id, ProjectMember.user_id == principal.user_id
+        )
+    )
+
+
+async def require_project(
+    session: AsyncSession, principal: Principal, project_id: str, need: str = "viewer"
+) -> str:
+    """Return the caller's project role; 404 for non-members, 403 when the role is below `need`."""
+    role = await project_role(session, principal, project_id)
+    if role is None:
+        raise NotFound("No such project.")
+    if ROLE_RANK[role] < ROLE_RANK[need]:
+        raise Forbidden(f"This needs the {need} role in the project; you are {role}.")
+    return role
+
+
+async def require_chat_session(
+    session: AsyncSession, principal: Principal, chat_id: str, *, write: bool = False
+) -> ChatSession:
+    """Load a chat session the caller may see (write: may post/edit in); 404 when they may not see it."""
+    chat = await session.get(ChatSession, chat_id)
+    if chat is None:
+        raise NotFound("No such chat session.")
+    if chat.project_id is None:
+        if chat.owner_id != principal.user_id and not principal.is_superuser:
+            raise NotFound("No such chat session.")
+        return chat
+    role = await project_role(session, principal, chat.project_id)
+    if role is None:
+        raise NotFound("No such chat session.")
+    if write and ROLE_RANK[role] < ROLE_RANK["editor"]:
+        raise Forbidden("Viewers can read project chats but not write in them.")
+    return chat
+
+
+async def visible_project_ids(session: AsyncSession, principal: Principal) -> list[str] | None:
+    """Return the ids of projects the caller belongs to; None means all (superuser)."""
+    if principal.is_superuser:
+        return None
+    return list(
+        await session.scalars(select(ProjectMember.project_id).where(ProjectMember.user_id == principal.user_id))
+    )
+
+
+async def authorize_topic(session: AsyncSession, principal: Principal, topic: str) -> None:
+    """Allow a websocket subscription, or raise NotFound/Forbidden exactly as REST would for that resource."""
+    from storage.models import Task
+
+    kind, _, ident = topic.partition(":")
+    if kind == "user":
+        if ident != principal.user_id:
+            raise Forbidden("You can only subscribe to your own user topic.")
+    elif kind == "project":
+        await require_project(session, principal, ident)
+    elif kind == "chat":
+        await require_chat_session(session, principal, ident)
+    elif kind == "task":
+        project_id = await session.scalar(select(Task.project_id).where(Task.id == ident))
+        if project_id is None:
+            raise NotFound("No such task.")
+        role = await project_role(session, principal, project_id)
+        if role is None:
+            raise NotFound("No such task.")
+    else:
+        raise NotFound("No such topic.")

@@ -1,0 +1,205 @@
+"""The command line behind run.py: serve (default), create-user, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import getpass
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from chatsvc.settings import Settings
+
+log = logging.getLogger("chatsvc")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run.py", description="chatsvc: AI-assisted QA server")
+    sub = parser.add_subparsers(dest="command")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", help="where the database, secrets and uploads live (./data)")
+        p.add_argument("--database-url", help="sqlite+aiosqlite:///… or postgresql+asyncpg://…")
+
+    serve = sub.add_parser("serve", help="start the server (default)")
+    for p in (parser, serve):
+        p.add_argument("--host", help="interface to bind (127.0.0.1)")
+        p.add_argument("--port", type=int, help="port to listen on (8080)")
+        p.add_argument("--llm", choices=["offline", "openai"], help="agent model provider (offline)")
+        p.add_argument("--workers", type=int, help="server processes sharing the port (1)")
+        common(p)
+
+    cu = sub.add_parser("create-user", help="create a user, e.g. the first admin")
+    cu.add_argument("--username")
+    cu.add_argument("--email")
+    cu.add_argument("--password", help="prefer --password-stdin or the prompt")
+    cu.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    cu.add_argument("--full-name", default="")
+    cu.add_argument("--admin", action="store_true", help="make the user a superuser with the admin role")
+    common(cu)
+
+    mig = sub.add_parser("migrate", help="apply database migrations and exit")
+    common(mig)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        data_dir=Path(args.data_dir) if getattr(args, "data_dir", None) else None,
+        database_url=getattr(args, "database_url", None),
+        llm=getattr(args, "llm", None),
+        workers=getattr(args, "workers", None),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("CHATSVC_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-plugin INFO lines drown the start-up
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    command = args.command or "serve"
+    if command == "migrate":
+        return migrate(settings)
+    if command == "create-user":
+        return create_user_command(settings, args)
+    return serve(settings)
+
+
+def migrate(settings: Settings) -> int:
+    from storage.db import run_migrations_blocking
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    run_migrations_blocking(settings.resolved_database_url)
+    print(f"database is up to date: {settings.public_dsn()}")
+    return 0
+
+
+def serve(settings: Settings) -> int:
+    """Run the server until SIGINT/SIGTERM; several processes share the port with --workers N."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings.with_secrets()
+    if settings.workers == 1:
+        _serve_one(settings, reuse_port=False)
+        return 0
+    from storage.db import run_migrations_blocking
+
+    run_migrations_blocking(settings.resolved_database_url)  # once, before the workers race for it
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_serve_one, args=(settings, True), daemon=False) for _ in range(settings.workers)]
+    for proc in procs:
+        proc.start()
+
+    def forward(signum: int, _frame: Any) -> None:
+        for proc in procs:
+            if proc.pid and proc.is_alive():
+                os.kill(proc.pid, signal.SIGINT)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    for proc in procs:
+        proc.join()
+    return 0
+
+
+def _serve_one(settings: Settings, reuse_port: bool) -> None:
+    from aiohttp import web
+
+    from chatsvc.app import create_app
+
+    def announce(message: str) -> None:
+        for line in message.splitlines():
+            if "Running on" in line:
+                url = line.split("Running on", 1)[1].strip(" =")
+                print(f"chatsvc listening on {url}  (Ctrl-C to stop)", flush=True)
+
+    app = create_app(settings)
+
+    async def freeze_startup_heap(_app: web.Application) -> None:
+        # Start-up objects live forever: keep them out of full GC passes, which run on the loop.
+        gc.freeze()
+
+    app.on_startup.append(freeze_startup_heap)
+    web.run_app(
+        app, host=settings.host, port=settings.port, reuse_port=reuse_port or None,
+        print=announce, shutdown_timeout=15, access_log=None,
+    )
+
+
+def create_user_command(settings: Settings, args: argparse.Namespace) -> int:
+    interactive = sys.stdin.isatty() and not args.password_stdin
+    username = args.username or (input("Username: ").strip() if interactive else "")
+    email = args.email or (input("Email: ").strip() if interactive else "")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif args.password:
+        password = args.password
+    elif interactive:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = ""
+    try:
+        user = asyncio.run(create_user_in_db(settings, username=username, email=email, password=password,
+                                             admin=args.admin, full_name=args.full_name))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"created {'admin ' if args.admin else ''}user {user['username']} ({user['id']})")
+    return 0
+
+
+async def create_user_in_db(
+    settings: Settings, *, username: str, email: str, password: str, admin: bool = False,
+    full_name: str = "", connect_args: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validate and create a user directly in the database (migrating it first); raise ValueError on bad input."""
+    import bcrypt
+    from pydantic import ValidationError
+
+    from chatsvc.permissions import BUILTIN_ROLES, DEFAULT_ROLE
+    from chatsvc.schemas.users import UserRegister
+    from storage import rbac, users
+    from storage.db import Database, run_migrations_blocking
+
+    try:
+        body = UserRegister(email=email, username=username, password=password, full_name=full_name)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(problems) from None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, run_migrations_blocking, settings.resolved_database_url, connect_args)
+    hashed = await loop.run_in_executor(
+        None, lambda: bcrypt.hashpw(body.password.encode(), bcrypt.gensalt(settings.bcrypt_rounds)).decode()
+    )
+    db = Database(settings.resolved_database_url, connect_args=connect_args)
+    try:
+        async with db.write() as s:
+            await rbac.ensure_builtin_roles(s, BUILTIN_ROLES)
+            if await users.taken(s, email=body.email, username=body.username):
+                raise ValueError("that username or email is already taken")
+            user = await users.create(s, email=body.email, username=body.username, password_hash=hashed,
+                                      full_name=body.full_name, is_superuser=admin)
+            for name in (DEFAULT_ROLE, "admin") if admin else (DEFAULT_ROLE,):
+                role = await rbac.by_name(s, name)
+                assert role is not None
+                await rbac.assign(s, user.id, role.id)
+            return {"id": user.id, "username": user.username}
+    finally:
+        await db.close()

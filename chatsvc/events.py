@@ -1,0 +1,227 @@
+"""Events published after commit, and the bus that carries them to websocket subscribers.
+
+Every topic has an `epoch` (changes when its history is lost, e.g. on restart) and a `seq` (+1 per
+event, from 1). A bounded ring keeps recent events so a reconnecting client can resume: either every
+missed event is replayed in order, or none is (`recovered: false`) — never a partial replay.
+`subscribe` registers the listener and reads the ring with no `await` in between, so nothing
+published meanwhile can fall into a gap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol
+
+log = logging.getLogger("chatsvc.events")
+
+EMBED_LIMIT = 16 * 1024  # resources larger than this travel as ids only
+RING_EVENTS = 1000
+RING_SECONDS = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One published event on one topic; `frame` is its websocket text, serialised once for all subscribers."""
+
+    topic: str
+    seq: int
+    epoch: str
+    name: str
+    ts: float
+    data: dict[str, Any]
+    frame: str
+
+
+Listener = Callable[[Event], None]  # must not block or await: it only enqueues
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What subscribe() answers: the topic's position, and the replay when `since` was given."""
+
+    epoch: str
+    seq: int
+    recovered: bool | None  # None when no `since` was given
+    replay: tuple[Event, ...] = ()
+
+
+class EventBus(Protocol):
+    def publish(self, topics: Iterable[str], name: str, data: dict[str, Any]) -> None:
+        """Publish one event to several topics; call only after the transaction committed."""
+
+    def subscribe(self, topic: str, listener: Listener, since: tuple[str, int] | None = None) -> Subscription:
+        """Register a listener and return the position (and the replay after `since`), atomically."""
+
+    def unsubscribe(self, topic: str, listener: Listener) -> None:
+        """Stop delivering a topic to a listener (idempotent)."""
+
+    def add_tap(self, tap: Listener) -> None:
+        """See every event of every topic (server-side reactions such as access re-checks)."""
+
+
+@dataclass(slots=True)
+class _Topic:
+    epoch: str
+    seq: int = 0
+    ring: deque[Event] = field(default_factory=deque)
+    listeners: list[Listener] = field(default_factory=list)
+
+
+def iso_ts(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+class InMemoryEventBus:
+    """The single-process bus: per-topic ring, epoch and seq; listeners called synchronously."""
+
+    def __init__(self, ring_events: int = RING_EVENTS, ring_seconds: float = RING_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.ring_events = ring_events
+        self.ring_seconds = ring_seconds
+        self._clock = clock
+        self._topics: dict[str, _Topic] = {}
+        self._taps: list[Listener] = []
+        self.published_total = 0
+        # The most recent publications (topics, name, data): for diagnostics and tests.
+        self.published: deque[tuple[tuple[str, ...], str, dict[str, Any]]] = deque(maxlen=1000)
+
+    def _topic(self, name: str) -> _Topic:
+        topic = self._topics.get(name)
+        if topic is None:
+            topic = self._topics[name] = _Topic(epoch=secrets.token_hex(4))
+        return topic
+
+    def _trim(self, topic: _Topic, now: float) -> None:
+        ring = topic.ring
+        while ring and (len(ring) > self.ring_events or ring[0].ts < now - self.ring_seconds):
+            ring.popleft()
+
+    def publish(self, topics: Iterable[str], name: str, data: dict[str, Any]) -> None:
+        now = self._clock()
+        payload = json.dumps(data, separators=(",", ":"), default=str)
+        topic_names = tuple(dict.fromkeys(topics))
+        self.published.append((topic_names, name, data))
+        for topic_name in topic_names:
+            topic = self._topic(topic_name)
+            topic.seq += 1
+            frame = (
+                f'{{"type":"event","topic":{json.dumps(topic_name)},"seq":{topic.seq},'
+                f'"epoch":"{topic.epoch}","name":{json.dumps(name)},"ts":"{iso_ts(now)}","data":{payload}}}'
+            )
+            event = Event(topic_name, topic.seq, topic.epoch, name, now, data, frame)
+            topic.ring.append(event)
+            self._trim(topic, now)
+            self.published_total += 1
+            for listener in tuple(topic.listeners):
+                self._deliver(listener, event)
+            for tap in tuple(self._taps):
+                self._deliver(tap, event)
+
+    @staticmethod
+    def _deliver(listener: Listener, event: Event) -> None:
+        try:
+            listener(event)
+        except Exception:  # one broken listener must not stop the others
+            log.exception("event listener failed for %s %s", event.topic, event.name)
+
+    def subscribe(self, topic: str, listener: Listener, since: tuple[str, int] | None = None) -> Subscription:
+        state = self._topic(topic)
+        self._trim(state, self._clock())
+        state.listeners.append(listener)
+        if since is None:
+            return Subscription(state.epoch, state.seq, None)
+        epoch, last_seen = since
+        if epoch != state.epoch or last_seen > state.seq or last_seen < 0:
+            return Subscription(state.epoch, state.seq, False)
+        if last_seen == state.seq:
+            return Subscription(state.epoch, state.seq, True)
+        oldest = state.ring[0].seq if state.ring else state.seq + 1
+        if last_seen + 1 < oldest:
+            return Subscription(state.epoch, state.seq, False)  # part of the gap is gone: no partial replay
+        replay = tuple(e for e in state.ring if e.seq > last_seen)
+        return Subscription(state.epoch, state.seq, True, replay)
+
+    def unsubscribe(self, topic: str, listener: Listener) -> None:
+        state = self._topics.get(topic)
+        if state is None:
+            return
+        try:
+            state.listeners.remove(listener)
+        except ValueError:
+            pass
+
+    def add_tap(self, tap: Listener) -> None:
+        self._taps.append(tap)
+
+    def position(self, topic: str) -> tuple[str, int]:
+        state = self._topic(topic)
+        return state.epoch, state.seq
+
+    def subscriber_count(self) -> int:
+        return sum(len(t.listeners) for t in self._topics.values())
+
+    def prune(self) -> int:
+        """Forget topics with no listeners whose history has expired; return how many."""
+        now = self._clock()
+        gone = []
+        for name, topic in self._topics.items():
+            self._trim(topic, now)
+            if not topic.listeners and not topic.ring:
+                gone.append(name)
+        for name in gone:
+            del self._topics[name]
+        return len(gone)
+
+
+def project_topic(project_id: str) -> str:
+    return f"project:{project_id}"
+
+
+def chat_topic(session_id: str) -> str:
+    return f"chat:{session_id}"
+
+
+def user_topic(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def task_topic(task_id: str) -> str:
+    return f"task:{task_id}"
+
+
+def resource_event(
+    kind: str, action: str, *, id: str, version: int, actor: str | None, resource: dict[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Return (name, data) of a `<kind>.<action>` event; the resource rides along when small."""
+    data: dict[str, Any] = {"id": id, "version": version, "actor": actor}
+    if resource is not None and action != "deleted" and fits(resource, EMBED_LIMIT):
+        data["resource"] = resource
+    return f"{kind}.{action}", data
+
+
+_size_encoder = json.JSONEncoder(default=str)
+
+
+def fits(value: Any, limit: int) -> bool:
+    """Whether value's JSON is at most `limit` characters; stops encoding as soon as it is not (cheap for MBs)."""
+    size = 0
+    for chunk in _size_encoder.iterencode(value):
+        size += len(chunk)
+        if size > limit:
+            return False
+    return True
+
+
+def publish_resource(
+    bus: EventBus, topics: Iterable[str], kind: str, action: str, resource: dict[str, Any], actor: str | None
+) -> None:
+    """Publish `<kind>.<action>` for a resource JSON (with id and version); call after commit."""
+    name, data = resource_event(
+        kind, action, id=resource["id"], version=int(resource.get("version", 1)), actor=actor, resource=resource
+    )
+    bus.publish(topics, name, data)

@@ -1,0 +1,367 @@
+"""RunManager: chat agent runs, one active per chat session, streamed live and checkpointed.
+
+A run's reply is an assistant message created `streaming` before the run starts. Token batches from the
+worker are coalesced into `message.delta` events (at most one per 50 ms or 512 characters; `offset` is
+the reply's length in Unicode code points before the delta) and the text so far is checkpointed to the
+database at least every second. A run ends `complete`, `cancelled` (explicit cancel only: a
+disconnect never cancels), `failed` or, when the server stops, `interrupted` — the partial text is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy.exc import IntegrityError
+
+from chatsvc.errors import Conflict
+from chatsvc.events import Event, EventBus, chat_topic, iso_ts, publish_resource
+from chatsvc.schemas.chat import MessageOut
+from chatsvc.security import Principal
+from storage import chats
+from storage.models import ChatMessage, new_id
+
+log = logging.getLogger("chatsvc.runs")
+
+COALESCE_S = 0.05
+COALESCE_CHARS = 512
+CHECKPOINT_S = 1.0
+CANCEL_GRACE_S = 3.0
+
+
+def message_json(message: ChatMessage) -> dict[str, Any]:
+    return MessageOut.model_validate(message).model_dump(mode="json")
+
+
+@dataclass
+class Run:
+    """One agent run: its reply message, streamed text, and the bookkeeping around it."""
+
+    run_id: str
+    chat_id: str
+    project_id: str | None
+    message_id: str
+    principal: Principal
+    manager: "RunManager"
+    text: list[str] = field(default_factory=list)
+    length: int = 0  # code points received
+    published: int = 0  # code points published as deltas
+    pending: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    flush_timer: asyncio.TimerHandle | None = None
+    last_checkpoint: float = field(default_factory=time.monotonic)
+    checkpointing: bool = False
+    finished: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    started: bool = False
+    cancel_requested: bool = False
+
+    # --- RunListener ---------------------------------------------------------------------
+    def on_tokens(self, text: str) -> None:
+        self.text.append(text)
+        self.pending.append(text)
+        self.length += len(text)
+        if self.length - self.published >= COALESCE_CHARS:
+            self.flush()
+        elif self.flush_timer is None:
+            self.flush_timer = asyncio.get_running_loop().call_later(COALESCE_S, self.flush)
+        if time.monotonic() - self.last_checkpoint >= CHECKPOINT_S and not self.checkpointing:
+            self.manager.spawn(self._checkpoint())
+
+    def on_finished(self, kind: str, message: dict[str, Any]) -> None:
+        if self.finished.done() or self.manager.finishing(self):
+            return
+        final = message.get("text")
+        status = {"done": "complete", "cancelled": "cancelled", "error": "failed"}.get(kind, "failed")
+        self.manager.spawn(self.manager.finish(self, status, final, message.get("message")))
+
+    # --- streaming -----------------------------------------------------------------------
+    def flush(self) -> None:
+        """Publish the pending text as one message.delta."""
+        if self.flush_timer is not None:
+            self.flush_timer.cancel()
+            self.flush_timer = None
+        if not self.pending:
+            return
+        text = "".join(self.pending)
+        self.pending.clear()
+        offset = self.published
+        self.published += len(text)
+        self.manager.bus.publish([chat_topic(self.chat_id)], "message.delta",
+                                 {"message_id": self.message_id, "run_id": self.run_id, "offset": offset, "text": text})
+
+    def full_text(self) -> str:
+        return "".join(self.text)
+
+    async def _checkpoint(self) -> None:
+        self.checkpointing = True
+        try:
+            self.last_checkpoint = time.monotonic()
+            text = self.full_text()
+            async with self.manager.db.write() as s:
+                await chats.lock_session(s, self.chat_id)  # every write to a chat's messages locks it first
+                message = await chats.get_message(s, self.message_id)
+                if message is not None and message.status == "streaming":
+                    await chats.update_message(s, message, content=text)
+        except Exception:  # a failed checkpoint is retried at the next one
+            log.exception("checkpoint of %s failed", self.run_id)
+        finally:
+            self.checkpointing = False
+
+
+@dataclass
+class SendResult:
+    user_message: dict[str, Any]
+    assistant_message: dict[str, Any]
+    run_id: str
+    created: bool
+
+
+ToolRunner = Callable[[Run, str, dict[str, Any]], Awaitable[Any]]
+
+
+class RunManager:
+    """Start, stream, cancel and finish chat runs (DESIGN §8)."""
+
+    def __init__(self, *, db: Any, bus: EventBus, pool: Any, provider: Callable[[], dict[str, Any]],
+                 tools: ToolRunner) -> None:
+        self.db = db
+        self.bus = bus
+        self.pool = pool
+        self.provider = provider
+        self.tools = tools
+        self.active: dict[str, Run] = {}  # chat id -> running run
+        self.queued: dict[str, deque[Run]] = {}
+        self.by_run: dict[str, Run] = {}
+        self._finishing: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closing = False
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def finishing(self, run: Run) -> bool:
+        if run.run_id in self._finishing:
+            return True
+        self._finishing.add(run.run_id)
+        return False
+
+    # --- sending ----------------------------------------------------------------------------
+    async def send(self, chat: Any, principal: Principal, content: str, client_msg_id: str | None,
+                   if_busy: str = "reject") -> SendResult:
+        """Store the user's message and its reply placeholder, then start (or queue) the run."""
+        if client_msg_id:
+            existing = await self._existing(chat.id, client_msg_id)
+            if existing is not None:
+                return existing
+        busy = chat.id in self.active or bool(self.queued.get(chat.id))
+        if busy and if_busy == "reject":
+            raise Conflict("A reply is still being written in this chat.", code="run_active")
+        if busy and if_busy == "interrupt":
+            await self.cancel(chat.id, wait=True, drop_queue=True)
+        run_id = new_id()
+        try:
+            async with self.db.write() as s:
+                user = await chats.add_message(s, chat.id, "user", content, principal.user_id,
+                                               client_msg_id=client_msg_id, run_id=run_id)
+                reply = await chats.add_message(s, chat.id, "assistant", "", None, status="streaming", run_id=run_id)
+                user_json, reply_json = message_json(user), message_json(reply)
+        except IntegrityError:
+            existing = await self._existing(chat.id, client_msg_id) if client_msg_id else None
+            if existing is None:
+                raise
+            return existing
+        run = Run(run_id, chat.id, chat.project_id, reply_json["id"], principal, self)
+        self.by_run[run_id] = run
+        topic = [chat_topic(chat.id)]
+        publish_resource(self.bus, topic, "message", "created", user_json, principal.user_id)
+        publish_resource(self.bus, topic, "message", "created", reply_json, principal.user_id)
+        # Checked again with no await since: a send that raced another past the busy check is queued.
+        if chat.id in self.active or self.queued.get(chat.id):
+            self.queued.setdefault(chat.id, deque()).append(run)
+        else:
+            self.active[chat.id] = run
+            self.spawn(self._start(run))
+        return SendResult(user_json, reply_json, run_id, True)
+
+    async def regenerate(self, chat: Any, principal: Principal) -> Run:
+        """Answer the chat's last user message again with a new run (after an edit)."""
+        if chat.id in self.active or self.queued.get(chat.id):
+            await self.cancel(chat.id, wait=True, drop_queue=True)
+        run_id = new_id()
+        async with self.db.write() as s:
+            reply = await chats.add_message(s, chat.id, "assistant", "", None, status="streaming", run_id=run_id)
+            reply_json = message_json(reply)
+        run = Run(run_id, chat.id, chat.project_id, reply_json["id"], principal, self)
+        self.by_run[run_id] = run
+        publish_resource(self.bus, [chat_topic(chat.id)], "message", "created", reply_json, principal.user_id)
+        self.active[chat.id] = run
+        self.spawn(self._start(run))
+        return run
+
+    async def _existing(self, chat_id: str, client_msg_id: str) -> SendResult | None:
+        async with self.db.read() as s:
+            user = await chats.find_by_client_msg_id(s, chat_id, client_msg_id)
+            if user is None:
+                return None
+            reply = None
+            for message in await chats.history(s, chat_id):
+                if message.role == "assistant" and message.run_id == user.run_id:
+                    reply = message
+            return SendResult(message_json(user), message_json(reply) if reply else {}, user.run_id or "", False)
+
+    async def _start(self, run: Run) -> None:
+        """Load the history the agent sees (from the database: edits and deletes count) and hand it over."""
+        try:
+            async with self.db.read() as s:
+                history = [
+                    {"role": m.role, "content": m.content}
+                    for m in await chats.history(s, run.chat_id)
+                    if m.id != run.message_id and m.status != "streaming" and m.content
+                ]
+            run.started = True
+            self.bus.publish([chat_topic(run.chat_id)], "run.started",
+                             {"run_id": run.run_id, "message_id": run.message_id})
+            await self.pool.start_run(run.run_id, {"history": history, "provider": self.provider()}, run)
+        except Exception as exc:
+            log.exception("could not start run %s", run.run_id)
+            if not self.finishing(run):
+                await self.finish(run, "failed", None, f"The agent could not start: {exc}")
+
+    # --- tools ------------------------------------------------------------------------------
+    async def execute_tool(self, run_id: str, name: str, args: dict[str, Any]) -> str:
+        """Run a tool for a run with its caller's permissions, publishing tool.call and tool.result."""
+        from agent.tools import tool_result
+
+        run = self.by_run.get(run_id)
+        if run is None:
+            return tool_result({"error": "This run is over."})
+        topic = [chat_topic(run.chat_id)]
+        run.flush()  # keep text and tool events in the order they happened
+        self.bus.publish(topic, "tool.call", {"run_id": run_id, "message_id": run.message_id, "name": name,
+                                              "args": args})
+        result = await self.tools(run, name, args)
+        summary = result if isinstance(result, dict) else {"result": result}
+        run.tool_calls.append({"name": name, "args": args, "ok": "error" not in summary})
+        self.bus.publish(topic, "tool.result", {"run_id": run_id, "message_id": run.message_id, "name": name,
+                                                "result": summary})
+        return tool_result(result)
+
+    # --- ending -----------------------------------------------------------------------------
+    async def finish(self, run: Run, status: str, final_text: str | None, error: str | None = None) -> None:
+        """Store the reply's final text and status, publish the ending, and start the next queued run."""
+        run.flush()
+        text = final_text if final_text else run.full_text()
+        if len(text) > run.published:  # the worker's final text may hold a tail we never streamed
+            run.pending.append(text[run.published:])
+            run.flush()
+        try:
+            async with self.db.write() as s:
+                await chats.lock_session(s, run.chat_id)
+                message = await chats.get_message(s, run.message_id, refresh=True)
+                reply = None
+                if message is not None:
+                    await chats.update_message(s, message, content=text, status=status,
+                                               error=error if status == "failed" else None,
+                                               tool_calls=run.tool_calls or None)
+                    reply = message_json(message)
+        except Exception:
+            log.exception("could not store the end of run %s", run.run_id)
+            reply = None
+        topic = [chat_topic(run.chat_id)]
+        base = {"run_id": run.run_id, "message_id": run.message_id}
+        if reply is not None:
+            if status == "complete":
+                self.bus.publish(topic, "message.completed", {**base, "length": len(text), "message": reply})
+            elif status == "cancelled":
+                self.bus.publish(topic, "run.cancelled", {**base, "message": reply})
+            else:
+                self.bus.publish(topic, "run.failed", {**base, "error": error or status, "message": reply})
+        if not run.finished.done():
+            run.finished.set_result(reply or {})
+        self.by_run.pop(run.run_id, None)
+        if self.active.get(run.chat_id) is run:
+            del self.active[run.chat_id]
+        queue = self.queued.get(run.chat_id)
+        if queue and not self.closing:
+            nxt = queue.popleft()
+            if not queue:
+                del self.queued[run.chat_id]
+            self.active[run.chat_id] = nxt
+            self.spawn(self._start(nxt))
+
+    async def cancel(self, chat_id: str, *, wait: bool = False, drop_queue: bool = False) -> str | None:
+        """Stop the chat's active run (partial text kept, status cancelled); return its run id."""
+        if drop_queue:
+            for queued in self.queued.pop(chat_id, deque()):
+                if not self.finishing(queued):
+                    await self.finish(queued, "cancelled", "")
+        run = self.active.get(chat_id)
+        if run is None:
+            return None
+        run.cancel_requested = True
+        self.pool.cancel(run.run_id)
+        self.spawn(self._cancel_fallback(run))
+        if wait:
+            await asyncio.shield(run.finished)
+        return run.run_id
+
+    async def _cancel_fallback(self, run: Run) -> None:
+        """End a run as cancelled ourselves if the worker does not confirm in time."""
+        try:
+            await asyncio.wait_for(asyncio.shield(run.finished), CANCEL_GRACE_S)
+        except asyncio.TimeoutError:
+            if not self.finishing(run):
+                await self.finish(run, "cancelled", None)
+
+    # --- live snapshots, recovery, shutdown -------------------------------------------------
+    def snapshot(self, topic: str) -> list[Event]:
+        """For a new chat subscriber: the streaming reply's text so far, as one delta from offset 0."""
+        if not topic.startswith("chat:"):
+            return []
+        run = self.active.get(topic[5:])
+        if run is None or not run.started or run.published == 0:
+            return []
+        text = run.full_text()
+        text = text[: len(text) - len("".join(run.pending))] if run.pending else text
+        epoch, seq = self.bus.position(topic)  # type: ignore[attr-defined]
+        now = time.time()
+        data = {"message_id": run.message_id, "run_id": run.run_id, "offset": 0, "text": text, "snapshot": True}
+        import json
+
+        frame = json.dumps({"type": "event", "topic": topic, "seq": seq, "epoch": epoch, "name": "message.delta",
+                            "ts": iso_ts(now), "data": data}, separators=(",", ":"))
+        return [Event(topic, seq, epoch, "message.delta", now, data, frame)]
+
+    async def recover(self) -> int:
+        """Start-up: replies left streaming by a crash become interrupted."""
+        async with self.db.write() as s:
+            return len(await chats.interrupt_streaming(s))
+
+    async def close(self) -> None:
+        """Shutdown: stop every run, keeping partial text as interrupted."""
+        self.closing = True
+        runs = list(self.active.values()) + [r for q in self.queued.values() for r in q]
+        self.queued.clear()
+        for run in runs:
+            if not self.finishing(run):
+                self.pool.cancel(run.run_id)
+                await self.finish(run, "interrupted", None)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def stop_project(self, project_id: str) -> None:
+        """A project was deleted: stop its chats' runs (their messages went with it)."""
+        for chat_id in [c for c, run in self.active.items() if run.project_id == project_id]:
+            self.spawn(self.cancel(chat_id, drop_queue=True))
+
+    def active_count(self) -> int:
+        return len(self.active)
+

@@ -1,0 +1,235 @@
+"""Artifacts: request bodies, queries, the JSON they answer, and the validated content of typed artifacts.
+
+`TestCasesContent` and `CoverageReport` are the contract of DESIGN §9; generation and coverage code build
+them (or plain dicts that validate against them). `validate_content(type, content)` is what the REST
+handlers apply on create and on every content change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chatsvc.schemas.common import ORM, PageQuery, Request
+
+TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+FINGERPRINT_PATTERN = r"^[0-9a-f]{64}$"
+Priority = Literal["high", "medium", "low"]
+Uid = str
+
+
+MAX_DEPTH = 32
+
+
+class Strict(BaseModel):
+    """Content models refuse unknown fields, so a typo is an error rather than silently ignored data."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def json_problem(value: Any) -> str | None:
+    """Say why a decoded JSON value cannot be stored everywhere (PostgreSQL too), or None when it can.
+
+    Refused: nesting deeper than 32, NaN/Infinity, and strings or keys with NUL or lone surrogates.
+    Iterative, so hostile nesting cannot exhaust the stack.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"The content is nested more than {MAX_DEPTH} levels deep."
+        if isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((key, depth))
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
+            return "The content must not contain NaN or Infinity."
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "The content must not contain NUL characters."
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "The content is not valid Unicode (lone surrogate)."
+    return None
+
+
+class TestStep(Strict):
+    __test__ = False  # not a pytest class
+    action: str = Field(min_length=1, max_length=5000)
+    expected: str = Field(max_length=5000)
+
+
+class RequirementLink(Strict):
+    req_uid: Uid = Field(min_length=1, max_length=64)
+    fingerprint: str | None = Field(None, pattern=FINGERPRINT_PATTERN,
+                                    description="the requirement's fingerprint when linked; a different one is stale")
+    origin: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="e.g. manual, generated, llm")
+
+
+class TestCase(Strict):
+    __test__ = False
+    id: str = Field(min_length=1, max_length=64, description="e.g. TC-1a2b3c4d; unique within the artifact")
+    title: str = Field(min_length=1, max_length=500)
+    preconditions: str = Field(max_length=5000)
+    steps: list[TestStep] = Field(max_length=200)
+    expected_result: str = Field(max_length=5000)
+    priority: Priority
+    type: Literal["functional", "negative", "boundary"]
+    requirement_uids: list[Uid] = Field(max_length=200)
+    links: list[RequirementLink] = Field(default_factory=list, max_length=200)
+
+    @field_validator("requirement_uids")
+    @classmethod
+    def _uids(cls, value: list[str]) -> list[str]:
+        if any(not uid or len(uid) > 64 for uid in value):
+            raise ValueError("Each requirement uid must be 1 to 64 characters.")
+        return value
+
+
+class TestCasesContent(BaseModel):
+    """Content of a `test_cases` artifact: `{"test_cases": [...]}`; other top-level keys are kept as metadata."""
+
+    __test__ = False
+    model_config = ConfigDict(extra="allow")
+
+    test_cases: list[TestCase] = Field(max_length=5000)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "TestCasesContent":
+        seen: set[str] = set()
+        for case in self.test_cases:
+            if case.id in seen:
+                raise ValueError(f"Test case id {case.id!r} is used twice.")
+            seen.add(case.id)
+        return self
+
+
+class CoverageSummary(Strict):
+    requirements_total: int = Field(ge=0)
+    covered: int = Field(ge=0)
+    inferred: int = Field(ge=0)
+    stale: int = Field(ge=0)
+    uncovered: int = Field(ge=0)
+    tests_total: int = Field(ge=0)
+    orphan_count: int = Field(ge=0)
+    coverage_pct: float = Field(ge=0, le=100)
+    coverage_pct_with_inferred: float = Field(ge=0, le=100)
+
+
+class CoveringTest(Strict):
+    tc_id: str = Field(min_length=1, max_length=64)
+    origin: str = Field(min_length=1, max_length=40, description="explicit, inferred or stale")
+    score: float | None = None
+
+
+class CoverageRow(Strict):
+    req_uid: Uid = Field(min_length=1, max_length=64)
+    title: str
+    priority: Priority
+    status: Literal["covered", "inferred", "stale", "uncovered"]
+    tests: list[CoveringTest]
+
+
+class DanglingRef(Strict):
+    tc_id: str = Field(min_length=1, max_length=64)
+    ref: str = Field(min_length=1, max_length=64)
+
+
+class PriorityCoverage(Strict):
+    total: int = Field(ge=0)
+    covered: int = Field(ge=0)
+    pct: float = Field(ge=0, le=100)
+
+
+class CoverageReport(Strict):
+    """Content of a `coverage_report` artifact (DESIGN §9)."""
+
+    summary: CoverageSummary
+    rows: list[CoverageRow]
+    uncovered: list[Uid]
+    orphan_tests: list[str]
+    dangling_refs: list[DanglingRef]
+    by_priority: dict[Priority, PriorityCoverage]
+    method: dict[str, Any] = Field(description="algorithm name and thresholds, so the report is reproducible")
+    document_version_id: str | None
+    generated_at: dt.datetime
+
+
+CONTENT_MODELS: dict[str, type[BaseModel]] = {"test_cases": TestCasesContent, "coverage_report": CoverageReport}
+
+
+def validate_content(artifact_type: str, content: Any) -> Any:
+    """Return the content to store for a type: validated and normalised for typed artifacts, as given otherwise.
+
+    Raises ValueError when the JSON cannot be stored (see json_problem), and pydantic's ValidationError
+    (locations relative to the content) for bad typed content. CPU-bound on large content: handlers run it
+    in the cpu executor.
+    """
+    problem = json_problem(content)
+    if problem:
+        raise ValueError(problem)
+    model = CONTENT_MODELS.get(artifact_type)
+    if model is None:
+        return content
+    return model.model_validate(content).model_dump(mode="json")
+
+
+class ArtifactCreate(Request):
+    type: str = Field(pattern=TYPE_PATTERN,
+                      description="test_cases, coverage_report, note, or any [a-z][a-z0-9_]{0,39}")
+    name: str = Field(min_length=1, max_length=300)
+    content: Any = Field(description="JSON; validated for test_cases and coverage_report (DESIGN §9)")
+    document_version_id: str | None = Field(None, pattern=ID_PATTERN,
+                                            description="a document version of the same project (else 422)")
+
+    @field_validator("content")
+    @classmethod
+    def _present(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("The content must not be null.")
+        return value  # checked by validate_content, off the event loop
+
+
+class ArtifactUpdate(Request):
+    """Rename or replace the content (re-validated by the artifact's type); the type never changes."""
+
+    name: str | None = Field(None, min_length=1, max_length=300)
+    content: Any = Field(None, description="JSON; null or absent leaves the content unchanged")
+
+
+def _empty_is_none(value: object) -> object:
+    """Treat `?type=` (empty) as not given."""
+    return None if value == "" else value
+
+
+class ArtifactQuery(PageQuery):
+    type: str | None = Field(None, pattern=TYPE_PATTERN)
+    document_version_id: str | None = Field(None, pattern=ID_PATTERN)
+
+    no_empty = field_validator("type", "document_version_id", mode="before")(_empty_is_none)
+
+
+class ArtifactTypeQuery(PageQuery):
+    type: str | None = Field(None, pattern=TYPE_PATTERN)
+
+    no_empty = field_validator("type", mode="before")(_empty_is_none)
+
+
+class ArtifactOut(ORM):
+    id: str
+    project_id: str
+    document_version_id: str | None
+    type: str
+    name: str
+    content: Any
+    created_by: str | None
+    task_id: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int

@@ -1,0 +1,137 @@
+"""Chat sessions and messages: request bodies, queries and the JSON they answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chatsvc.schemas.common import ORM, PageQuery, Request, storable as _storable
+
+MAX_CONTENT = 32000
+MessageRole = Literal["user", "assistant"]
+MessageStatus = Literal["streaming", "complete", "cancelled", "failed", "interrupted"]
+IfBusy = Literal["reject", "enqueue", "interrupt"]
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # ids are opaque, but never hold anything else
+
+
+
+def _empty_is_none(value: object) -> object:
+    """Treat `?name=` (empty) as not given."""
+    return None if value == "" else value
+
+
+def _content(value: str) -> str:
+    if not value.strip():
+        raise ValueError("The content must not be blank.")
+    _storable(value)
+    return value
+
+
+class SessionCreate(Request):
+    """Start a chat: personal without `project_id`, otherwise inside that project."""
+
+    title: str | None = Field(None, min_length=1, max_length=200, description="default 'New chat'")
+    project_id: str | None = Field(None, pattern=ID_PATTERN)
+
+    check_title = field_validator("title")(_storable)
+
+
+class SessionUpdate(Request):
+    """Rename a chat."""
+
+    title: str = Field(min_length=1, max_length=200)
+
+    check_title = field_validator("title")(_storable)
+
+
+class SessionListQuery(PageQuery):
+    """?project_id= narrows the list to one project; without it every visible session is listed."""
+
+    project_id: str | None = Field(None, pattern=ID_PATTERN)
+
+    no_empty_filter = field_validator("project_id", mode="before")(_empty_is_none)
+
+
+class SessionOut(ORM):
+    id: str
+    title: str
+    project_id: str | None
+    owner_id: str | None = Field(description="the creator; the only reader of a personal session")
+    last_activity_at: dt.datetime
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+
+
+class MessageOut(ORM):
+    id: str
+    session_id: str
+    role: MessageRole
+    content: str
+    status: MessageStatus
+    author_id: str | None
+    run_id: str | None
+    client_msg_id: str | None
+    tool_calls: Any = None
+    error: str | None
+    edited_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+
+
+class MessageListQuery(BaseModel):
+    """?before=<message_id> (exclusive) and ?limit= (1..200, default 50)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    before: str | None = Field(None, pattern=ID_PATTERN,
+                               description="a message id of this session; older messages are returned")
+    limit: int = Field(50, ge=1, le=200)
+
+    no_empty_before = field_validator("before", mode="before")(_empty_is_none)
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut] = Field(description="oldest first")
+    has_more: bool = Field(description="older messages exist before the first item")
+
+
+class MessageCreate(Request):
+    """Send a message; the content is kept exactly as typed (no trimming), but may not be blank."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    client_msg_id: str | None = Field(
+        None, min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$",
+        description="idempotency key (printable ASCII, no spaces): a retry with the same id creates nothing new",
+    )
+    if_busy: IfBusy = Field("reject", description="when a run is active: reject (409 run_active), enqueue, "
+                                                  "or interrupt it")
+
+    check_content = field_validator("content")(_content)
+
+
+class SendOut(BaseModel):
+    user_message: MessageOut
+    assistant_message: MessageOut
+    run_id: str
+
+
+class CancelOut(BaseModel):
+    cancelled: bool = Field(description="true when a run was active and has been asked to stop")
+    run_id: str | None = Field(None, description="the run that was stopped")
+
+
+class MessageUpdate(Request):
+    """Edit a user message; with `regenerate`, every later message of the session is removed."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    regenerate: bool = False
+
+    check_content = field_validator("content")(_content)

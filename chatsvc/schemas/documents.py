@@ -1,0 +1,92 @@
+"""Document versions and their extracted requirements: request bodies, queries and the JSON they answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from chatsvc.schemas.common import ORM, PageQuery, Request, storable as storable_text
+
+MAX_CONTENT_BYTES = 2 * 1024 * 1024  # UTF-8 bytes of document text; beyond: 413 (inline) or 422 (file)
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+ExactText = Annotated[str, StringConstraints(strip_whitespace=False)]  # a document is stored as sent
+
+
+
+class DocumentVersionCreate(Request):
+    """Create a version from inline `content` or from an uploaded text file (`file_id`), exactly one of them."""
+
+    title: str | None = Field(None, min_length=1, max_length=300,
+                              description="required with `content`; with `file_id` it defaults to the filename")
+    content: ExactText | None = Field(None, description="Markdown or plain text, at most 2 MiB of UTF-8 (413 beyond)")
+    file_id: str | None = Field(None, pattern=ID_PATTERN,
+                                description="a file of this project holding UTF-8 text (else 422)")
+    notes: str = Field("", max_length=10000)
+    make_current: bool = Field(True, description="false keeps the current version (unless there is none yet)")
+
+    check_text = field_validator("title", "notes")(storable_text)
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, value: str | None) -> str | None:
+        # Not stripped (whitespace is part of the document), but blank text is surely a mistake.
+        if value is not None and not value.strip():
+            raise ValueError("The content must not be blank.")
+        return storable_text(value)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DocumentVersionCreate":
+        if (self.content is None) == (self.file_id is None):
+            raise ValueError("Give exactly one of `content` or `file_id`.")
+        if self.content is not None and self.title is None:
+            raise ValueError("`title` is required with `content`.")
+        return self
+
+
+class DocumentVersionUpdate(Request):
+    """Change a version's title or notes, or make it current; its content is immutable (a 422)."""
+
+    title: str | None = Field(None, min_length=1, max_length=300)
+    notes: str | None = Field(None, max_length=10000)
+    is_current: Literal[True] | None = Field(
+        None, description="only `true`: another version stops being current; `false` is a 422")
+
+    check_text = field_validator("title", "notes")(storable_text)
+
+
+class DocumentVersionSummary(ORM):
+    """A version as listed (and as carried by events): everything but the content."""
+
+    id: str
+    project_id: str
+    number: int = Field(description="1, 2, 3... per project")
+    title: str
+    notes: str
+    is_current: bool
+    requirement_count: int
+    created_by: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int = Field(description="the row version, +1 on every change")
+
+
+class DocumentVersionOut(DocumentVersionSummary):
+    """One version with its content (single GET, /current and the create response)."""
+
+    content: str
+
+
+class RequirementOut(ORM):
+    uid: str
+    title: str
+    statement: str
+    modality: Literal["shall", "must", "should", "may", "will"]
+    priority: Literal["high", "medium", "low"]
+    section: str
+    fingerprint: str = Field(description="SHA-256 hex of the whitespace-normalised, lower-cased statement")
+
+
+class RequirementQuery(PageQuery):
+    """Requirements in document order, paged."""

@@ -1,0 +1,236 @@
+"""TaskManager: persisted background tasks with bounded concurrency, progress, cancel, leases, recovery.
+
+A task is a row in `tasks`. Creating one commits it `queued` and publishes `task.created`; a worker
+slot claims it with a lease (renewed while it runs, so with several server processes each task runs
+once), runs its kind's coroutine, and ends it `succeeded` (result holds `artifact_id`), `failed`,
+`cancelled` (checked between steps) or, if the server stops, `interrupted`. Progress is published on
+`task:{id}` and `project:{id}` (at most every 100 ms, always the last) and persisted at most once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from chatsvc.events import EventBus, project_topic, task_topic
+from chatsvc.schemas.tasks import TaskOut
+from storage import tasks as repo
+from storage.models import Task, utcnow
+
+log = logging.getLogger("chatsvc.tasks")
+
+LEASE_S = 60.0
+PUBLISH_EVERY_S = 0.1
+PERSIST_EVERY_S = 1.0
+
+
+class TaskCancelled(Exception):
+    """Raised by check_cancel() between steps of a cancelled task."""
+
+
+class TaskError(Exception):
+    """A task failed for a reason the user can act on (the message is shown as the task's error)."""
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    return TaskOut.model_validate(task).model_dump(mode="json")
+
+
+@dataclass
+class TaskContext:
+    """What a task's coroutine gets: its row's data, progress reporting and cancellation checks."""
+
+    manager: "TaskManager"
+    task_id: str
+    project_id: str
+    created_by: str | None
+    params: dict[str, Any]
+    _last_publish: float = 0.0
+    _last_persist: float = field(default_factory=time.monotonic)
+    last: tuple[float, str, int, int] | None = None  # (progress, stage, done, total) last reported
+
+    def check_cancel(self) -> None:
+        if self.task_id in self.manager.cancel_requested:
+            raise TaskCancelled()
+
+    async def progress(self, done: int, total: int, stage: str) -> None:
+        """Report progress; published (throttled) and persisted at most once a second."""
+        self.check_cancel()
+        now = time.monotonic()
+        fraction = round(done / total, 4) if total else 0.0
+        self.last = (fraction, stage, done, total)
+        if now - self._last_publish >= PUBLISH_EVERY_S or done >= total:
+            self._last_publish = now
+            self.manager.bus.publish(
+                [task_topic(self.task_id), project_topic(self.project_id)], "task.progress",
+                {"task_id": self.task_id, "progress": fraction, "stage": stage, "done": done, "total": total},
+            )
+        if now - self._last_persist >= PERSIST_EVERY_S or done >= total:
+            self._last_persist = now
+            async with self.manager.db.write() as s:
+                task = await repo.get(s, self.task_id)
+                if task is not None and task.status == "running":
+                    task.progress, task.stage, task.done, task.total = fraction, stage, done, total
+
+
+TaskKind = Callable[[TaskContext], Awaitable[dict[str, Any]]]
+
+
+class TaskManager:
+    """Create, run, cancel and recover background tasks."""
+
+    def __init__(self, *, db: Any, bus: EventBus, kinds: dict[str, TaskKind], concurrency: int) -> None:
+        self.db = db
+        self.bus = bus
+        self.kinds = kinds
+        self.slots = asyncio.Semaphore(max(1, concurrency))
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.project_of: dict[str, str] = {}  # running task -> its project
+        self.cancel_requested: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closing = False
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _publish(self, task: dict[str, Any], name: str, extra: dict[str, Any] | None = None) -> None:
+        data = {"task_id": task["id"], "id": task["id"], "version": task["version"], "task": task, **(extra or {})}
+        self.bus.publish([task_topic(task["id"]), project_topic(task["project_id"])], name, data)
+
+    async def create(self, kind: str, project_id: str, created_by: str | None, params: dict[str, Any]) -> dict[str, Any]:
+        """Persist a queued task, announce it, and schedule it."""
+        if kind not in self.kinds:
+            raise ValueError(f"unknown task kind {kind!r}")
+        async with self.db.write() as s:
+            task = task_json(await repo.create(s, kind=kind, project_id=project_id, created_by=created_by,
+                                               params=params))
+        self._publish(task, "task.created")
+        self.schedule(task["id"])
+        return task
+
+    def schedule(self, task_id: str) -> None:
+        if not self.closing and task_id not in self.running:
+            self.running[task_id] = self._spawn(self._execute(task_id))
+
+    async def _execute(self, task_id: str) -> None:
+        try:
+            async with self.slots:
+                if self.closing:
+                    return
+                async with self.db.write() as s:
+                    task = await repo.claim(s, task_id, self.owner, LEASE_S)
+                    if task is None:
+                        return  # cancelled while queued, or another process took it
+                    ctx = TaskContext(self, task.id, task.project_id, task.created_by, dict(task.params or {}))
+                    self.project_of[task.id] = task.project_id
+                    kind = task.kind
+                    started = task_json(task)
+                self._publish(started, "task.progress", {"progress": 0.0, "stage": "started", "done": 0,
+                                                         "total": 0})
+                renew = self._spawn(self._renew(task_id))
+                try:
+                    result = await self.kinds[kind](ctx)
+                    await self._end(ctx, "succeeded", result=result)
+                except TaskCancelled:
+                    await self._end(ctx, "cancelled", error="Cancelled on request.")
+                except asyncio.CancelledError:
+                    await self._end(ctx, "interrupted", error="The server stopped while this task was running.")
+                    raise
+                except TaskError as exc:
+                    await self._end(ctx, "failed", error=str(exc))
+                except Exception as exc:
+                    log.exception("task %s failed", task_id)
+                    await self._end(ctx, "failed", error=f"The task failed unexpectedly ({type(exc).__name__}).")
+                finally:
+                    renew.cancel()
+        finally:
+            self.running.pop(task_id, None)
+            self.project_of.pop(task_id, None)
+            self.cancel_requested.discard(task_id)
+
+    async def _renew(self, task_id: str) -> None:
+        while True:
+            await asyncio.sleep(LEASE_S / 3)
+            async with self.db.write() as s:
+                await repo.renew_lease(s, task_id, self.owner, LEASE_S)
+
+    async def _end(self, ctx: TaskContext, status: str, *, result: dict[str, Any] | None = None,
+                   error: str | None = None) -> None:
+        """Store the outcome, with the last progress reported (it is persisted only once a second meanwhile)."""
+        async with self.db.write() as s:
+            task = await repo.get(s, ctx.task_id)
+            if task is None:
+                return
+            if ctx.last is not None:
+                task.progress, task.stage, task.done, task.total = ctx.last
+            task.status = status
+            task.result = result
+            task.error = error
+            task.finished_at = utcnow()
+            task.lease_owner = None
+            if status == "succeeded":
+                task.progress = 1.0
+            data = task_json(task)
+        name = {"succeeded": "task.completed", "cancelled": "task.cancelled"}.get(status, "task.failed")
+        self._publish(data, name, {"result": result, "error": error, "status": status})
+
+    async def cancel(self, task_id: str) -> dict[str, Any] | None:
+        """Cancel a queued task at once, or ask a running one to stop at its next step."""
+        async with self.db.write() as s:
+            task = await repo.get(s, task_id, lock=True)
+            if task is None:
+                return None
+            if task.status == "queued":
+                task.status = "cancelled"
+                task.finished_at = utcnow()
+                task.error = "Cancelled before it started."
+                data = task_json(task)
+                cancelled_now = True
+            else:
+                data = task_json(task)
+                cancelled_now = False
+        if cancelled_now:
+            self._publish(data, "task.cancelled", {"status": "cancelled", "error": data["error"]})
+        elif data["status"] == "running":
+            self.cancel_requested.add(task_id)
+        return data
+
+    def stop_project(self, project_id: str) -> None:
+        """A project was deleted: its running tasks stop at their next step."""
+        self.cancel_requested.update(t for t, p in self.project_of.items() if p == project_id)
+
+    async def wait(self, task_id: str) -> None:
+        """Wait for a task this process runs to end (used by the synchronous coverage endpoint)."""
+        running = self.running.get(task_id)
+        if running is not None:
+            await asyncio.shield(running)
+
+    async def recover(self) -> None:
+        """Start-up: running tasks whose lease expired become interrupted; queued ones are scheduled."""
+        async with self.db.write() as s:
+            interrupted = [task_json(t) for t in await repo.interrupt_expired(s)]
+            queued = await repo.queued_ids(s)
+        for task in interrupted:
+            self._publish(task, "task.failed", {"status": "interrupted", "error": task["error"]})
+        for task_id in queued:
+            self.schedule(task_id)
+
+    async def close(self) -> None:
+        """Shutdown: stop running tasks; they are stored as interrupted."""
+        self.closing = True
+        for task in list(self.running.values()):
+            task.cancel()
+        await asyncio.gather(*self.running.values(), return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,147 @@
+"""Thin class views: one per URL, each method declared with @endpoint (validation, auth, OpenAPI metadata)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, ClassVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from chatsvc import keys
+from chatsvc.auth import require_principal, resolve_principal
+from chatsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from chatsvc.security import Principal
+
+API_PREFIX = "/api/v1"
+ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What one view method accepts and answers; read by the OpenAPI builder and the auth matrix."""
+
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    auth: bool = True
+    form: bool = False  # also accept application/x-www-form-urlencoded (OAuth2 password grant)
+    multipart: bool = False
+    produces: str = "application/json"
+    errors: tuple[int, ...] = ()
+    description: str = ""
+    extra_responses: dict[int, str] = field(default_factory=dict)
+
+
+class ApiView(web.View):
+    """Base view: `path` is relative to /api/v1 unless `root` is set."""
+
+    path: ClassVar[str] = ""
+    root: ClassVar[bool] = False
+    tag: ClassVar[str] = ""
+    principal: Principal
+
+    @property
+    def app(self) -> web.Application:
+        return self.request.app
+
+    @property
+    def db(self):  # type: ignore[no-untyped-def]
+        return self.request.app[keys.DB]
+
+    @property
+    def settings(self):  # type: ignore[no-untyped-def]
+        return self.request.app[keys.SETTINGS]
+
+    def match(self, name: str) -> str:
+        """Return a path id; anything that cannot be an id (too long, NUL, slashes...) is simply not found."""
+        value = self.request.match_info.get(name, "")
+        if not ID_RE.fullmatch(value):
+            raise NotFound()
+        return value
+
+    @classmethod
+    def full_path(cls) -> str:
+        return cls.path if cls.root else API_PREFIX + cls.path
+
+
+def endpoint(
+    summary: str, **options: Any
+) -> Callable[[Callable[..., Awaitable[Any]]], Callable[[ApiView], Awaitable[web.StreamResponse]]]:
+    """Declare a view method: authenticate, parse query/body into pydantic models, render the result."""
+    meta = Endpoint(summary=summary, **options)
+
+    def decorate(fn: Callable[..., Awaitable[Any]]) -> Callable[[ApiView], Awaitable[web.StreamResponse]]:
+        @functools.wraps(fn)
+        async def wrapper(self: ApiView) -> web.StreamResponse:
+            request = self.request
+            if meta.auth:
+                self.principal = await require_principal(request)
+            else:
+                principal = await resolve_principal(request)
+                if principal is not None:
+                    self.principal = principal
+            kwargs: dict[str, Any] = {}
+            if meta.query is not None:
+                kwargs["query"] = parse_query(request, meta.query)
+            if meta.body is not None:
+                kwargs["body"] = await parse_body(request, meta.body, form=meta.form)
+            result = await fn(self, **kwargs)
+            return render(result, meta.status)
+
+        wrapper.__endpoint__ = meta  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """Validate the query string; the error locations start with 'query'."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise ValidationFailed.from_pydantic(exc, ("query",)) from None
+
+
+async def parse_body(request: web.Request, model: type[BaseModel], *, form: bool = False) -> BaseModel:
+    """Read and validate a JSON (or, where allowed, form) body; the error locations start with 'body'."""
+    ctype = request.content_type
+    max_bytes = request.app[keys.SETTINGS].max_json_bytes
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(f"The body may be at most {max_bytes} bytes.")
+    if form and ctype == "application/x-www-form-urlencoded":
+        data: Any = dict(await request.post())
+    elif ctype == "application/json" or (ctype == "application/octet-stream" and not request.body_exists):
+        raw = await request.read()
+        if not raw:
+            data = {}
+        else:
+            try:
+                data = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise BadRequest(f"The body is not valid JSON: {exc}.") from None
+            except RecursionError:
+                raise BadRequest("The body is nested too deeply.") from None
+    else:
+        accepted = "application/json" + (" or application/x-www-form-urlencoded" if form else "")
+        raise UnsupportedMediaType(f"Send the body as {accepted}.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed.from_pydantic(exc, ("body",)) from None
+
+
+def render(result: Any, status: int) -> web.StreamResponse:
+    """Turn a handler's return value into a response: model -> JSON, None -> 204."""
+    if isinstance(result, web.StreamResponse):
+        return result
+    if result is None:
+        return web.Response(status=204)
+    if isinstance(result, BaseModel):
+        return web.Response(status=status, text=result.model_dump_json(), content_type="application/json")
+    return web.json_response(result, status=status)

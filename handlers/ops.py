@@ -1,0 +1,112 @@
+"""Operations endpoints: health, readiness, metrics, the OpenAPI document and its docs page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from aiohttp import web
+
+from chatsvc import __version__, keys
+from chatsvc.openapi import build_openapi
+from chatsvc.schemas.common import ORM
+from chatsvc.views import ApiView, endpoint
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+class HealthOut(ORM):
+    status: str
+    version: str
+
+
+class HealthView(ApiView):
+    path = "/healthz"
+    root = True
+    tag = "ops"
+
+    @endpoint("Liveness: the process answers", response=HealthOut, auth=False)
+    async def get(self) -> HealthOut:
+        return HealthOut(status="ok", version=__version__)
+
+
+class ReadyView(ApiView):
+    path = "/readyz"
+    root = True
+    tag = "ops"
+
+    @endpoint("Readiness: the database answers", response=HealthOut, auth=False, errors=(503,))
+    async def get(self) -> HealthOut | web.Response:
+        try:
+            await self.app[keys.DB].ping()
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return web.json_response({"status": "unavailable", "version": __version__}, status=503)
+        return HealthOut(status="ready", version=__version__)
+
+
+class MetricsView(ApiView):
+    path = "/metrics"
+    root = True
+    tag = "ops"
+
+    @endpoint("Prometheus metrics", auth=False, produces="text/plain")
+    async def get(self) -> web.Response:
+        lines = [
+            "# HELP chatsvc_info Build information.",
+            "# TYPE chatsvc_info gauge",
+            f'chatsvc_info{{version="{__version__}"}} 1',
+        ]
+        for name, help_text, value in collect_metrics(self.app):
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+def collect_metrics(app: web.Application) -> list[tuple[str, str, float]]:
+    """Gauges other parts register through the METRICS app key (sockets, runs, tasks)."""
+    providers = app.get(keys.METRICS, [])
+    out: list[tuple[str, str, float]] = []
+    for provider in providers:
+        out.extend(provider())
+    return out
+
+
+class OpenApiView(ApiView):
+    path = "/openapi.json"
+    tag = "ops"
+
+    @endpoint("The OpenAPI 3.1 document of this API", auth=False)
+    async def get(self) -> web.Response:
+        cache = self.app[keys.OPENAPI_CACHE]
+        if "text" not in cache:  # built once, off the loop: schema generation is Python-heavy
+            spec = await asyncio.get_running_loop().run_in_executor(None, build_openapi, self.app)
+            cache["text"] = json.dumps(spec)
+        return web.Response(text=cache["text"], content_type="application/json")
+
+
+class DocsView(ApiView):
+    path = "/api/docs"
+    root = True
+    tag = "ops"
+
+    @endpoint("A readable page of the API, rendered from the OpenAPI document", auth=False, produces="text/html")
+    async def get(self) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "apidocs.html")
+
+
+VIEWS = [HealthView, ReadyView, MetricsView, OpenApiView, DocsView]
+
+
+def add_static_routes(app: web.Application) -> None:
+    """Serve index.html at / and the client's modules under /static/ (never user uploads)."""
+    if not STATIC_DIR.exists():
+        return
+
+    async def index(_request: web.Request) -> web.StreamResponse:
+        page = STATIC_DIR / "index.html"
+        if not page.exists():
+            raise web.HTTPNotFound()
+        return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False, append_version=False)

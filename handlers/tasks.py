@@ -1,0 +1,63 @@
+"""Background tasks: list, read, cancel (tasks are created only by the bot endpoints and agent tools)."""
+
+from __future__ import annotations
+
+from chatsvc import authz, keys
+from chatsvc.errors import NotFound
+from chatsvc.schemas import Page, page_of
+from chatsvc.schemas.tasks import TaskListQuery, TaskOut
+from chatsvc.views import ApiView, endpoint
+from storage import tasks as repo
+
+
+class TasksView(ApiView):
+    path = "/tasks"
+    tag = "tasks"
+
+    @endpoint("List tasks of the projects I belong to (newest first)", query=TaskListQuery, response=Page[TaskOut])
+    async def get(self, query: TaskListQuery) -> dict:
+        async with self.db.read() as s:
+            if query.project_id:
+                await authz.require_project(s, self.principal, query.project_id)
+                project_ids: list[str] | None = [query.project_id]
+            else:
+                project_ids = await authz.visible_project_ids(s, self.principal)
+            rows, total = await repo.list_tasks(s, project_ids=project_ids, status=query.status,
+                                                limit=query.limit, offset=query.offset)
+        return page_of(TaskOut, rows, total, query)
+
+
+async def load_task(view: ApiView, task_id: str, need: str = "viewer") -> TaskOut:
+    """Read a task the caller may see (404 otherwise, as for its project)."""
+    async with view.db.read() as s:
+        task = await repo.get(s, task_id)
+        if task is None:
+            raise NotFound("No such task.")
+        await authz.require_project(s, view.principal, task.project_id, need)
+        return TaskOut.model_validate(task)
+
+
+class TaskView(ApiView):
+    path = "/tasks/{id}"
+    tag = "tasks"
+
+    @endpoint("Get a task with its progress and result", response=TaskOut, errors=(404,))
+    async def get(self) -> TaskOut:
+        return await load_task(self, self.match("id"))
+
+
+class TaskCancelView(ApiView):
+    path = "/tasks/{id}/cancel"
+    tag = "tasks"
+
+    @endpoint("Cancel a task: at once when queued, at its next step when running", response=TaskOut, status=202,
+              errors=(403, 404))
+    async def post(self) -> TaskOut:
+        task = await load_task(self, self.match("id"), need="editor")
+        data = await self.app[keys.TASKS].cancel(task.id)
+        if data is None:
+            raise NotFound("No such task.")
+        return TaskOut.model_validate(data)
+
+
+VIEWS = [TasksView, TaskView, TaskCancelView]

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, repositories (never commit), blobs and migrations."""

@@ -1,0 +1,85 @@
+"""Background tasks: create, claim with a lease, progress, finish, list, and start-up recovery."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Task, utcnow
+
+ACTIVE = ("queued", "running")
+
+
+async def create(session: AsyncSession, *, kind: str, project_id: str, created_by: str | None,
+                 params: dict[str, Any]) -> Task:
+    task = Task(kind=kind, project_id=project_id, created_by=created_by, status="queued", params=params)
+    session.add(task)
+    await session.flush()
+    return task
+
+
+async def get(session: AsyncSession, task_id: str, *, lock: bool = False) -> Task | None:
+    stmt = select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
+    if lock:
+        stmt = stmt.with_for_update()
+    return await session.scalar(stmt)
+
+
+async def claim(session: AsyncSession, task_id: str, owner: str, lease_s: float) -> Task | None:
+    """Take a queued task for this process (PostgreSQL: SKIP LOCKED, so two processes never both run it)."""
+    task = await session.scalar(
+        select(Task).where(Task.id == task_id, Task.status == "queued").with_for_update(skip_locked=True)
+    )
+    if task is None:
+        return None
+    now = utcnow()
+    task.status = "running"
+    task.lease_owner = owner
+    task.lease_until = now + dt.timedelta(seconds=lease_s)
+    task.started_at = now
+    task.attempts += 1
+    await session.flush()
+    return task
+
+
+async def renew_lease(session: AsyncSession, task_id: str, owner: str, lease_s: float) -> None:
+    await session.execute(
+        update(Task).where(Task.id == task_id, Task.lease_owner == owner, Task.status == "running")
+        .values(lease_until=utcnow() + dt.timedelta(seconds=lease_s))
+    )
+
+
+async def queued_ids(session: AsyncSession) -> list[str]:
+    return list(await session.scalars(select(Task.id).where(Task.status == "queued").order_by(Task.created_at)))
+
+
+async def interrupt_expired(session: AsyncSession, *, owner: str | None = None) -> list[Task]:
+    """Mark running tasks whose lease expired (or that this owner held) as interrupted."""
+    now = utcnow()
+    cond = (Task.status == "running") & (Task.lease_until < now)
+    if owner is not None:
+        cond = (Task.status == "running") & ((Task.lease_until < now) | (Task.lease_owner == owner))
+    rows = list(await session.scalars(select(Task).where(cond)))
+    for task in rows:
+        task.status = "interrupted"
+        task.finished_at = now
+        task.error = "The server stopped while this task was running."
+    await session.flush()
+    return rows
+
+
+async def list_tasks(session: AsyncSession, *, project_ids: list[str] | None, status: str | None,
+                     limit: int, offset: int) -> tuple[list[Task], int]:
+    """Tasks of these projects (None: all), newest first."""
+    cond = Task.id.is_not(None)
+    if project_ids is not None:
+        cond = cond & Task.project_id.in_(project_ids)
+    if status:
+        cond = cond & (Task.status == status)
+    total = await session.scalar(select(func.count()).select_from(Task).where(cond))
+    rows = await session.scalars(select(Task).where(cond).order_by(Task.created_at.desc(), Task.id.desc())
+                                 .limit(limit).offset(offset))
+    return list(rows), int(total or 0)

@@ -1,0 +1,212 @@
+"""Test fixtures: the real app from the real factory on a real SQLite file (or PostgreSQL), asyncio debug on."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import gc
+import os
+import resource
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
+# Debug mode records a stack (with file stats) for every Future; keep it short so the 50 ms guard
+# measures our code rather than the debugger's bookkeeping.
+import asyncio.constants  # noqa: E402
+import traceback  # noqa: E402
+
+asyncio.constants.DEBUG_STACK_DEPTH = 2
+
+
+def _shallow_extract_stack(f=None, limit=None):  # type: ignore[no-untyped-def]
+    if f is None:  # this body runs with the traceback module's globals (see below)
+        f = sys._getframe().f_back  # noqa: F821
+    return StackSummary.extract(walk_stack(f), limit=2 if limit is None else limit, lookup_lines=False)  # noqa: F821
+
+
+# asyncio's C Future (and aiohttp's client objects) call traceback.extract_stack() with no limit for
+# every future in debug mode, which roughly halves the suite's speed. The C module holds on to the
+# function object, so give that object a bounded body (same module globals: StackSummary, walk_stack).
+traceback.extract_stack.__code__ = _shallow_extract_stack.__code__
+
+import langchain_core.messages  # noqa: E402,F401 - imported once here, not by a thread-mode worker mid-test
+import langgraph.graph  # noqa: E402,F401
+import langgraph.prebuilt  # noqa: E402,F401
+
+from chatsvc.app import create_app  # noqa: E402
+from chatsvc.settings import Settings  # noqa: E402
+
+SLOW_CALLBACK_S = float(os.environ.get("CHATSVC_SLOW_CALLBACK_MS", "50")) / 1000
+BLOCKING_WAIT_S = float(os.environ.get("CHATSVC_BLOCKING_WAIT_MS", "200")) / 1000
+POSTGRES_URL = os.environ.get("CHATSVC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CHATSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# CI sets this: a missing PostgreSQL/Redis is then a failure, not a skip.
+REQUIRE_SERVICES = os.environ.get("CHATSVC_REQUIRE_SERVICES", "") not in ("", "0", "false")
+
+
+_gc_pauses: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)
+_gc_started = [0.0]
+
+
+def _track_gc(phase: str, _info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        _gc_pauses.append((_gc_started[0], time.perf_counter()))
+
+
+gc.callbacks.append(_track_gc)
+
+
+def gc_time_within(start: float, end: float) -> float:
+    """Seconds the garbage collector ran between start and end."""
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in _gc_pauses)
+
+
+_slow_callbacks: list[str] = []
+
+
+def _voluntary_switches() -> int:
+    """How often this thread has gone to sleep by itself (blocking calls), per the kernel."""
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+_original_handle_run = asyncio.events.Handle._run
+
+
+def _timed_handle_run(self: asyncio.Handle) -> None:
+    """Run a loop callback, recording it when it blocked the loop.
+
+    Blocking means more than 50 ms of CPU on the loop thread (Python-heavy work), or more than 200 ms of
+    wall time during which the thread went to sleep by itself (a blocking wait such as sync I/O or
+    sleep: voluntary context switches). Being preempted by other processes on a busy 2-core machine
+    is neither; garbage-collector passes inside the callback are not counted either, nor is time other
+    threads of this process spent on the CPU meanwhile: waiting for the GIL is a voluntary sleep too,
+    and the loop thread of a test process shares it with start-up work (migrations, mapper set-up) that
+    the app deliberately runs off the loop.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return _original_handle_run(self)
+    waits_start = _voluntary_switches()
+    cpu_start, wall_start, process_start = time.thread_time(), time.perf_counter(), time.process_time()
+    try:
+        return _original_handle_run(self)
+    finally:
+        cpu = time.thread_time() - cpu_start
+        wall_end = time.perf_counter()
+        wall = wall_end - wall_start
+        if cpu > SLOW_CALLBACK_S or wall > BLOCKING_WAIT_S:
+            gc_s = gc_time_within(wall_start, wall_end)
+            waited = _voluntary_switches() > waits_start
+            other_threads_cpu = max(0.0, time.process_time() - process_start - cpu)
+            if cpu - gc_s > SLOW_CALLBACK_S or (waited and wall - gc_s - other_threads_cpu > BLOCKING_WAIT_S):
+                _slow_callbacks.append(f"{self!r} blocked the loop: {cpu * 1000:.0f} ms CPU, "
+                                       f"{wall * 1000:.0f} ms wall")
+
+
+asyncio.events.Handle._run = _timed_handle_run  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+async def loop_must_not_block() -> AsyncIterator[None]:
+    """Run every test in asyncio debug mode; fail it when one callback uses > 50 ms of the loop's CPU."""
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = 1.0  # asyncio's own wall-clock report, for gross cases in the log
+    _slow_callbacks.clear()
+    yield
+    found = list(_slow_callbacks)
+    _slow_callbacks.clear()
+    if found:
+        pytest.fail("the event loop was blocked:\n" + "\n".join(found[:5]), pytrace=False)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test server: temp data dir, cheap bcrypt, a quick offline model.
+
+    Agent runs use worker processes as in production (one per app, started at the first run); tests of
+    thread mode ask for it explicitly.
+    """
+    values: dict[str, Any] = dict(
+        data_dir=tmp_path / "data", port=0, bcrypt_rounds=4, offline_tokens_per_s=500.0,
+        agent_executor="process", agent_processes=1,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings) -> Any:
+    """A test client talking HTTP to the real app on a real SQLite file."""
+    return await aiohttp_client(await build_app(settings))
+
+
+async def build_app(settings: Settings, **kw: Any) -> Any:
+    """Build the app off the loop, as run.py does before the loop starts (imports are not loop work)."""
+    return await asyncio.to_thread(create_app, settings, **kw)
+
+
+def _service_unavailable(what: str, error: BaseException) -> None:
+    message = f"{what} is not reachable ({error.__class__.__name__}: {error})"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " and CHATSVC_REQUIRE_SERVICES is set", pytrace=False)
+    pytest.skip(message + "; set CHATSVC_REQUIRE_SERVICES=1 to make this a failure")
+
+
+async def postgres_schema() -> tuple[str, dict[str, Any], str]:
+    """Create a fresh schema in the test database; return (url, connect_args, schema)."""
+    try:
+        import asyncpg
+    except ImportError as exc:  # pragma: no cover - asyncpg is in the test extra
+        _service_unavailable("asyncpg", exc)
+    dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(dsn), 5)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        _service_unavailable(f"PostgreSQL at {POSTGRES_URL}", exc)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
+    return POSTGRES_URL, {"server_settings": {"search_path": schema}}, schema
+
+
+async def drop_postgres_schema(schema: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_db_client(request: Any, aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    """A client on SQLite, then on PostgreSQL: the storage suite runs on both."""
+    if request.param == "sqlite":
+        settings = make_settings(tmp_path)
+        yield await aiohttp_client(await build_app(settings))
+        return
+    url, connect_args, schema = await postgres_schema()
+    settings = make_settings(tmp_path, database_url=url)
+    try:
+        yield await aiohttp_client(await build_app(settings, db_connect_args=connect_args))
+    finally:
+        await drop_postgres_schema(schema)
+
+
+def pytest_collection_finish(session: Any) -> None:
+    """Move everything imported so far out of the collector's way, as the server does after start-up."""
+    gc.collect()
+    gc.freeze()

@@ -1,0 +1,112 @@
+"""The OpenAI provider end to end: worker processes run the real langchain-openai ChatOpenAI against a
+local fake that speaks the Chat Completions streaming wire format."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.chatutil import new_chat, run_events, send, streamed_text
+from tests.conftest import build_app, make_settings
+from tests.fakes.openai_server import (  # noqa: F401 - fake_openai is a fixture
+    Disconnect,
+    Error,
+    MalformedChunk,
+    Slow,
+    StreamError,
+    Text,
+    ToolCall,
+    fake_openai,
+)
+from tests.helpers import register_and_login
+from tests.wsutil import WsClient
+
+
+async def openai_client(aiohttp_client, tmp_path, fake):
+    settings = make_settings(tmp_path, llm="openai", openai_base_url=fake.base_url, openai_api_key="test",
+                             llm_model="fake-model", llm_max_retries=0, llm_timeout_s=10)
+    client = await aiohttp_client(await build_app(settings))
+    user = await register_and_login(client)
+    chat = await new_chat(user)
+    ws = await WsClient.connect(client, user)
+    assert (await ws.op("subscribe", topic=f"chat:{chat['id']}"))["ok"]
+    return client, user, chat, ws
+
+
+async def test_a_turn_with_a_tool_call_and_streamed_text(aiohttp_client, tmp_path, fake_openai):
+    fake_openai.script([ToolCall("list_requirements", {}), Text("There is nothing to list in a personal chat.")])
+    client, user, chat, ws = await openai_client(aiohttp_client, tmp_path, fake_openai)
+    sent = await send(ws, chat["id"], "What are the requirements?")
+    events = await run_events(ws, sent["data"]["run_id"])
+    names = [e["name"] for e in events]
+    assert names.index("tool.call") < names.index("tool.result") < names.index("message.completed")
+    call = next(e for e in events if e["name"] == "tool.call")
+    assert call["data"]["name"] == "list_requirements"
+    deltas = [e for e in events if e["name"] == "message.delta"]
+    assert streamed_text(events) == "There is nothing to list in a personal chat."
+    assert events[-1]["data"]["message"]["content"] == "There is nothing to list in a personal chat."
+    assert events[-1]["data"]["message"]["tool_calls"][0]["name"] == "list_requirements"
+    assert len(deltas) >= 1
+    first, second = fake_openai.requests[0], fake_openai.requests[1]
+    assert first["stream"] is True and first["model"] == "fake-model"
+    assert first["messages"][0]["role"] == "system" and first["messages"][-1]["content"] == "What are the requirements?"
+    assert {t["function"]["name"] for t in first["tools"]} >= {"list_requirements", "generate_test_cases"}
+    tool_message = second["messages"][-1]
+    assert tool_message["role"] == "tool" and "not attached to a project" in tool_message["content"]
+    await ws.close()
+
+
+async def test_history_comes_from_the_database_each_turn(aiohttp_client, tmp_path, fake_openai):
+    fake_openai.script([Text("First answer."), Text("Second answer.")])
+    client, user, chat, ws = await openai_client(aiohttp_client, tmp_path, fake_openai)
+    first = await send(ws, chat["id"], "one")
+    await run_events(ws, first["data"]["run_id"])
+    user_message = first["data"]["user_message"]["id"]
+    edited = await user.patch(f"/chat/messages/{user_message}", {"content": "one, edited"})
+    assert edited.status == 200
+    second = await send(ws, chat["id"], "two")
+    await run_events(ws, second["data"]["run_id"])
+    history = [(m["role"], m["content"]) for m in fake_openai.requests[-1]["messages"]]
+    assert history == [history[0], ("user", "one, edited"), ("assistant", "First answer."), ("user", "two")]
+    await ws.close()
+
+
+@pytest.mark.parametrize("turn, partial, says", [
+    (Error(status=429, message="slow down"), "", "rate limiting"),
+    (Error(status=500, message="upstream broke"), "", "(500)"),
+    (MalformedChunk(after_text="Half an "), "Half an ", "malformed"),
+    (Disconnect(after_text="Cut off "), "Cut off ", "cut off"),
+    (StreamError(after_text="Then ", message="overloaded"), "Then ", "overloaded"),
+])
+async def test_upstream_failures_fail_the_run_keeping_partial_text(aiohttp_client, tmp_path, fake_openai,
+                                                                    turn, partial, says):
+    fake_openai.script([turn])
+    client, user, chat, ws = await openai_client(aiohttp_client, tmp_path, fake_openai)
+    sent = await send(ws, chat["id"], "hello")
+    events = await run_events(ws, sent["data"]["run_id"])
+    end = events[-1]
+    assert end["name"] == "run.failed"
+    assert says in end["data"]["error"]
+    message = end["data"]["message"]
+    assert message["status"] == "failed" and message["content"] == partial and says in message["error"]
+    await ws.close()
+
+
+async def test_cancel_closes_the_upstream_stream(aiohttp_client, tmp_path, fake_openai):
+    fake_openai.script([Slow("one two three four five six seven eight nine ten " * 5, delay_per_chunk=0.05)])
+    client, user, chat, ws = await openai_client(aiohttp_client, tmp_path, fake_openai)
+    sent = await send(ws, chat["id"], "count slowly")
+    run_id = sent["data"]["run_id"]
+    await ws.recv_until(lambda f: f.get("name") == "message.delta")
+    await ws.op("chat.cancel", session_id=chat["id"])
+    events = await run_events(ws, run_id)
+    assert events[-1]["name"] == "run.cancelled"
+    assert events[-1]["data"]["message"]["content"].startswith("one two")
+    await fake_openai.wait_for_disconnects(1)
+    await ws.close()
+
+
+def test_openai_provider_without_a_key_is_refused_at_start():
+    from chatsvc.settings import Settings
+
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        Settings.from_env({"CHATSVC_LLM": "openai"})

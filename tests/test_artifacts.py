@@ -1,0 +1,245 @@
+"""Artifacts over HTTP: typed content validation with field locations, listings and filters, roles, events."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from chatsvc import keys
+from chatsvc.schemas.artifacts import validate_content
+from tests.helpers import add_member, assert_error, create_project, register_and_login
+
+FP = "a" * 64
+CASE = {
+    "id": "TC-1", "title": "Log in", "preconditions": "A user exists.",
+    "steps": [{"action": "Submit the login form", "expected": "The home page shows"}],
+    "expected_result": "The user is logged in.", "priority": "high", "type": "functional",
+    "requirement_uids": ["REQ-1"], "links": [{"req_uid": "REQ-1", "fingerprint": FP, "origin": "manual"}],
+}
+REPORT = {
+    "summary": {"requirements_total": 2, "covered": 1, "inferred": 0, "stale": 0, "uncovered": 1, "tests_total": 1,
+                "orphan_count": 0, "coverage_pct": 50.0, "coverage_pct_with_inferred": 50.0},
+    "rows": [{"req_uid": "REQ-1", "title": "Login", "priority": "high", "status": "covered",
+              "tests": [{"tc_id": "TC-1", "origin": "explicit", "score": 1.0}]},
+             {"req_uid": "REQ-2", "title": "Length", "priority": "high", "status": "uncovered", "tests": []}],
+    "uncovered": ["REQ-2"], "orphan_tests": [], "dangling_refs": [],
+    "by_priority": {"high": {"total": 2, "covered": 1, "pct": 50.0}},
+    "method": {"name": "bm25", "threshold": 0.35}, "document_version_id": None,
+    "generated_at": "2024-05-01T10:00:00Z",
+}
+ARTIFACT_FIELDS = {"id", "project_id", "document_version_id", "type", "name", "content", "created_by", "task_id",
+                   "created_at", "updated_at", "version"}
+
+
+async def setup(client):
+    owner = await register_and_login(client)
+    pid = (await create_project(owner))["id"]
+    doc = await owner.post(f"/projects/{pid}/document-versions", {"title": "Spec", "content": "REQ-1: It shall run."})
+    assert doc.status == 201
+    return owner, pid, doc.body["id"]
+
+
+async def make(user, pid, type_="note", content=None, **extra):
+    body = {"type": type_, "name": f"A {type_}", "content": content if content is not None else {"text": "hi"}, **extra}
+    r = await user.post(f"/projects/{pid}/artifacts", body)
+    assert r.status == 201, r.body
+    return r.body
+
+
+async def test_create_typed_and_free_artifacts(client):
+    owner, pid, doc_id = await setup(client)
+    tc = await make(owner, pid, "test_cases", {"test_cases": [CASE], "generator": "manual"}, document_version_id=doc_id)
+    assert set(tc) == ARTIFACT_FIELDS
+    assert (tc["type"], tc["document_version_id"], tc["created_by"], tc["task_id"], tc["version"]) == (
+        "test_cases", doc_id, owner.id, None, 1)
+    assert tc["content"]["test_cases"][0] == CASE and tc["content"]["generator"] == "manual"
+    no_links = {k: v for k, v in CASE.items() if k != "links"}
+    normalised = await make(owner, pid, "test_cases", {"test_cases": [no_links]})
+    assert normalised["content"]["test_cases"][0]["links"] == []
+    report = await make(owner, pid, "coverage_report", REPORT)
+    assert report["content"] == REPORT
+    note = await make(owner, pid, "note", "just a string")
+    assert note["content"] == "just a string"
+    custom = await make(owner, pid, "risk_register_2", [1, {"a": None}])
+    assert custom["content"] == [1, {"a": None}]
+    got = await owner.get(f"/artifacts/{tc['id']}")
+    assert got.status == 200 and got.body == tc
+    published = [(n, d["id"]) for _t, n, d in client.app[keys.EVENTS].published if n.startswith("artifact.")]
+    assert published == [("artifact.created", a["id"]) for a in (tc, normalised, report, note, custom)]
+
+
+@pytest.mark.parametrize("mutate, loc", [
+    (lambda c: c["test_cases"][0].pop("title"), ["body", "content", "test_cases", "0", "title"]),
+    (lambda c: c["test_cases"][0].update(priority="urgent"), ["body", "content", "test_cases", "0", "priority"]),
+    (lambda c: c["test_cases"][0].update(type="smoke"), ["body", "content", "test_cases", "0", "type"]),
+    (lambda c: c["test_cases"][0].update(preconditions=["x"]), ["body", "content", "test_cases", "0", "preconditions"]),
+    (lambda c: c["test_cases"][0]["steps"][0].pop("expected"),
+     ["body", "content", "test_cases", "0", "steps", "0", "expected"]),
+    (lambda c: c["test_cases"][0]["links"][0].update(fingerprint="xyz"),
+     ["body", "content", "test_cases", "0", "links", "0", "fingerprint"]),
+    (lambda c: c["test_cases"][0].update(tags=["a"]), ["body", "content", "test_cases", "0", "tags"]),
+    (lambda c: c.pop("test_cases"), ["body", "content", "test_cases"]),
+    (lambda c: c["test_cases"].append(copy.deepcopy(c["test_cases"][0])), ["body", "content"]),
+])
+async def test_test_cases_validation_errors_locate_the_field(client, mutate, loc):
+    owner, pid, _doc = await setup(client)
+    content = {"test_cases": [copy.deepcopy(CASE)]}
+    mutate(content)
+    r = await owner.post(f"/projects/{pid}/artifacts", {"type": "test_cases", "name": "x", "content": content})
+    assert_error(r, 422, "validation_error")
+    assert r.body["error"]["details"][0]["loc"] == loc, r.body
+
+
+async def test_coverage_report_and_body_validation(client):
+    owner, pid, _doc = await setup(client)
+    url = f"/projects/{pid}/artifacts"
+    bad = copy.deepcopy(REPORT)
+    bad["summary"]["coverage_pct"] = 150
+    r = await owner.post(url, {"type": "coverage_report", "name": "x", "content": bad})
+    assert_error(r, 422, "validation_error")
+    assert r.body["error"]["details"][0]["loc"] == ["body", "content", "summary", "coverage_pct"]
+    bad = copy.deepcopy(REPORT)
+    bad["rows"][0]["status"] = "maybe"
+    r = await owner.post(url, {"type": "coverage_report", "name": "x", "content": bad})
+    assert r.body["error"]["details"][0]["loc"] == ["body", "content", "rows", "0", "status"]
+    for body, field in (
+        ({"type": "Bad Type", "name": "x", "content": {}}, "type"),
+        ({"type": "a" * 41, "name": "x", "content": {}}, "type"),
+        ({"type": "note", "name": "", "content": {}}, "name"),
+        ({"type": "note", "name": "x", "content": None}, "content"),
+        ({"type": "note", "name": "x"}, "content"),
+        ({"type": "note", "name": "x", "content": {"k": "a\u0000b"}}, "content"),
+        ({"type": "note", "name": "x", "content": json.loads("[" * 40 + "1" + "]" * 40)}, "content"),
+        ({"type": "note", "name": "x", "content": {}, "document_version_id": "nope"}, "document_version_id"),
+        ({"type": "note", "name": "x", "content": {}, "task_id": "t"}, "task_id"),
+    ):
+        r = await owner.post(url, body)
+        assert_error(r, 422, "validation_error")
+        assert r.body["error"]["details"][0]["loc"][:2] == ["body", field], (body, r.body)
+    r = await owner.call("POST", url, data=b'{"type":"note","name":"x","content":NaN}',
+                         headers={"Content-Type": "application/json"})
+    assert_error(r, 422, "validation_error")
+
+
+async def test_document_version_must_be_in_the_same_project(client):
+    owner, pid, _doc = await setup(client)
+    _o, _p, foreign_doc = await setup(client)
+    r = await owner.post(f"/projects/{pid}/artifacts", {"type": "note", "name": "x", "content": {},
+                                                        "document_version_id": foreign_doc})
+    assert_error(r, 422, "validation_error")
+    assert r.body["error"]["details"][0]["loc"] == ["body", "document_version_id"]
+
+
+async def test_patch_revalidates_by_type_and_bumps_version(client):
+    owner, pid, _doc = await setup(client)
+    tc = await make(owner, pid, "test_cases", {"test_cases": [CASE]})
+    r = await owner.patch(f"/artifacts/{tc['id']}", {"content": {"test_cases": [{"id": "TC-2"}]}})
+    assert_error(r, 422, "validation_error")
+    assert r.body["error"]["details"][0]["loc"][:4] == ["body", "content", "test_cases", "0"]
+    changed = {"test_cases": [dict(CASE, title="Log in again")]}
+    r = await owner.patch(f"/artifacts/{tc['id']}", {"name": "Renamed", "content": changed})
+    assert r.status == 200 and r.body["name"] == "Renamed" and r.body["version"] == 2
+    assert r.body["content"]["test_cases"][0]["title"] == "Log in again"
+    assert_error(await owner.patch(f"/artifacts/{tc['id']}", {"type": "note"}), 422, "validation_error")
+    assert_error(await owner.patch(f"/artifacts/{tc['id']}", {"name": ""}), 422, "validation_error")
+    note = await make(owner, pid)
+    r = await owner.patch(f"/artifacts/{note['id']}", {"content": ["anything", 1]})
+    assert r.status == 200 and r.body["content"] == ["anything", 1]
+    same = await owner.patch(f"/artifacts/{note['id']}", {})
+    assert same.status == 200 and same.body["version"] == r.body["version"]
+    updates = [d for _t, n, d in client.app[keys.EVENTS].published if n == "artifact.updated"]
+    assert [(d["id"], d["version"]) for d in updates] == [(tc["id"], 2), (note["id"], 2)]
+
+
+async def test_delete(client):
+    owner, pid, _doc = await setup(client)
+    art = await make(owner, pid)
+    r = await owner.delete(f"/artifacts/{art['id']}")
+    assert r.status == 204
+    assert_error(await owner.get(f"/artifacts/{art['id']}"), 404, "not_found")
+    assert_error(await owner.delete(f"/artifacts/{art['id']}"), 404, "not_found")
+    last = client.app[keys.EVENTS].published[-1]
+    assert last[0] == (f"project:{pid}",) and last[1] == "artifact.deleted" and last[2]["id"] == art["id"]
+
+
+async def test_listings_and_filters(client):
+    owner, pid, doc_id = await setup(client)
+    other_pid = (await create_project(owner, "Second"))["id"]
+    a1 = await make(owner, pid, "note", document_version_id=doc_id)
+    a2 = await make(owner, pid, "test_cases", {"test_cases": [CASE]}, document_version_id=doc_id)
+    a3 = await make(owner, pid, "note")
+    a4 = await make(owner, other_pid, "note")
+    stranger = await register_and_login(client)
+    await make(stranger, (await create_project(stranger))["id"], "note")
+
+    def ids(resp):
+        assert resp.status == 200, resp.body
+        return [a["id"] for a in resp.body["items"]]
+
+    assert ids(await owner.get(f"/projects/{pid}/artifacts")) == [a3["id"], a2["id"], a1["id"]]
+    assert ids(await owner.get(f"/projects/{pid}/artifacts?type=note")) == [a3["id"], a1["id"]]
+    assert ids(await owner.get(f"/projects/{pid}/artifacts?type=note&document_version_id={doc_id}")) == [a1["id"]]
+    unfiltered = await owner.get(f"/projects/{pid}/artifacts?type=&document_version_id=")
+    assert ids(unfiltered) == [a3["id"], a2["id"], a1["id"]]
+    page = await owner.get(f"/projects/{pid}/artifacts?limit=1&offset=1")
+    assert ids(page) == [a2["id"]] and page.body["total"] == 3 and page.body["limit"] == 1
+    assert ids(await owner.get(f"/document-versions/{doc_id}/artifacts")) == [a2["id"], a1["id"]]
+    assert ids(await owner.get(f"/document-versions/{doc_id}/artifacts?type=test_cases")) == [a2["id"]]
+    assert ids(await owner.get("/artifacts")) == [a4["id"], a3["id"], a2["id"], a1["id"]]  # not the stranger's
+    assert ids(await owner.get("/artifacts?type=test_cases")) == [a2["id"]]
+    assert ids(await (await register_and_login(client)).get("/artifacts")) == []
+    for bad in ("/artifacts?type=Bad!", f"/projects/{pid}/artifacts?limit=0", f"/projects/{pid}/artifacts?limit=201",
+                f"/projects/{pid}/artifacts?document_version_id=a/b", "/artifacts?offset=-1"):
+        assert_error(await owner.get(bad), 422, "validation_error")
+
+
+async def test_roles_and_non_members(client):
+    owner, pid, doc_id = await setup(client)
+    editor, viewer, stranger = [await register_and_login(client) for _ in range(3)]
+    await add_member(owner, pid, editor, "editor")
+    await add_member(owner, pid, viewer, "viewer")
+    art = await make(editor, pid)
+    assert art["created_by"] == editor.id
+    for path in (f"/artifacts/{art['id']}", f"/projects/{pid}/artifacts", f"/document-versions/{doc_id}/artifacts"):
+        assert (await viewer.get(path)).status == 200
+        assert_error(await stranger.get(path), 404, "not_found")
+    assert (await stranger.get("/artifacts")).body["total"] == 0
+    body = {"type": "note", "name": "x", "content": {}}
+    assert_error(await viewer.post(f"/projects/{pid}/artifacts", body), 403, "forbidden")
+    assert_error(await viewer.patch(f"/artifacts/{art['id']}", {"name": "y"}), 403, "forbidden")
+    assert_error(await viewer.delete(f"/artifacts/{art['id']}"), 403, "forbidden")
+    assert_error(await stranger.post(f"/projects/{pid}/artifacts", body), 404, "not_found")
+    # A non-member learns nothing from a bad body either: 404 before validation.
+    assert_error(await stranger.post(f"/projects/{pid}/artifacts", dict(body, type="test_cases")), 404, "not_found")
+    assert_error(await stranger.patch(f"/artifacts/{art['id']}", {"name": "y"}), 404, "not_found")
+    assert_error(await stranger.delete(f"/artifacts/{art['id']}"), 404, "not_found")
+    assert (await editor.patch(f"/artifacts/{art['id']}", {"name": "y"})).status == 200
+    assert (await editor.delete(f"/artifacts/{art['id']}")).status == 204
+    assert_error(await owner.get("/artifacts/" + "x" * 65), 404, "not_found")
+
+
+async def test_on_both_databases(any_db_client):
+    owner, pid, doc_id = await setup(any_db_client)
+    tc = await make(owner, pid, "test_cases", {"test_cases": [CASE]}, document_version_id=doc_id)
+    await make(owner, pid, "coverage_report", REPORT)
+    unicode_note = await make(owner, pid, "note", {"text": "Grüße \u2603 \U0001f600", "n": 1.5, "ok": True})
+    assert (await owner.get(f"/artifacts/{unicode_note['id']}")).body["content"]["text"] == "Grüße \u2603 \U0001f600"
+    listed = await owner.get(f"/projects/{pid}/artifacts?type=test_cases")
+    assert [a["id"] for a in listed.body["items"]] == [tc["id"]]
+    assert (await owner.delete(f"/document-versions/{doc_id}")).status == 204
+    assert (await owner.get(f"/artifacts/{tc['id']}")).body["document_version_id"] is None
+
+
+def test_generated_test_cases_and_coverage_reports_validate():
+    """What the offline generator and the coverage analysis produce is valid artifact content."""
+    from agent.coverage import analyse_coverage
+    from agent.requirements import extract_requirements
+    from agent.testgen import generate_test_cases
+
+    reqs = extract_requirements("REQ-1: The system shall log in users.\nREQ-2: Passwords must be 8 to 72 bytes.")
+    cases = generate_test_cases(reqs)
+    assert validate_content("test_cases", {"test_cases": cases})["test_cases"]
+    report = analyse_coverage(reqs, cases, document_version_id="dv", generated_at="2024-05-01T10:00:00Z")
+    assert validate_content("coverage_report", report)["summary"] == report["summary"]

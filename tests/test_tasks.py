@@ -1,0 +1,281 @@
+"""Background tasks: test-case generation and coverage through the bot endpoints, the agent's tools,
+progress over the websocket, cancel, parallel tasks and start-up recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+
+from chatsvc import keys
+from tests.chatutil import new_chat, run_events, send, streamed_text
+from tests.conftest import build_app, make_settings
+from tests.fakes.openai_server import StructuredOutput, fake_openai  # noqa: F401 - fixture
+from tests.helpers import add_member, create_project, register_and_login
+from tests.wsutil import WsClient
+
+SPEC = """# Accounts
+
+REQ-1: The system shall let a registered user log in with a username and password.
+REQ-2: The system must not accept a password shorter than 8 characters.
+REQ-3: The system shall lock an account after at most 5 failed login attempts.
+
+## Carts
+
+REQ-4: The cart should show the total price including tax.
+"""
+
+
+def big_spec(n: int) -> str:
+    return "# Big\n\n" + "\n".join(f"REQ-{i}: The system shall record audit event number {i}." for i in range(1, n + 1))
+
+
+async def project_with_spec(user, content: str = SPEC) -> tuple[dict, dict]:
+    project = await create_project(user)
+    doc = await user.post(f"/projects/{project['id']}/document-versions", {"title": "Spec", "content": content})
+    assert doc.status == 201, doc.body
+    return project, doc.body
+
+
+async def task_events(ws: WsClient, task_id: str, timeout: float = 30) -> list[dict]:
+    """Collect a task's events from a project subscription until it ends."""
+    out = []
+    while True:
+        frame = await ws.recv_until(lambda f: f["type"] == "event" and f["name"].startswith("task.")
+                                    and f["data"].get("task_id") == task_id, timeout)
+        out.append(frame)
+        if frame["name"] in ("task.completed", "task.failed", "task.cancelled"):
+            return out
+
+
+async def test_generate_test_cases_then_coverage(client):
+    owner = await register_and_login(client)
+    project, doc = await project_with_spec(owner)
+    assert doc["requirement_count"] == 4
+    ws = await WsClient.connect(client, owner)
+    await ws.op("subscribe", topic=f"project:{project['id']}")
+    started = await owner.post("/bot/test-cases", {"project_id": project["id"]})
+    assert started.status == 202 and started.body["task"]["status"] == "queued"
+    task_id = started.body["task_id"]
+    events = await task_events(ws, task_id)
+    assert events[0]["name"] == "task.created"
+    progress = [e["data"] for e in events if e["name"] == "task.progress"]
+    assert progress and [p["done"] for p in progress] == sorted(p["done"] for p in progress)
+    assert progress[-1]["done"] == progress[-1]["total"] == 4
+    done = events[-1]
+    assert done["name"] == "task.completed"
+    artifact_id = done["data"]["result"]["artifact_id"]
+    artifact = await owner.get(f"/artifacts/{artifact_id}")
+    assert artifact.status == 200 and artifact.body["type"] == "test_cases"
+    assert artifact.body["task_id"] == task_id and artifact.body["document_version_id"] == doc["id"]
+    cases = artifact.body["content"]["test_cases"]
+    assert {uid for c in cases for uid in c["requirement_uids"]} == {"REQ-1", "REQ-2", "REQ-3", "REQ-4"}
+    assert any(c["type"] == "negative" for c in cases) and any(c["type"] == "boundary" for c in cases)
+    task = await owner.get(f"/tasks/{task_id}")
+    assert task.body["status"] == "succeeded" and task.body["progress"] == 1.0
+
+    coverage = await owner.post("/bot/coverage", {"project_id": project["id"]})
+    assert coverage.status == 202
+    events = await task_events(ws, coverage.body["task_id"])
+    assert events[-1]["name"] == "task.completed"
+    report = await owner.get(f"/bot/coverage/{coverage.body['task_id']}")
+    assert report.status == 200 and report.body["task"]["status"] == "succeeded"
+    summary = report.body["report"]["summary"]
+    assert summary["requirements_total"] == 4 and summary["coverage_pct"] == 100.0
+    listed = await owner.get(f"/tasks?project_id={project['id']}")
+    assert listed.body["total"] == 2
+    await ws.close()
+
+
+async def test_coverage_sync_and_uncovered_requirements(client):
+    owner = await register_and_login(client)
+    project, doc = await project_with_spec(owner)
+    r = await owner.post("/bot/coverage/sync", {"project_id": project["id"]})
+    assert r.status == 200
+    assert r.body["report"]["summary"]["coverage_pct"] == 0.0
+    assert r.body["report"]["uncovered"] == ["REQ-1", "REQ-2", "REQ-3", "REQ-4"]
+    artifact = await owner.get(f"/artifacts/{r.body['artifact_id']}")
+    assert artifact.body["type"] == "coverage_report"
+
+
+async def test_bot_input_errors(client):
+    owner = await register_and_login(client)
+    viewer = await register_and_login(client)
+    empty = await create_project(owner)
+    await add_member(owner, empty["id"], viewer, "viewer")
+    assert (await owner.post("/bot/test-cases", {"project_id": empty["id"]})).error_code == "conflict"
+    assert (await viewer.post("/bot/test-cases", {"project_id": empty["id"]})).status == 403
+    project, _ = await project_with_spec(owner)
+    unknown = await owner.post("/bot/test-cases", {"project_id": project["id"], "requirement_uids": ["REQ-99"]})
+    assert unknown.status == 422 and unknown.body["error"]["details"][0]["loc"] == ["body", "requirement_uids"]
+    assert (await owner.post("/bot/coverage", {"project_id": project["id"], "document_version_id": "nope"})).status == 404
+    assert (await owner.post("/bot/coverage", {})).status == 422
+    assert (await owner.get("/tasks/not-a-task")).status == 404
+
+
+async def test_llm_generation_in_chunks_and_cancel_between_them(aiohttp_client, tmp_path, fake_openai):
+    """With a real model provider, generation asks it for structured test cases chunk by chunk (in a worker
+    process); a cancel lands between chunks."""
+    def answer(body):
+        uids = sorted(set(re.findall(r"REQ-\d+", body["messages"][-1]["content"])))
+        cases = [{"title": f"Check {uid}", "preconditions": "", "steps": [{"action": "do", "expected": "ok"}],
+                  "expected_result": "ok", "priority": "high", "type": "functional", "requirement_uids": [uid]}
+                 for uid in uids]
+        return StructuredOutput(None, {"test_cases": cases}, delay=0.2)
+
+    fake_openai.rule = answer
+    settings = make_settings(tmp_path, llm="openai", openai_base_url=fake_openai.base_url, openai_api_key="test",
+                             llm_max_retries=0)
+    client = await aiohttp_client(await build_app(settings))
+    owner = await register_and_login(client)
+    project, _ = await project_with_spec(owner, big_spec(20))  # 3 chunks of 8
+    ws = await WsClient.connect(client, owner)
+    await ws.op("subscribe", topic=f"project:{project['id']}")
+    done = await task_events(ws, (await owner.post("/bot/test-cases", {"project_id": project["id"]})).body["task_id"])
+    assert done[-1]["name"] == "task.completed"
+    artifact = await owner.get(f"/artifacts/{done[-1]['data']['result']['artifact_id']}")
+    cases = artifact.body["content"]["test_cases"]
+    assert len(cases) == 20 and all(c["id"].startswith("TC-") and c["links"][0]["fingerprint"] for c in cases)
+    assert sum(1 for r in fake_openai.requests if r.get("tool_choice")) == 3
+
+    project, _ = await project_with_spec(owner, big_spec(40))  # 5 slow chunks
+    await ws.op("subscribe", topic=f"project:{project['id']}")
+    task_id = (await owner.post("/bot/test-cases", {"project_id": project["id"]})).body["task_id"]
+    await ws.recv_until(lambda f: f.get("name") == "task.progress" and f["data"].get("done", 0) > 0, timeout=30)
+    assert (await owner.post(f"/tasks/{task_id}/cancel")).status == 202
+    events = await task_events(ws, task_id)
+    assert events[-1]["name"] == "task.cancelled"
+    task = (await owner.get(f"/tasks/{task_id}")).body
+    assert task["status"] == "cancelled" and task["result"] is None and 0 < task["done"] < 40
+    await ws.close()
+
+
+async def test_queued_task_cancels_at_once_and_two_run_in_parallel(aiohttp_client, tmp_path):
+    client = await aiohttp_client(await build_app(make_settings(tmp_path, task_concurrency=2)))
+    owner = await register_and_login(client)
+    project, _ = await project_with_spec(owner, big_spec(200))
+    ws = await WsClient.connect(client, owner)
+    await ws.op("subscribe", topic=f"project:{project['id']}")
+    a = (await owner.post("/bot/test-cases", {"project_id": project["id"]})).body["task_id"]
+    b = (await owner.post("/bot/coverage", {"project_id": project["id"]})).body["task_id"]
+    c = (await owner.post("/bot/test-cases", {"project_id": project["id"]})).body["task_id"]
+    cancelled = await owner.post(f"/tasks/{c}/cancel")
+    assert cancelled.status == 202 and cancelled.body["status"] in ("cancelled", "running")
+    endings = {}
+    while len(endings) < 3:
+        frame = await ws.recv_until(lambda f: f.get("name") in ("task.completed", "task.failed", "task.cancelled"),
+                                    timeout=30)
+        endings[frame["data"]["task_id"]] = frame["name"]
+    assert endings[a] == "task.completed" and endings[b] == "task.completed"
+    assert endings[c] == "task.cancelled"
+    await ws.close()
+
+
+async def test_the_agent_starts_tasks_and_reads_reports(client):
+    owner = await register_and_login(client)
+    project, _ = await project_with_spec(owner)
+    chat = await new_chat(owner, project["id"])
+    ws = await WsClient.connect(client, owner)
+    await ws.op("subscribe", topic=f"chat:{chat['id']}")
+    await ws.op("subscribe", topic=f"project:{project['id']}")
+
+    listed = await send(ws, chat["id"], "list the requirements")
+    text = streamed_text(await run_events(ws, listed["data"]["run_id"]))
+    assert "REQ-1" in text and "REQ-4" in text and "has 4 requirements" in text
+
+    explained = await send(ws, chat["id"], "explain REQ-2")
+    text = streamed_text(await run_events(ws, explained["data"]["run_id"]))
+    assert "shorter than 8 characters" in text and "prohibition" in text
+
+    found = await send(ws, chat["id"], "find requirements about tax")
+    text = streamed_text(await run_events(ws, found["data"]["run_id"]))
+    assert "REQ-4" in text and "REQ-1" not in text
+
+    generate = await send(ws, chat["id"], "generate test cases")
+    events = await run_events(ws, generate["data"]["run_id"])
+    result = next(e for e in events if e["name"] == "tool.result")["data"]["result"]
+    assert result["kind"] == "test_generation"
+    assert f"`{result['task_id']}`" in streamed_text(events)
+    done = await task_events(ws, result["task_id"])
+    assert done[-1]["name"] == "task.completed"
+
+    run = await send(ws, chat["id"], "run coverage analysis")
+    events = await run_events(ws, run["data"]["run_id"])
+    coverage_task = next(e for e in events if e["name"] == "tool.result")["data"]["result"]["task_id"]
+    assert (await task_events(ws, coverage_task))[-1]["name"] == "task.completed"
+
+    summary = await send(ws, chat["id"], "what's the coverage?")
+    text = streamed_text(await run_events(ws, summary["data"]["run_id"]))
+    assert "**100.0%**" in text and "4 covered" in text
+
+    artifacts = await send(ws, chat["id"], "show the artifacts")
+    text = streamed_text(await run_events(ws, artifacts["data"]["run_id"]))
+    assert "test_cases" in text and "coverage_report" in text
+    await ws.close()
+
+
+async def test_viewer_chat_cannot_start_tasks(client):
+    owner = await register_and_login(client)
+    viewer = await register_and_login(client)
+    project, _ = await project_with_spec(owner)
+    await add_member(owner, project["id"], viewer, "viewer")
+    chat = await new_chat(owner, project["id"])  # viewers cannot post in project chats at all
+    ws = await WsClient.connect(client, viewer)
+    sent = await send(ws, chat["id"], "generate test cases")
+    assert sent["ok"] is False and sent["error"]["code"] == "forbidden"
+    await ws.close()
+
+
+async def test_interrupted_tasks_after_a_crash(aiohttp_client, tmp_path):
+    settings = make_settings(tmp_path)
+    client = await aiohttp_client(await build_app(settings))
+    owner = await register_and_login(client)
+    project = await create_project(owner)
+    from storage.models import Task
+
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    async with client.app[keys.DB].write() as s:
+        task = Task(kind="coverage", project_id=project["id"], created_by=owner.id, status="running",
+                    params={}, lease_owner="dead-host:1", lease_until=past)
+        s.add(task)
+    await client.close()
+    again = await aiohttp_client(await build_app(settings))
+    user = owner.__class__(**{**owner.__dict__, "client": again})
+    r = await user.get(f"/tasks/{task.id}")
+    assert r.body["status"] == "interrupted" and "stopped" in r.body["error"]
+
+
+async def test_deleting_a_project_stops_its_runs(aiohttp_client, tmp_path):
+    client = await aiohttp_client(await build_app(make_settings(tmp_path, offline_tokens_per_s=20)))
+    owner = await register_and_login(client)
+    project, _ = await project_with_spec(owner)
+    chat = await new_chat(owner, project["id"])
+    ws = await WsClient.connect(client, owner)
+    await ws.op("subscribe", topic=f"chat:{chat['id']}")
+    sent = await send(ws, chat["id"], "help")
+    await ws.recv_until(lambda f: f.get("name") == "message.delta")
+    assert (await owner.delete(f"/projects/{project['id']}")).status == 204
+    runs = client.app[keys.RUNS]
+    for _ in range(100):
+        if not runs.active:
+            break
+        await asyncio.sleep(0.05)
+    assert not runs.active and sent["data"]["run_id"] not in runs.by_run
+    await ws.close()
+
+
+async def test_the_agent_says_when_there_is_no_document_yet(client):
+    owner = await register_and_login(client)
+    project = await create_project(owner)
+    chat = await new_chat(owner, project["id"])
+    ws = await WsClient.connect(client, owner)
+    await ws.op("subscribe", topic=f"chat:{chat['id']}")
+    for question in ("list the requirements", "generate test cases"):
+        sent = await send(ws, chat["id"], question)
+        events = await run_events(ws, sent["data"]["run_id"])
+        result = next(e for e in events if e["name"] == "tool.result")["data"]["result"]
+        assert "no document version yet" in result["error"]
+        assert "no document version yet" in streamed_text(events)
+    listed = await owner.get(f"/tasks?project_id={project['id']}")
+    assert listed.body["total"] == 0  # nothing was started
+    await ws.close()

@@ -1,0 +1,201 @@
+"""Registration, bearer login, cookie sessions with CSRF, logout, profile, password change, rate limits."""
+
+from __future__ import annotations
+
+import re
+
+from tests.helpers import PASSWORD, assert_error, call, login, register, register_and_login
+
+
+async def test_register_login_me(client):
+    reg = await register(client, "alice", full_name="Alice A")
+    assert reg.status == 201
+    assert reg.body["username"] == "alice" and reg.body["email"] == "alice@example.com"
+    assert "password" not in str(reg.body) and "password_hash" not in reg.body
+    assert reg.body["created_at"].endswith("Z") and reg.body["version"] == 1
+    tok = await login(client, "alice")
+    assert tok.status == 200 and tok.body["token_type"] == "bearer" and tok.body["expires_in"] > 0
+    me = await call(client, "GET", "/users/me", headers={"Authorization": f"Bearer {tok.body['access_token']}"})
+    assert me.status == 200 and me.body["username"] == "alice"
+    assert "projects.create" in me.body["permissions"] and me.body["csrf_token"] is None
+
+
+async def test_login_with_email_and_form(client):
+    await register(client, "bob")
+    form = await client.post("/api/v1/users/login", data={"username": "BOB@example.com", "password": PASSWORD,
+                                                          "grant_type": "password"})
+    assert form.status == 200
+    assert (await form.json())["user"]["username"] == "bob"
+
+
+async def test_duplicate_register_is_409(client):
+    assert (await register(client, "carol")).status == 201
+    again = await register(client, "Carol")
+    assert_error(again, 409, "conflict")
+
+
+async def test_password_bounds(client):
+    assert_error(await register(client, "shorty", password="1234567"), 422, "validation_error")
+    too_long = await register(client, "longy", password="é" * 37)  # 74 bytes
+    assert_error(too_long, 422, "validation_error")
+    assert too_long.body["error"]["details"][0]["loc"] == ["body", "password"]
+    ok = await register(client, "exact", password="a" * 72)
+    assert ok.status == 201
+    assert (await login(client, "exact", "a" * 72)).status == 200
+    assert_error(await login(client, "exact", "a" * 72 + "x"), 401, "unauthorized")
+
+
+async def test_unknown_user_and_wrong_password_look_the_same(client):
+    await register(client, "dave")
+    wrong = await login(client, "dave", "not the password")
+    unknown = await login(client, "nobody-here", "not the password")
+    assert wrong.status == unknown.status == 401
+    assert wrong.body == unknown.body
+    assert wrong.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_stored_hash_uses_bcrypt(client, settings):
+    import sqlite3
+
+    await register(client, "erin")
+    db = sqlite3.connect(settings.data_dir / "chatsvc.db")
+    (digest,) = db.execute("select password_hash from users where username='erin'").fetchone()
+    db.close()
+    assert re.match(r"^\$2b\$04\$", digest)  # tests use cost 4; the default Settings uses 12
+    from chatsvc.settings import Settings
+
+    assert Settings().bcrypt_rounds == 12
+
+
+async def test_logout_revokes_token(client):
+    user = await register_and_login(client)
+    assert (await user.post("/users/logout")).status == 204
+    assert_error(await user.get("/users/me"), 401, "unauthorized")
+
+
+async def test_login_rate_limit_per_account_and_ip(client):
+    await register(client, "frank")
+    await register(client, "grace")
+    for _ in range(10):
+        assert (await login(client, "frank", "wrong password!")).status == 401
+    limited = await login(client, "frank", PASSWORD)
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) > 0
+    assert (await login(client, "grace", PASSWORD)).status == 200  # another account is not affected
+
+
+async def test_cookie_session_needs_csrf(client):
+    await register(client, "heidi")
+    r = await client.post("/api/v1/users/session", json={"username": "heidi", "password": PASSWORD})
+    assert r.status == 200
+    body = await r.json()
+    csrf = body["csrf_token"]
+    set_cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+    me = await client.get("/api/v1/users/me")
+    me_body = await me.json()
+    me_version = me_body["version"]
+    assert me.status == 200 and me_body["csrf_token"] == csrf
+    no_token = await call(client, "PATCH", "/users/me", json={"full_name": "H"})
+    assert_error(no_token, 403, "forbidden")
+    bad_token = await call(client, "PATCH", "/users/me", json={"full_name": "H"}, headers={"X-CSRF-Token": "x"})
+    assert_error(bad_token, 403, "forbidden")
+    ok = await call(client, "PATCH", "/users/me", json={"full_name": "H"}, headers={"X-CSRF-Token": csrf})
+    assert ok.status == 200 and ok.body["full_name"] == "H" and ok.body["version"] == me_version + 1
+    out = await call(client, "DELETE", "/users/session", headers={"X-CSRF-Token": csrf})
+    assert out.status == 204
+    assert_error(await call(client, "GET", "/users/me"), 401)
+
+
+async def test_cookie_replay_after_logout_is_refused(client):
+    await register(client, "ivan")
+    r = await client.post("/api/v1/users/session", json={"username": "ivan", "password": PASSWORD})
+    csrf = (await r.json())["csrf_token"]
+    cookie = r.cookies["chatsvc_session"].value
+    assert (await call(client, "DELETE", "/users/session", headers={"X-CSRF-Token": csrf})).status == 204
+    client.session.cookie_jar.clear()
+    replay = await call(client, "GET", "/users/me", headers={"Cookie": f"chatsvc_session={cookie}"})
+    assert_error(replay, 401)
+
+
+async def test_password_change_logs_out_other_sessions(client):
+    user = await register_and_login(client, "judy")
+    other = await login(client, "judy")
+    other_headers = {"Authorization": f"Bearer {other.body['access_token']}"}
+    wrong = await user.post("/users/me/password", {"current_password": "nope nope", "new_password": "new password 1"})
+    assert_error(wrong, 403, "forbidden")
+    r = await user.post("/users/me/password", {"current_password": PASSWORD, "new_password": "new password 1",
+                                               "logout_other_sessions": True})
+    assert r.status == 200
+    assert (await user.get("/users/me")).status == 200  # the session that changed it stays
+    assert_error(await call(client, "GET", "/users/me", headers=other_headers), 401)
+    assert (await login(client, "judy", "new password 1")).status == 200
+    assert (await login(client, "judy", PASSWORD)).status == 401
+
+
+async def test_directory_shows_only_public_fields(client):
+    user = await register_and_login(client, "kate")
+    await register(client, "karl")
+    r = await user.get("/users?q=ka")
+    assert r.status == 200 and r.body["total"] == 2
+    assert set(r.body["items"][0]) == {"id", "username", "full_name"}
+    assert_error(await call(client, "GET", "/users"), 401)
+
+
+async def test_bad_login_bodies(client):
+    assert_error(await call(client, "POST", "/users/login", data="not json",
+                            headers={"Content-Type": "application/json"}), 400, "bad_request")
+    assert_error(await call(client, "POST", "/users/login", data="x", headers={"Content-Type": "text/plain"}),
+                 415, "unsupported_media_type")
+    assert_error(await call(client, "POST", "/users/login", json={"username": 5}), 422, "validation_error")
+    assert_error(await call(client, "POST", "/users/register", json={"email": "x", "username": "u",
+                                                                      "password": "p", "admin": True}), 422)
+
+
+async def test_first_user_admin_is_opt_in(aiohttp_client, tmp_path):
+    from tests.conftest import build_app, make_settings
+
+    client = await aiohttp_client(await build_app(make_settings(tmp_path, first_user_admin=True)))
+    first = await register(client, "firsty")
+    second = await register(client, "secondy")
+    assert first.body["is_superuser"] is True and second.body["is_superuser"] is False
+
+
+async def test_no_default_accounts(client):
+    for name, password in (("admin", "admin"), ("admin", "password"), ("root", "root")):
+        assert (await login(client, name, password)).status == 401
+
+
+async def test_idle_and_absolute_expiry(aiohttp_client, tmp_path):
+    import asyncio
+
+    from tests.conftest import build_app, make_settings
+
+    idle = await aiohttp_client(await build_app(make_settings(tmp_path / "a", session_idle_s=1)))
+    user = await register_and_login(idle, "sleepy")
+    assert (await user.get("/users/me")).status == 200
+    await asyncio.sleep(1.2)
+    assert_error(await user.get("/users/me"), 401)
+
+    absolute = await aiohttp_client(await build_app(make_settings(tmp_path / "b", token_ttl_s=1)))
+    user = await register_and_login(absolute, "shortlived")
+    await asyncio.sleep(1.2)
+    assert_error(await user.get("/users/me"), 401)
+
+
+async def test_session_cookie_is_new_at_each_login(client):
+    await register(client, "lena")
+    first = await client.post("/api/v1/users/session", json={"username": "lena", "password": PASSWORD})
+    cookie1 = first.cookies["chatsvc_session"].value
+    second = await client.post("/api/v1/users/session", json={"username": "lena", "password": PASSWORD})
+    cookie2 = second.cookies["chatsvc_session"].value
+    assert cookie1 != cookie2
+
+
+async def test_tampered_cookie_is_anonymous_not_500(client):
+    await register(client, "mike")
+    r = await client.post("/api/v1/users/session", json={"username": "mike", "password": PASSWORD})
+    value = r.cookies["chatsvc_session"].value
+    client.session.cookie_jar.clear()
+    flipped = value[:-5] + ("A" if value[-5] != "A" else "B") + value[-4:]
+    assert_error(await call(client, "GET", "/users/me", headers={"Cookie": f"chatsvc_session={flipped}"}), 401)

@@ -1,0 +1,375 @@
+"""The multiplexed websocket (DESIGN §7) through aiohttp's ws_connect against the real app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiohttp import WSServerHandshakeError
+
+from chatsvc import keys
+from chatsvc.live import Limits
+from tests.conftest import build_app, make_settings
+from tests.helpers import PASSWORD, add_member, create_project, register, register_and_login
+from tests.wsutil import WsClient
+
+
+def our_tasks() -> set[asyncio.Task]:
+    """Tasks of the server's connections (writers, kicks, rechecks) still alive."""
+    names = ("Connection.writer", "Connection._close", "SocketRegistry._recheck_all")
+    return {t for t in asyncio.all_tasks() if not t.done() and any(n in repr(t.get_coro()) for n in names)}
+
+
+async def assert_no_leaked_tasks() -> None:
+    for _ in range(50):
+        if not our_tasks():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"tasks left running: {our_tasks()}")
+
+
+async def test_welcome_ping_and_clean_disconnect(client):
+    user = await register_and_login(client)
+    ws = await WsClient.connect(client, user)
+    assert ws.welcome["user_id"] == user.id and ws.welcome["heartbeat_s"] == 30
+    assert ws.welcome["limits"]["max_topics"] == 100 and ws.welcome["conn_id"]
+    assert await ws.op("ping") == {"type": "pong", "id": 1}
+    assert client.app[keys.SOCKETS].count() == 1
+    await ws.close()
+    await assert_no_leaked_tasks()
+    assert client.app[keys.SOCKETS].count() == 0
+
+
+async def test_upgrade_needs_authentication(client):
+    with pytest.raises(WSServerHandshakeError) as info:
+        await client.ws_connect("/api/v1/ws")
+    assert info.value.status == 401
+    with pytest.raises(WSServerHandshakeError) as info:
+        await client.ws_connect("/api/v1/ws", headers={"Authorization": "Bearer not-a-token"})
+    assert info.value.status == 401
+
+
+async def test_plain_get_without_upgrade_is_400(client):
+    user = await register_and_login(client)
+    r = await user.get("/ws")
+    assert r.status == 400 and r.body["error"]["code"] == "bad_request"
+
+
+async def cookie_login(client, username: str) -> None:
+    r = await client.post("/api/v1/users/session", json={"username": username, "password": PASSWORD})
+    assert r.status == 200
+
+
+async def test_cookie_auth_needs_an_allowed_origin(client):
+    await register(client, "cookiemonster")
+    await cookie_login(client, "cookiemonster")
+    own = str(client.make_url("")).rstrip("/")
+    for origin in (None, "https://evil.example", own + ".evil.com", "null"):
+        headers = {"Origin": origin} if origin else {}
+        with pytest.raises(WSServerHandshakeError) as info:
+            await client.ws_connect("/api/v1/ws", headers=headers)
+        assert info.value.status == 403, origin
+    ws = await WsClient.connect(client, headers={"Origin": own})
+    await ws.close()
+
+
+async def test_bad_frames_get_error_results_and_keep_the_connection(client):
+    user = await register_and_login(client)
+    ws = await WsClient.connect(client, user)
+    await ws.ws.send_str(json.dumps({"op": "ping"}))
+    assert (await ws.recv())["error"]["code"] == "invalid_format"
+    await ws.ws.send_str(json.dumps([1, 2]))
+    assert (await ws.recv())["error"]["code"] == "invalid_format"
+    assert (await ws.op("dance"))["error"]["code"] == "unknown_op"
+    await ws.ws.send_str(json.dumps({"id": 1, "op": "ping"}))  # ids must strictly increase
+    assert (await ws.recv())["error"] == {"code": "id_reuse", "message": "Op ids must strictly increase on a "
+                                                                          "connection.", "retryable": False}
+    assert (await ws.op("subscribe", topic="nonsense"))["error"]["code"] == "invalid_format"
+    assert (await ws.op("subscribe", topic="user:x", extra=1))["error"]["code"] == "invalid_format"
+    assert (await ws.op("subscribe", topic=f"user:{user.id}", since={"epoch": 5}))["error"]["code"] == \
+        "invalid_format"
+    assert (await ws.op("ping"))["type"] == "pong"  # still alive
+    await ws.close()
+
+
+async def test_unparseable_or_binary_frames_close_4400(client):
+    user = await register_and_login(client)
+    ws = await WsClient.connect(client, user)
+    await ws.ws.send_str("{not json")
+    goodbye = await ws.closed_with(4400)
+    assert goodbye and goodbye["code"] == 4400 and goodbye["reconnect"] is False
+    ws = await WsClient.connect(client, user)
+    await ws.ws.send_bytes(b"\x00\x01")
+    await ws.closed_with(4400)
+    await assert_no_leaked_tasks()
+
+
+async def test_oversized_frame_closes_1009(aiohttp_client, tmp_path):
+    app = await build_app(make_settings(tmp_path), ws_limits=Limits(max_frame_bytes=1024))
+    client = await aiohttp_client(app)
+    user = await register_and_login(client)
+    ws = await WsClient.connect(client, user)
+    await ws.ws.send_str(json.dumps({"id": 1, "op": "ping", "pad": "x" * 2000}))
+    await ws.closed_with(1009)
+
+
+async def test_own_user_topic_only(client):
+    alice = await register_and_login(client)
+    bob = await register_and_login(client)
+    ws = await WsClient.connect(client, alice)
+    ok = await ws.op("subscribe", topic=f"user:{alice.id}")
+    assert ok["ok"] is True and set(ok["data"]) == {"epoch", "seq"}
+    assert (await ws.op("subscribe", topic=f"user:{alice.id}"))["error"]["code"] == "already_subscribed"
+    assert (await ws.op("subscribe", topic=f"user:{bob.id}"))["error"]["code"] == "forbidden"
+    assert (await ws.op("subscribe", topic="task:nope"))["error"]["code"] == "not_found"
+    gone = await ws.op("unsubscribe", topic=f"user:{alice.id}")
+    assert gone["ok"] and gone["data"]["was_subscribed"] is True
+    again = await ws.op("unsubscribe", topic=f"user:{alice.id}")
+    assert again["ok"] and again["data"]["was_subscribed"] is False
+    await ws.close()
+
+
+async def test_two_clients_see_a_rest_update_exactly_once_in_order(client):
+    owner = await register_and_login(client)
+    editor = await register_and_login(client)
+    project = await create_project(owner)
+    await add_member(owner, project["id"], editor, "editor")
+    a = await WsClient.connect(client, owner)
+    b = await WsClient.connect(client, editor)
+    topic = f"project:{project['id']}"
+    for ws in (a, b):
+        assert (await ws.op("subscribe", topic=topic))["ok"]
+    for name in ("One", "Two", "Three"):
+        r = await owner.patch(f"/projects/{project['id']}", {"name": name})
+        assert r.status == 200
+    for ws in (a, b):
+        events = await ws.events(3)
+        assert [e["name"] for e in events] == ["project.updated"] * 3
+        assert [e["data"]["resource"]["name"] for e in events] == ["One", "Two", "Three"]
+        seqs = [e["seq"] for e in events]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 3 and seqs[1] == seqs[0] + 1
+        assert events[0]["data"]["actor"] == owner.id
+        await ws.nothing_more()
+        await ws.close()
+
+
+async def test_resume_replays_exactly_the_missed_events(client):
+    owner = await register_and_login(client)
+    project = await create_project(owner)
+    topic = f"project:{project['id']}"
+    ws = await WsClient.connect(client, owner)
+    first = await ws.op("subscribe", topic=topic)
+    await owner.patch(f"/projects/{project['id']}", {"name": "seen"})
+    seen = (await ws.events(1))[0]
+    await ws.close()
+    for name in ("missed 1", "missed 2"):
+        await owner.patch(f"/projects/{project['id']}", {"name": name})
+    ws = await WsClient.connect(client, owner)
+    resumed = await ws.op("subscribe", topic=topic, since={"epoch": first["data"]["epoch"], "seq": seen["seq"]})
+    assert resumed["data"]["recovered"] is True and resumed["data"]["replayed"] == 2
+    replay = await ws.events(2)
+    assert [e["data"]["resource"]["name"] for e in replay] == ["missed 1", "missed 2"]
+    assert [e["seq"] for e in replay] == [seen["seq"] + 1, seen["seq"] + 2]
+    await owner.patch(f"/projects/{project['id']}", {"name": "live"})
+    live = (await ws.events(1))[0]
+    assert live["seq"] == seen["seq"] + 3
+    stale = await ws.op("subscribe", topic=f"user:{owner.id}", since={"epoch": "old-epoch", "seq": 3})
+    assert stale["data"]["recovered"] is False and stale["data"]["replayed"] == 0
+    await ws.nothing_more()
+    await ws.close()
+
+
+async def test_since_older_than_the_ring_is_not_recovered(aiohttp_client, tmp_path):
+    client = await aiohttp_client(await build_app(make_settings(tmp_path)))
+    client.app[keys.EVENTS].ring_events = 2
+    owner = await register_and_login(client)
+    project = await create_project(owner)
+    topic = f"project:{project['id']}"
+    ws = await WsClient.connect(client, owner)
+    sub = await ws.op("subscribe", topic=topic)
+    await ws.close()
+    for i in range(4):
+        await owner.patch(f"/projects/{project['id']}", {"name": f"n{i}"})
+    ws = await WsClient.connect(client, owner)
+    res = await ws.op("subscribe", topic=topic, since={"epoch": sub["data"]["epoch"], "seq": sub["data"]["seq"]})
+    assert res["data"]["recovered"] is False and res["data"]["replayed"] == 0
+    await ws.nothing_more()  # no partial replay
+    await ws.close()
+
+
+async def test_non_member_learns_nothing(client):
+    owner = await register_and_login(client)
+    stranger = await register_and_login(client)
+    project = await create_project(owner)
+    ws = await WsClient.connect(client, stranger)
+    res = await ws.op("subscribe", topic=f"project:{project['id']}")
+    missing = await ws.op("subscribe", topic="project:does-not-exist")
+    assert res["error"] == {**missing["error"], "message": res["error"]["message"]}
+    assert res["error"]["code"] == "not_found"
+    await owner.patch(f"/projects/{project['id']}", {"name": "secret"})
+    await ws.nothing_more()
+    await ws.close()
+
+
+async def test_removing_a_member_ends_their_subscription(client):
+    owner = await register_and_login(client)
+    viewer = await register_and_login(client)
+    project = await create_project(owner)
+    await add_member(owner, project["id"], viewer, "viewer")
+    ws = await WsClient.connect(client, viewer)
+    topic = f"project:{project['id']}"
+    assert (await ws.op("subscribe", topic=topic))["ok"]
+    r = await owner.delete(f"/projects/{project['id']}/members/{viewer.id}")
+    assert r.status == 204
+    removal = await ws.recv()  # the news of their own removal still reaches them...
+    assert removal["name"] == "member.deleted"
+    ended = await ws.recv()  # ...then the subscription ends
+    assert ended == {"type": "unsubscribed", "topic": topic, "reason": "forbidden"}
+    await owner.patch(f"/projects/{project['id']}", {"name": "after removal"})
+    await ws.nothing_more()
+    await ws.close()
+
+
+async def test_deleting_the_project_ends_subscriptions(client):
+    owner = await register_and_login(client)
+    project = await create_project(owner)
+    ws = await WsClient.connect(client, owner)
+    topic = f"project:{project['id']}"
+    await ws.op("subscribe", topic=topic)
+    assert (await owner.delete(f"/projects/{project['id']}")).status == 204
+    ended = await ws.recv_until(lambda f: f["type"] == "unsubscribed")
+    assert ended["reason"] == "deleted" and ended["topic"] == topic
+    await ws.close()
+
+
+async def test_logout_closes_that_sessions_socket_with_4401(client):
+    user = await register_and_login(client)
+    ws = await WsClient.connect(client, user)
+    assert (await user.post("/users/logout")).status == 204
+    goodbye = await ws.closed_with(4401)
+    assert goodbye and goodbye["reconnect"] is False
+    await assert_no_leaked_tasks()
+
+
+async def test_password_change_closes_other_sessions_sockets(client):
+    from tests.helpers import login
+
+    user = await register_and_login(client, "rotator")
+    other = await login(client, "rotator")
+    other_ws = await WsClient.connect(client, headers={"Authorization": f"Bearer {other.body['access_token']}"})
+    own_ws = await WsClient.connect(client, user)
+    r = await user.post("/users/me/password", {"current_password": PASSWORD, "new_password": "brand new pass"})
+    assert r.status == 200
+    await other_ws.closed_with(4401)
+    assert (await own_ws.op("ping"))["type"] == "pong"
+    await own_ws.close()
+
+
+async def test_too_many_subscriptions(aiohttp_client, tmp_path):
+    client = await aiohttp_client(await build_app(make_settings(tmp_path), ws_limits=Limits(max_topics=2)))
+    owner = await register_and_login(client)
+    projects = [await create_project(owner, f"p{i}") for i in range(3)]
+    ws = await WsClient.connect(client, owner)
+    for p in projects[:2]:
+        assert (await ws.op("subscribe", topic=f"project:{p['id']}"))["ok"]
+    over = await ws.op("subscribe", topic=f"project:{projects[2]['id']}")
+    assert over["error"]["code"] == "too_many_subscriptions"
+    await ws.close()
+
+
+async def test_op_flood_is_rate_limited_then_closed_4429(aiohttp_client, tmp_path):
+    limits = Limits(ops_per_s=5, ops_burst=5, abuse_rejections=30)
+    client = await aiohttp_client(await build_app(make_settings(tmp_path), ws_limits=limits))
+    user = await register_and_login(client)
+    ws = await WsClient.connect(client, user)
+    for _ in range(10):
+        await ws.send_op("ping")
+    frames = [await ws.recv() for _ in range(10)]
+    assert sum(f["type"] == "pong" for f in frames) >= 5
+    limited = [f for f in frames if f["type"] == "result"]
+    assert limited and all(f["error"]["code"] == "rate_limited" and f["error"]["retryable"] for f in limited)
+    for _ in range(40):
+        await ws.send_op("ping")
+    goodbye = await ws.closed_with(4429)
+    assert goodbye and goodbye["reconnect"] is True
+    await assert_no_leaked_tasks()
+
+
+async def stalled_client(client, headers: dict[str, str], topic: str):
+    """A websocket client that subscribes and then never reads: its small stream buffer fills, the reader
+    pauses the socket, and TCP backpressure reaches the server, as with a frozen browser tab."""
+    import base64
+    import os
+
+    reader, writer = await asyncio.open_connection(client.host, client.port, limit=16 * 1024)
+    key = base64.b64encode(os.urandom(16)).decode()
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write((f"GET /api/v1/ws HTTP/1.1\r\nHost: {client.host}:{client.port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n")
+                 .encode())
+    assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
+    payload = json.dumps({"id": 1, "op": "subscribe", "topic": topic}).encode()
+    mask = os.urandom(4)
+    writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    await writer.drain()
+    registry = client.app[keys.SOCKETS]
+    for _ in range(100):  # wait until the server registered the subscription
+        if any(topic in c.subscriptions and len(c.subscriptions) == 1 for c in registry.connections):
+            return writer
+        await asyncio.sleep(0.02)
+    raise AssertionError("the stalled client did not subscribe")
+
+
+async def test_slow_consumer_is_closed_4503_while_others_keep_receiving(aiohttp_client, tmp_path):
+    """A client that stops reading is closed with 4503; a reading one meanwhile gets every event."""
+    limits = Limits(soft_frames=50, soft_bytes=256 * 1024, hard_frames=400, hard_bytes=1 << 20, soft_grace_s=1.0)
+    client = await aiohttp_client(await build_app(make_settings(tmp_path), ws_limits=limits))
+    owner = await register_and_login(client)
+    project = await create_project(owner)
+    topic = f"project:{project['id']}"
+    stalled = await stalled_client(client, owner.headers, topic)
+    awake = await WsClient.connect(client, owner)
+    assert (await awake.op("subscribe", topic=topic))["ok"]
+    bus = client.app[keys.EVENTS]
+    registry = client.app[keys.SOCKETS]
+    received = 0
+    big = "x" * 60_000
+    for i in range(1000):
+        bus.publish([topic], "note.updated", {"id": str(i), "version": 1, "pad": big})
+        received += len(await awake.events(1))
+        if any(c.closing for c in registry.connections):
+            break  # kicked: it gets at most 2 s to take its goodbye before the connection is dropped
+    for _ in range(200):
+        if registry.count() == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert registry.count() == 1, "the client that never reads was not closed"
+    assert received == i + 1 and i < 999  # the reading client got every event
+    await awake.close()
+    stalled.close()
+    await assert_no_leaked_tasks()
+
+
+async def test_shutdown_says_goodbye_and_closes_1001(aiohttp_client, tmp_path):
+    client = await aiohttp_client(await build_app(make_settings(tmp_path)))
+    user = await register_and_login(client)
+    ws = await WsClient.connect(client, user)
+    closing = asyncio.create_task(ws.closed_with(1001))
+    await asyncio.sleep(0)
+    await client.app.shutdown()
+    goodbye = await closing
+    assert goodbye == {"type": "goodbye", "code": 1001, "reason": "server shutting down", "reconnect": True}
+    await assert_no_leaked_tasks()
+
+
+async def test_deleting_a_chat_ends_its_subscription(client):
+    owner = await register_and_login(client)
+    chat = (await owner.post("/chat/sessions", {"title": "short-lived"})).body
+    ws = await WsClient.connect(client, owner)
+    topic = f"chat:{chat['id']}"
+    assert (await ws.op("subscribe", topic=topic))["ok"]
+    assert (await owner.delete(f"/chat/sessions/{chat['id']}")).status == 204
+    ended = await ws.recv_until(lambda f: f["type"] == "unsubscribed")
+    assert ended == {"type": "unsubscribed", "topic": topic, "reason": "deleted"}
+    await ws.close()
