@@ -40,7 +40,10 @@ SECURITY_HEADERS = {
 }
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
+    # Trusted Types: assigning a string to innerHTML and similar sinks throws, so no code path can turn
+    # model or user text into markup (the client builds DOM nodes only).
+    "require-trusted-types-for 'script'; trusted-types 'none'"
 )
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"

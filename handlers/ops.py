@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import json
 from pathlib import Path
 
@@ -13,7 +14,10 @@ from chatsvc.openapi import build_openapi
 from chatsvc.schemas.common import ORM
 from chatsvc.views import ApiView, endpoint
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# The browser client is the installed `static` package, not a folder next to the source tree, so it is found the
+# same way in a checkout (editable install), a wheel and chatsvc.pyz. Each of those puts it in a real directory
+# (shiv extracts its site-packages), which aiohttp's add_static and FileResponse need.
+STATIC_DIR = Path(str(importlib.resources.files("static")))
 
 
 class HealthOut(ORM):

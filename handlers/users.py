@@ -19,6 +19,7 @@ from chatsvc.schemas.users import (
     PasswordChange,
     SessionLoginRequest,
     SessionOut,
+    SessionStateOut,
     TokenOut,
     UserOut,
     UserRegister,
@@ -120,6 +121,18 @@ class LogoutView(ApiView):
 class SessionView(ApiView):
     path = "/users/session"
     tag = "users"
+
+    @endpoint("Browser boot probe: the signed-in user and CSRF token, or nulls (never 401)",
+              response=SessionStateOut, auth=False,
+              description="Lets a page find out whether its cookie session is still valid without logging a failed "
+                          "request. Bearer callers get their user and a null csrf_token.")
+    async def get(self) -> SessionStateOut:
+        principal = getattr(self, "principal", None)
+        if principal is None:
+            return SessionStateOut(user=None, csrf_token=None)
+        async with self.db.read() as s:
+            user = await users.get(s, principal.user_id)
+        return SessionStateOut(user=UserOut.model_validate(user) if user else None, csrf_token=csrf_token(self.request))
 
     @endpoint("Browser login: set the session cookie and return the CSRF token", body=SessionLoginRequest,
               response=SessionOut, auth=False, errors=(401, 403, 429))

@@ -199,3 +199,18 @@ async def test_tampered_cookie_is_anonymous_not_500(client):
     client.session.cookie_jar.clear()
     flipped = value[:-5] + ("A" if value[-5] != "A" else "B") + value[-4:]
     assert_error(await call(client, "GET", "/users/me", headers={"Cookie": f"chatsvc_session={flipped}"}), 401)
+
+
+async def test_session_probe_answers_who_is_signed_in_without_401(client):
+    """The browser's boot probe: nulls (200, not 401) without a session; the user and CSRF token with one."""
+    anonymous = await call(client, "GET", "/users/session")
+    assert anonymous.status == 200 and anonymous.body == {"user": None, "csrf_token": None}
+    await register(client, "probe")
+    r = await client.post("/api/v1/users/session", json={"username": "probe", "password": PASSWORD})
+    csrf = (await r.json())["csrf_token"]
+    signed_in = await call(client, "GET", "/users/session")
+    assert signed_in.status == 200
+    assert signed_in.body["user"]["username"] == "probe" and signed_in.body["csrf_token"] == csrf
+    assert (await call(client, "DELETE", "/users/session", headers={"X-CSRF-Token": csrf})).status == 204
+    after = await call(client, "GET", "/users/session")
+    assert after.status == 200 and after.body == {"user": None, "csrf_token": None}

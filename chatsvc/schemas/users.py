@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field, field_validator
 
 from chatsvc.schemas.common import ORM, Request
 from chatsvc.security import password_problem
@@ -78,6 +78,13 @@ class TokenOut(ORM):
     token_type: str = "bearer"
     expires_in: int
     user: UserOut
+
+
+class SessionStateOut(BaseModel):
+    """The browser's boot probe: who the session cookie belongs to, without a 401 when there is none."""
+
+    user: UserOut | None = Field(description="null when the request carries no valid session")
+    csrf_token: str | None = Field(description="the CSRF token of the cookie session, for X-CSRF-Token")
 
 
 class SessionOut(ORM):

@@ -1,0 +1,1 @@
+"""The browser client, shipped as package data (served by handlers.ops)."""

@@ -1,0 +1,43 @@
+// Files: upload with a progress bar, download, delete.
+
+import {api, upload} from "../api.js";
+import {busy, confirmButton, fmtBytes, fmtTime, h, mount, notify} from "../dom.js";
+
+export function filesTab(ctx) {
+  const list = h("tbody");
+  const progress = h("progress", {max: 1, value: 0, hidden: true, id: "upload-progress"});
+  const picker = h("input", {type: "file", id: "file-input", multiple: true, "aria-label": "Choose files"});
+  const form = h("form.inline", {id: "upload-form", onsubmit: (e) => {
+    e.preventDefault();
+    const files = [...picker.files];
+    if (!files.length) return notify("Choose a file first.");
+    busy(form.querySelector("button"), async () => {
+      progress.hidden = false;
+      try {
+        for (const file of files) {
+          progress.value = 0;
+          const out = await upload(`/projects/${ctx.projectId}/files`, file, (f) => { progress.value = f; });
+          ctx.files.upsert(out);
+        }
+        form.reset();
+      } finally {
+        progress.hidden = true;
+      }
+    });
+  }}, picker, h("button.primary", {type: "submit"}, "Upload"), progress);
+  const el = h("div.files", h("h2", "Files"), form,
+    h("div.table-wrap", h("table.files-table", {id: "files"}, h("thead", h("tr", ["Name", "Size", "Uploaded", ""].map((c) => h("th", c)))), list)));
+
+  return {
+    el,
+    render() {
+      form.hidden = !ctx.canWrite();
+      const files = ctx.files.values().sort((a, b) => b.created_at.localeCompare(a.created_at));
+      mount(list, files.length ? files.map((f) => h("tr", {dataset: {id: f.id}},
+        h("td", h("a", {href: `/api/v1/files/${f.id}/content`, download: f.filename}, f.filename)),
+        h("td", fmtBytes(f.size)), h("td.small", fmtTime(f.created_at)),
+        h("td", ctx.canWrite() ? confirmButton("Delete", () => api("DELETE", `/files/${f.id}`), {className: "link danger"}) : null)))
+        : h("tr", h("td.muted", {colspan: 4}, "No files yet.")));
+    },
+  };
+}
