@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatsvc import authz, keys
@@ -40,6 +41,7 @@ ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Gauges read from the app's METRICS providers; a part that is not running simply reports nothing (0).
 SOCKETS_GAUGE = "chatsvc_websockets"
 RUNS_GAUGE = "chatsvc_active_runs"
+RECONNECT_CODE = 1012  # RFC 6455 "service restart": come back and resume
 
 
 def process_gauges(app: web.Application) -> dict[str, float]:
@@ -183,6 +185,26 @@ def _changes(user: User, body: AdminUserUpdate) -> bool:
     )
 
 
+class ReconnectOut(BaseModel):
+    closed: int = Field(description="how many of the user's websockets this process closed")
+
+
+class ReconnectView(AdminView):
+    path = "/admin/users/{id}/reconnect"
+
+    @endpoint("Ask every open websocket of a user to reconnect", response=ReconnectOut, errors=(403, 404),
+              description="Each socket gets `goodbye {code: 1012, reconnect: true}` and is closed with 1012 "
+                          "(service restart); clients reconnect and resume with `since`, losing nothing. For "
+                          "operations: moving clients after a deploy, or making a user's tabs re-check access.")
+    async def post(self) -> ReconnectOut:
+        async with self.db.read() as s:
+            user = await self.target(s)
+        conns = self.app[keys.SOCKETS].of_user(user.id)
+        for conn in conns:
+            conn.kick(RECONNECT_CODE, "An administrator asked this connection to reconnect.", reconnect=True)
+        return ReconnectOut(closed=len(conns))
+
+
 class StatsView(AdminView):
     path = "/admin/stats"
 
@@ -216,4 +238,4 @@ class TasksView(AdminView):
             return page_of(TaskOut, rows, total, query)
 
 
-VIEWS = [UsersView, UserView, StatsView, TasksView]
+VIEWS = [UsersView, UserView, ReconnectView, StatsView, TasksView]

@@ -373,3 +373,33 @@ async def test_deleting_a_chat_ends_its_subscription(client):
     ended = await ws.recv_until(lambda f: f["type"] == "unsubscribed")
     assert ended == {"type": "unsubscribed", "topic": topic, "reason": "deleted"}
     await ws.close()
+
+
+async def test_admin_reconnect_closes_a_users_sockets_with_1012_and_they_resume(client, settings):
+    from tests.helpers import make_admin
+
+    admin = await make_admin(client, settings)
+    alice = await register_and_login(client)
+    bob = await register_and_login(client)
+    project = await create_project(alice)
+    ws = await WsClient.connect(client, alice)
+    bystander = await WsClient.connect(client, bob)
+    sub = await ws.op("subscribe", topic=f"project:{project['id']}")
+    assert (await alice.post("/chat/sessions", json={"project_id": project["id"]})).status == 201
+    seen = await ws.recv_until(lambda f: f.get("type") == "event")
+    r = await admin.post(f"/admin/users/{alice.id}/reconnect")
+    assert r.status == 200 and r.body == {"closed": 1}
+    goodbye = await ws.closed_with(1012)
+    assert goodbye and goodbye["reconnect"] is True
+    assert (await alice.patch(f"/projects/{project['id']}", json={"name": "Renamed"})).status == 200
+    ws = await WsClient.connect(client, alice)
+    resumed = await ws.op("subscribe", topic=f"project:{project['id']}",
+                          since={"epoch": sub["data"]["epoch"], "seq": seen["seq"]})
+    assert resumed["data"]["recovered"] is True and resumed["data"]["replayed"] == 1
+    missed = await ws.recv_until(lambda f: f.get("type") == "event")
+    assert missed["name"] == "project.updated" and missed["data"]["resource"]["name"] == "Renamed"
+    assert (await bystander.op("ping"))["type"] == "pong"  # other users' sockets stay open
+    assert (await admin.post("/admin/users/no-such-user/reconnect")).status == 404
+    assert (await bob.post(f"/admin/users/{alice.id}/reconnect")).status == 403
+    await ws.close()
+    await bystander.close()

@@ -19,6 +19,8 @@ CASES = [
     Case("DELETE", U + "/{id}", U + "/{target_user_id}", expect=same(403, admin=204)),
     Case("DELETE", U + "/{id}", U + "/{owner_id}", expect=same(403, admin=409),
          note="the only owner of a project cannot be deleted"),
+    Case("POST", U + "/{id}/reconnect", U + "/{target_user_id}/reconnect", expect=ADMIN_ONLY),
+    Case("POST", U + "/{id}/reconnect", U + "/no-such-user/reconnect", expect=same(403, admin=404)),
     Case("GET", "/api/v1/admin/stats", "/api/v1/admin/stats", expect=ADMIN_ONLY),
     Case("GET", "/api/v1/admin/tasks", "/api/v1/admin/tasks?status=succeeded", expect=ADMIN_ONLY),
 ]

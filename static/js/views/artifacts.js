@@ -78,18 +78,20 @@ export function testCasesView(content) {
       h("td.small", tc.expected_result))))));
 }
 
+const pct = (value) => `${Number(value || 0).toFixed(1)}%`;  // one decimal, as the report rounds
+
 export function coverageView(report) {
   const s = report.summary || {};
   const stat = (label, value, cls = "") => h(`div.stat${cls ? `.${cls}` : ""}`, h("span.value", String(value)), h("span.label", label));
   return h("div.coverage",
     h("div.stats",
-      h("div.stat.big", {id: "coverage-pct"}, h("span.value", `${s.coverage_pct}%`), h("span.label", "covered (explicit links)")),
-      stat("with inferred links", `${s.coverage_pct_with_inferred}%`),
+      h("div.stat.big", {id: "coverage-pct"}, h("span.value", pct(s.coverage_pct)), h("span.label", "covered (explicit links)")),
+      stat("with inferred links", pct(s.coverage_pct_with_inferred)),
       stat("requirements", s.requirements_total), stat("covered", s.covered), stat("inferred", s.inferred),
       stat("stale", s.stale, s.stale ? "warn" : ""), stat("uncovered", s.uncovered, s.uncovered ? "bad" : ""),
       stat("tests", s.tests_total), stat("orphan tests", s.orphan_count, s.orphan_count ? "warn" : "")),
     report.by_priority ? h("p.small", Object.entries(report.by_priority).map(([p, v]) =>
-      h("span.prio-cov", h(`span.prio.${p}`, p), ` ${v.covered}/${v.total} (${v.pct}%)  `))) : null,
+      h("span.prio-cov", h(`span.prio.${p}`, p), ` ${v.covered}/${v.total} (${pct(v.pct)})  `))) : null,
     h("div.table-wrap", h("table.matrix", {id: "coverage-matrix"},
       h("thead", h("tr", ["Requirement", "Priority", "Status", "Tests"].map((c) => h("th", c)))),
       h("tbody", (report.rows || []).map((r) => h(`tr.status-${r.status}`, {dataset: {uid: r.req_uid, status: r.status}},
