@@ -17,7 +17,7 @@ from chatsvc.views import ApiView, endpoint
 # The browser client is the installed `static` package, not a folder next to the source tree, so it is found the
 # same way in a checkout (editable install), a wheel and chatsvc.pyz. Each of those puts it in a real directory
 # (shiv extracts its site-packages), which aiohttp's add_static and FileResponse need.
-STATIC_DIR = Path(str(importlib.resources.files("static")))
+STATIC_DIR = Path(str(importlib.resources.files("static"))).resolve()
 
 
 class HealthOut(ORM):
@@ -98,6 +98,8 @@ class DocsView(ApiView):
         return web.FileResponse(STATIC_DIR / "apidocs.html")
 
 
+ASSET_TYPES = frozenset({".html", ".js", ".mjs", ".css", ".svg", ".png", ".ico", ".woff2", ".json", ".txt", ".map"})
+
 VIEWS = [HealthView, ReadyView, MetricsView, OpenApiView, DocsView]
 
 
@@ -112,5 +114,13 @@ def add_static_routes(app: web.Application) -> None:
             raise web.HTTPNotFound()
         return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
 
+    async def asset(request: web.Request) -> web.StreamResponse:
+        # Only the client's own asset types (not the package's __init__.py or caches), never outside STATIC_DIR.
+        # no-cache: browsers revalidate (304) instead of running stale modules after an upgrade.
+        target = (STATIC_DIR / request.match_info["path"]).resolve()
+        if STATIC_DIR not in target.parents or target.suffix not in ASSET_TYPES or not target.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
+
     app.router.add_get("/", index)
-    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False, append_version=False)
+    app.router.add_get("/static/{path:.+}", asset)

@@ -79,12 +79,23 @@ def _snapshot_sync(path: str) -> dict[str, list[str]]:
         conn.close()
 
 
+async def quiesce(client: Any, timeout: float = 60) -> None:
+    """Wait until the chat runs and tasks that earlier (allowed) calls started have finished writing: they
+    change the database on their own, and a refusal is judged by comparing snapshots around it."""
+    runs, tasks = client.app[keys.RUNS], client.app[keys.TASKS]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while runs.by_run or runs._tasks or tasks.running:
+        assert asyncio.get_running_loop().time() < deadline, "runs or tasks did not finish"
+        await asyncio.sleep(0.02)
+
+
 async def db_snapshot(client: Any) -> dict[str, list[str]]:
     """Every row of every table (but auth_sessions, whose last_seen_at reads refresh on purpose).
 
     Read in a thread with its own connection: materialising a growing database is heavy work that must
     not run on the loop the guard watches.
     """
+    await quiesce(client)
     settings = client.app[keys.SETTINGS]
     return await asyncio.to_thread(_snapshot_sync, str(settings.data_dir / "chatsvc.db"))
 

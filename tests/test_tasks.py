@@ -150,24 +150,41 @@ async def test_llm_generation_in_chunks_and_cancel_between_them(aiohttp_client, 
     await ws.close()
 
 
-async def test_queued_task_cancels_at_once_and_two_run_in_parallel(aiohttp_client, tmp_path):
-    client = await aiohttp_client(await build_app(make_settings(tmp_path, task_concurrency=2)))
+async def test_queued_task_cancels_at_once_and_two_run_in_parallel(aiohttp_client, tmp_path, fake_openai):
+    """Two slow generations fill both task slots, so a third waits in the queue: cancelling it ends it at once,
+    without it ever running. (A slow fake model keeps this independent of how fast the machine is.)"""
+    def answer(body):
+        uids = sorted(set(re.findall(r"REQ-\d+", body["messages"][-1]["content"])))
+        cases = [{"title": f"Check {uid}", "preconditions": "", "steps": [{"action": "do", "expected": "ok"}],
+                  "expected_result": "ok", "priority": "high", "type": "functional", "requirement_uids": [uid]}
+                 for uid in uids]
+        return StructuredOutput(None, {"test_cases": cases}, delay=1.5)
+
+    fake_openai.rule = answer
+    settings = make_settings(tmp_path, task_concurrency=2, llm="openai", openai_base_url=fake_openai.base_url,
+                             openai_api_key="test", llm_max_retries=0)
+    client = await aiohttp_client(await build_app(settings))
     owner = await register_and_login(client)
-    project, _ = await project_with_spec(owner, big_spec(200))
+    project, _ = await project_with_spec(owner, big_spec(4))  # one chunk: one slow model call per task
     ws = await WsClient.connect(client, owner)
     await ws.op("subscribe", topic=f"project:{project['id']}")
     a = (await owner.post("/bot/test-cases", {"project_id": project["id"]})).body["task_id"]
-    b = (await owner.post("/bot/coverage", {"project_id": project["id"]})).body["task_id"]
+    b = (await owner.post("/bot/test-cases", {"project_id": project["id"]})).body["task_id"]
     c = (await owner.post("/bot/test-cases", {"project_id": project["id"]})).body["task_id"]
     cancelled = await owner.post(f"/tasks/{c}/cancel")
-    assert cancelled.status == 202 and cancelled.body["status"] in ("cancelled", "running")
-    endings = {}
-    while len(endings) < 3:
-        frame = await ws.recv_until(lambda f: f.get("name") in ("task.completed", "task.failed", "task.cancelled"),
-                                    timeout=30)
-        endings[frame["data"]["task_id"]] = frame["name"]
-    assert endings[a] == "task.completed" and endings[b] == "task.completed"
-    assert endings[c] == "task.cancelled"
+    assert cancelled.status == 202 and cancelled.body["status"] == "cancelled"
+    frames = []
+    while sum(1 for f in frames if f["name"] in ("task.completed", "task.failed", "task.cancelled")) < 3:
+        frames.append(await ws.recv_until(lambda f: f.get("type") == "event" and f["name"].startswith("task."),
+                                          timeout=30))
+    endings = {f["data"]["task_id"]: f["name"] for f in frames if f["name"] != "task.progress"
+               and f["name"] != "task.created"}
+    assert endings == {a: "task.completed", b: "task.completed", c: "task.cancelled"}
+    started = [f["data"]["task_id"] for f in frames if f["name"] == "task.progress" and f["data"].get("stage") == "started"]
+    first_end = next(i for i, f in enumerate(frames) if f["name"] == "task.completed")
+    assert set(started) == {a, b} and all(frames.index(f) < first_end for f in frames
+                                           if f["name"] == "task.progress" and f["data"].get("stage") == "started")
+    assert (await owner.get(f"/tasks/{c}")).body["started_at"] is None
     await ws.close()
 
 

@@ -188,6 +188,8 @@ export class Live {
     const isNew = !t;
     if (isNew) {
       t = {handlers: new Set(), epoch: null, seq: 0, active: false};
+      // Settles at the first subscribe result, so a caller that fetches over REST afterwards misses nothing.
+      t.ready = new Promise((resolve) => { t.markReady = resolve; });
       this.topics.set(topic, t);
     }
     t.handlers.add(handler);
@@ -199,7 +201,7 @@ export class Live {
       }
     };
     if (isNew && this.state === "live") await this.subscribe(topic, t);
-    else if (!isNew && t.subscribing) await t.subscribing.catch(() => {});
+    else await Promise.race([t.ready, new Promise((resolve) => setTimeout(resolve, 5000))]);  // offline: load anyway
     return unwatch;
   }
 
@@ -212,8 +214,10 @@ export class Live {
       const lost = resuming && !data.recovered;
       if (!resuming || lost) Object.assign(t, {epoch: data.epoch, seq: data.seq});
       if (lost) this.dispatch(t, {name: "resync", data: {reason: "not_recovered"}});
+      t.markReady();
       return data;
     }, (err) => {
+      t.markReady();
       if (err.code !== "closed" && err.code !== "offline") {
         this.topics.delete(topic);
         this.dispatch(t, {name: "unsubscribed", data: {reason: err.code}});

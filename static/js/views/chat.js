@@ -113,7 +113,7 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
       messages.upsert(out.assistant_message, false);
       input.value = "";
       render();
-      scrollDown(true);
+      scrollDown();
     } catch (err) {
       notify(err.code === "run_active" ? "A reply is still streaming in this chat." : err.message, "error");
     } finally {
@@ -210,12 +210,13 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
       }
     }
     return h(`article.msg.${m.role}`, {dataset: {id: m.id, status: m.status}},
-      h("header", h("span.who", m.role === "assistant" ? "Assistant" : m.role === "user" ? (mine ? "You" : "Teammate") : m.role),
+      h("header", h("span.who", m.role === "assistant" ? "Assistant" : m.role === "user" ? (mine ? "You" : authorName(m)) : m.role),
         h("time.muted.small", {datetime: m.created_at}, fmtTime(m.created_at)), m.edited_at ? h("span.muted.small", "(edited)") : null,
         status),
       body, renderTools(m), actions.length ? h("div.msg-actions", actions) : null);
   }
 
+  const authorName = (m) => ctx?.members.values().find((x) => x.user_id === m.author_id)?.username || "Teammate";
   const ordered = () => messages.values().sort(byTime);
   const isLastAssistant = (m) => ordered().filter((x) => x.role === "assistant").pop()?.id === m.id;
   const previousUserMessage = (m) => {
@@ -237,8 +238,8 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
     if (nearBottom) scrollDown();
   }
 
-  function scrollDown(force = false) {
-    if (force || true) log.scrollTop = log.scrollHeight;
+  function scrollDown() {
+    log.scrollTop = log.scrollHeight;
   }
 
   (async () => {

@@ -4,6 +4,8 @@
 import {api, listAll, upload} from "../api.js";
 import {busy, confirmButton, fmtTime, h, mount, notify} from "../dom.js";
 
+const sameText = (a, b) => a.replace(/[.!\s]+$/, "") === b.replace(/[.!\s]+$/, "");
+
 export function documentsTab(ctx) {
   const list = h("ul.versions", {id: "versions"});
   const pane = h("div.doc-pane");
@@ -73,7 +75,7 @@ export function documentsTab(ctx) {
       requirements.length ? h("div.table-wrap", h("table.requirements", {id: "requirements"},
         h("thead", h("tr", ["ID", "Requirement", "Modality", "Priority", "Section"].map((c) => h("th", c)))),
         h("tbody", requirements.map((r) => h("tr", {dataset: {uid: r.uid}},
-          h("td", h("code", r.uid)), h("td", h("strong", r.title), h("div.small", r.statement)),
+          h("td", h("code", r.uid)), h("td", h("strong", r.title), sameText(r.title, r.statement) ? null : h("div.small", r.statement)),
           h("td", r.modality), h("td", h(`span.prio.${r.priority}`, r.priority)), h("td.small", r.section))))))
         : h("p.muted", "No requirements were found in this version. Requirements are sentences with shall, must, should or may, or lines with ids like REQ-1."),
       h("details", h("summary", "Document text"), h("pre.doc-text", detail.content)));

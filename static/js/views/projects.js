@@ -7,6 +7,8 @@ import {live} from "../live.js";
 import {onUserEvent} from "../main.js";
 import {Collection} from "../store.js";
 
+const MAX_WATCHED = 50;  // live renames for the first 50 projects; the server allows 100 topics per socket
+
 export function projectsView(container) {
   const list = h("ul.cards", {id: "project-list"});
   const projects = new Collection(scheduler(render));
@@ -20,7 +22,7 @@ export function projectsView(container) {
 
   function syncWatches() {
     for (const p of projects.values()) {
-      if (watched.has(p.id)) continue;
+      if (watched.has(p.id) || watched.size >= MAX_WATCHED) continue;
       watched.set(p.id, null);
       live.watch(`project:${p.id}`, (frame) => {
         if (frame.name === "project.updated" && frame.data.resource) {
