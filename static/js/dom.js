@@ -16,7 +16,10 @@ export function h(spec, attrs, ...children) {
     else if (key === "dataset") Object.assign(el.dataset, value);
     else if (key === "class") el.className = [el.className, value].filter(Boolean).join(" ");
     else if (key === "value") el.value = value;
-    else if (key === "checked" || key === "disabled" || key === "selected" || key === "hidden") el[key] = true;
+    else if (key === "checked" || key === "selected") {
+      el[key] = true;
+      el[key === "checked" ? "defaultChecked" : "defaultSelected"] = true;  // so form.reset() keeps it
+    } else if (key === "disabled" || key === "hidden") el[key] = true;
     else if (key === "href") el.setAttribute("href", safeHref(value));
     else el.setAttribute(key, value === true ? "" : String(value));
   }

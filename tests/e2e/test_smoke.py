@@ -56,7 +56,7 @@ def test_server_log_problems_finds_slow_callbacks_and_tracebacks():
     lines = [
         "12:00:00 INFO chatsvc: database ready",
         "12:00:01 WARNING asyncio: Executing <Handle fast()> took 0.150 seconds",
-        "12:00:02 WARNING asyncio: Executing <Task slow()> took 0.350 seconds",
+        "12:00:02 WARNING asyncio: Executing <Task slow()> took 0.650 seconds",
         "12:00:03 ERROR aiohttp.server: Error handling request",
         "Traceback (most recent call last):",
         '  File "x.py", line 1, in f',
@@ -64,6 +64,6 @@ def test_server_log_problems_finds_slow_callbacks_and_tracebacks():
         "12:00:04 INFO chatsvc: still fine",
     ]
     assert server_log_problems("\n".join(lines)) == [
-        "12:00:02 WARNING asyncio: Executing <Task slow()> took 0.350 seconds",
+        "12:00:02 WARNING asyncio: Executing <Task slow()> took 0.650 seconds",
         "\n".join(lines[3:7]),
     ]

@@ -205,7 +205,7 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
             api("PATCH", `/chat/messages/${prompt.id}`, {content: prompt.content, regenerate: true}))}, "Regenerate"));
         }
       }
-      if (mine || m.role === "assistant" || ctx?.isOwner()) {
+      if (mine || ctx?.isOwner() || (!ctx && m.role === "assistant")) {  // as the server allows
         actions.push(confirmButton("Delete", () => api("DELETE", `/chat/messages/${m.id}`), {className: "link danger"}));
       }
     }

@@ -43,7 +43,7 @@ export function documentsTab(ctx) {
 
   async function renderVersion(v) {
     const {detail, requirements} = await load(v);
-    if (ctx.params.tab !== "documents") return;
+    if (ctx.params.tab !== "documents" || shown?.id !== v.id) return;  // the user moved on meanwhile
     const title = h("h2", {id: "version-title"}, `v${v.number} · ${v.title}`);
     const actions = h("div.actions");
     if (ctx.canWrite()) {
