@@ -62,7 +62,7 @@ def plan(text: str) -> tuple[str, dict[str, Any]] | str:
     if re.search(r"\b(artifacts?|reports?|test cases?|tests|summari[sz]e|notes?)\b", lower):
         return "list_artifacts", {}
     return (
-        "I'm the **offline model**, so I only understand a few requests. " + HELP.split("I can:", 1)[1].lstrip()
+        "I'm the **offline model**, so I only understand a few requests. I can:" + HELP.split("I can:", 1)[1]
         .replace("Configure", "Ask me one of those, or configure")
     )
 

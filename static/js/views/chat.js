@@ -264,7 +264,8 @@ export function chatLayout({sessions, newChat, href, emptyText, ctx}) {
   const pane = h("div.chat-pane");
   let panel = null;
   const el = h("div.chat-layout",
-    h("aside.sidebar", h("button.primary", {type: "button", id: "new-chat", onclick: (e) => busy(e.target, newChat)}, "New chat"), list),
+    h("aside.sidebar", h("button.primary", {type: "button", id: "new-chat", hidden: ctx && !ctx.canWrite(),
+      onclick: (e) => busy(e.target, newChat)}, "New chat"), list),
     pane);
 
   function renderList(activeId) {
