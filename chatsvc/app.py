@@ -98,8 +98,14 @@ async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def events_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The event bus and the registry of live sockets that listens to it."""
-    bus = InMemoryEventBus()
+    """The event bus (in memory, or on Redis when processes share the work) and the registry of live sockets."""
+    redis_url = app[keys.SETTINGS].redis_url
+    if redis_url:
+        from chatsvc.redisbus import RedisEventBus  # redis-py is an optional extra
+
+        bus: Any = await RedisEventBus.connect(redis_url)  # start-up fails here when Redis is unreachable
+    else:
+        bus = InMemoryEventBus()
     app[keys.EVENTS] = bus
     registry = SocketRegistry(bus, app[keys.DB])
     app[keys.SOCKETS] = registry
@@ -112,6 +118,8 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     prune.cancel()
     await asyncio.gather(prune, return_exceptions=True)
+    if redis_url:
+        await bus.close()  # after the runs and tasks stopped: their last events still go out
 
 
 async def _prune_topics(bus: InMemoryEventBus) -> None:

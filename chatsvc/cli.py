@@ -93,9 +93,25 @@ def serve(settings: Settings) -> int:
     if settings.workers == 1:
         _serve_one(settings, reuse_port=False)
         return 0
-    from storage.db import run_migrations_blocking
+    if not settings.redis_url:
+        print("error: --workers N > 1 needs CHATSVC_REDIS_URL=redis://...: without it, events published by one "
+              "process would not reach websockets on the others", file=sys.stderr)
+        return 2
+    from chatsvc.permissions import BUILTIN_ROLES
+    from storage import rbac
+    from storage.db import Database, run_migrations_blocking
 
-    run_migrations_blocking(settings.resolved_database_url)  # once, before the workers race for it
+    async def create_builtin_roles() -> None:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.write() as s:
+                await rbac.ensure_builtin_roles(s, BUILTIN_ROLES)
+        finally:
+            await db.close()
+
+    # Once, before the workers race for it: two workers creating the roles of a new database collide.
+    run_migrations_blocking(settings.resolved_database_url)
+    asyncio.run(create_builtin_roles())
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -112,7 +128,7 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, forward)
     for proc in procs:
         proc.join()
-    return 0
+    return 0 if all(proc.exitcode == 0 for proc in procs) else 1  # e.g. Redis unreachable at start-up
 
 
 def _serve_one(settings: Settings, reuse_port: bool) -> None:

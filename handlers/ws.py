@@ -179,10 +179,18 @@ class WebSocketView(ApiView):
             state = await topic_state(self.app, session, op.topic)
         if conn.closing or op.topic in conn.subscriptions:
             return
-        # No await from here on: register and read the ring atomically, then queue result, replay, live.
+        # Register and read the ring atomically, then queue result, replay, live with no await in between.
+        # (The Redis bus must await its history read: its subscribe_async holds live events back until then.)
         bus = self.app[keys.EVENTS]
+        since = (op.since.epoch, op.since.seq) if op.since else None
         conn.subscriptions[op.topic] = conn.deliver
-        sub = bus.subscribe(op.topic, conn.deliver, (op.since.epoch, op.since.seq) if op.since else None)
+        subscribe_async = getattr(bus, "subscribe_async", None)
+        try:
+            sub = (await subscribe_async(op.topic, conn.deliver, since) if subscribe_async
+                   else bus.subscribe(op.topic, conn.deliver, since))
+        except BaseException:
+            conn.subscriptions.pop(op.topic, None)
+            raise
         data: dict[str, Any] = {"epoch": sub.epoch, "seq": sub.seq}
         if sub.recovered is not None:
             data["recovered"] = sub.recovered

@@ -1,0 +1,227 @@
+"""Scale-out for real (DESIGN §11): `run.py` processes sharing one PostgreSQL database and one Redis.
+
+Any process may serve any request or socket: a REST call on one server reaches websockets on another,
+chat replies stream across processes, and a resume on one server recovers what another published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterator
+
+import pytest
+
+from tests.chatutil import ENDINGS, of_run, streamed_text
+from tests.conftest import POSTGRES_URL, REDIS_URL, _service_unavailable
+from tests.procutil import ROOT, Server, http, running_server, server_env
+
+websockets_sync = pytest.importorskip("websockets.sync.client")
+redis_asyncio = pytest.importorskip("redis.asyncio")
+asyncpg = pytest.importorskip("asyncpg")
+
+PASSWORD = "a long password"
+
+
+@pytest.fixture
+async def database_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (a server subprocess cannot be handed a schema's connect args)."""
+    from sqlalchemy.engine import make_url
+
+    admin_dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"chatsvc_scale_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(admin_dsn), 5)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        _service_unavailable(f"PostgreSQL at {POSTGRES_URL}", exc)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """CHATSVC_REDIS_URL with a key prefix of this test's own; its keys are deleted afterwards."""
+    client = redis_asyncio.Redis.from_url(REDIS_URL)
+    try:
+        await asyncio.wait_for(client.ping(), 5)
+    except Exception as exc:
+        await client.aclose()
+        _service_unavailable(f"Redis at {REDIS_URL}", exc)
+    prefix = f"chatsvc:test:{uuid.uuid4().hex}:"
+    try:
+        yield f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}prefix={prefix}"
+    finally:
+        stale = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if stale:
+            await client.delete(*stale)
+        await client.aclose()
+
+
+def cluster_env(database_url: str, redis_url: str) -> dict[str, str]:
+    return server_env(CHATSVC_DATABASE_URL=database_url, CHATSVC_REDIS_URL=redis_url,
+                      CHATSVC_AGENT_PROCESSES="1", CHATSVC_OFFLINE_TOKENS_PER_S="200")
+
+
+@pytest.fixture
+def servers(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[tuple[Server, Server]]:
+    """Two servers on their own ports; they share the data dir (secret key, uploads) as workers would."""
+    env = cluster_env(database_url, redis_url)
+    with running_server(tmp_path / "data", env=env) as a:  # alone first: it migrates the new database
+        with running_server(tmp_path / "data", env=env) as b:
+            yield a, b
+    for server in (a, b):
+        assert "Traceback" not in server.output, server.output
+
+
+def sign_up(server: Server, username: str) -> str:
+    """Register and log in over REST; return the bearer token (valid on every process)."""
+    status, body = http("POST", f"{server.base}/api/v1/users/register",
+                        {"email": f"{username}@example.com", "username": username, "password": PASSWORD})
+    assert status == 201, body
+    status, body = http("POST", f"{server.base}/api/v1/users/login", {"username": username, "password": PASSWORD})
+    assert status == 200, body
+    return body["access_token"]
+
+
+@contextlib.contextmanager
+def connected(server: Server, token: str) -> Iterator["Socket"]:
+    """Open the websocket of `server` with a bearer token; closed at the end."""
+    with websockets_sync.connect(f"ws{server.base[4:]}/api/v1/ws", open_timeout=10,
+                                 additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        socket = Socket(ws)
+        assert socket.recv()["type"] == "welcome"
+        yield socket
+
+
+class Socket:
+    """A blocking websocket client (these tests run no event loop of their own)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.next_id = 0
+        self.backlog: deque[dict[str, Any]] = deque()
+
+    def recv(self, timeout: float = 20) -> dict[str, Any]:
+        return self.backlog.popleft() if self.backlog else json.loads(self.ws.recv(timeout))
+
+    def until(self, match: Callable[[dict[str, Any]], bool], timeout: float = 20) -> dict[str, Any]:
+        """Return the first frame that matches; the ones before it are read again later."""
+        skipped = []
+        try:
+            while not match(frame := self.recv(timeout)):
+                skipped.append(frame)
+            return frame
+        finally:
+            self.backlog.extendleft(reversed(skipped))
+
+    def op(self, op: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        op_id = self.next_id
+        self.ws.send(json.dumps({"id": op_id, "op": op, **params}))
+        result = self.until(lambda f: f["type"] == "result" and f["id"] == op_id)
+        assert result["ok"], result
+        return result["data"]
+
+
+def test_a_rest_change_on_one_process_reaches_a_websocket_on_another(servers):
+    a, b = servers
+    token = sign_up(a, "ada")
+    _, project = http("POST", f"{a.base}/api/v1/projects", {"name": "Shared"}, token=token)
+    with connected(b, token) as ws:
+        sub = ws.op("subscribe", topic=f"project:{project['id']}")
+        status, _ = http("PATCH", f"{a.base}/api/v1/projects/{project['id']}", {"name": "Renamed on A"},
+                         token=token)
+        assert status == 200
+        # (project.created may come too: publishing is asynchronous, so it can reach Redis after the subscribe.)
+        event = ws.until(lambda f: f.get("name") == "project.updated")
+    assert event["seq"] > sub["seq"] and event["epoch"] == sub["epoch"]
+    assert event["data"]["resource"]["name"] == "Renamed on A"
+
+
+def test_a_reply_to_a_message_sent_on_one_process_streams_to_a_websocket_on_another(servers):
+    a, b = servers
+    token = sign_up(a, "bea")
+    _, project = http("POST", f"{a.base}/api/v1/projects", {"name": "Chatty"}, token=token)
+    status, chat = http("POST", f"{a.base}/api/v1/chat/sessions", {"title": "x", "project_id": project["id"]},
+                        token=token)
+    assert status == 201, chat
+    with connected(b, token) as ws:
+        ws.op("subscribe", topic=f"chat:{chat['id']}")
+        status, sent = http("POST", f"{a.base}/api/v1/chat/sessions/{chat['id']}/messages",
+                            {"content": "Hello from A", "client_msg_id": "m1"}, token=token)
+        assert status == 202, sent
+        events: list[dict[str, Any]] = []
+        while not events or events[-1]["name"] not in ENDINGS:
+            events.append(ws.until(lambda f: of_run(f, sent["run_id"])))
+    names = [e["name"] for e in events]
+    assert names[-1] == "message.completed", names
+    assert "run.started" in names and "message.delta" in names
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    reply = events[-1]["data"]["message"]
+    assert reply["status"] == "complete" and streamed_text(events) == reply["content"] != ""
+
+
+def test_a_resume_on_one_process_recovers_what_another_published(servers):
+    a, b = servers
+    token = sign_up(b, "cyd")
+    _, project = http("POST", f"{b.base}/api/v1/projects", {"name": "Resumed"}, token=token)
+    topic = f"project:{project['id']}"
+    with connected(b, token) as ws:
+        ws.op("subscribe", topic=topic)
+        assert http("PATCH", f"{a.base}/api/v1/projects/{project['id']}", {"name": "seen"}, token=token)[0] == 200
+        seen = ws.until(lambda f: f.get("name") == "project.updated")
+    # The tab slept; meanwhile A changed things.
+    for name in ("missed 1", "missed 2"):
+        assert http("PATCH", f"{a.base}/api/v1/projects/{project['id']}", {"name": name}, token=token)[0] == 200
+
+    with connected(b, token) as ws:
+        resumed = ws.op("subscribe", topic=topic, since={"epoch": seen["epoch"], "seq": seen["seq"]})
+        replay = [ws.recv(), ws.recv()]
+        assert http("PATCH", f"{a.base}/api/v1/projects/{project['id']}", {"name": "live"}, token=token)[0] == 200
+        live = ws.recv()
+    assert (resumed["recovered"], resumed["replayed"], resumed["seq"]) == (True, 2, seen["seq"] + 2)
+    assert [(e["seq"], e["data"]["resource"]["name"]) for e in replay] == [(seen["seq"] + 1, "missed 1"),
+                                                                            (seen["seq"] + 2, "missed 2")]
+    assert (live["seq"], live["data"]["resource"]["name"]) == (seen["seq"] + 3, "live")
+
+
+def test_workers_share_one_port_and_every_socket_sees_every_event(tmp_path, database_url, redis_url):
+    env = cluster_env(database_url, redis_url)
+    with running_server(tmp_path / "data", "--workers", "2", env=env) as server:
+        token = sign_up(server, "dee")
+        _, project = http("POST", f"{server.base}/api/v1/projects", {"name": "Busy"}, token=token)
+        with contextlib.ExitStack() as stack:
+            # The kernel spreads connections (and requests) over both workers.
+            sockets = [stack.enter_context(connected(server, token)) for _ in range(6)]
+            for ws in sockets:
+                ws.op("subscribe", topic=f"project:{project['id']}")
+            for n in range(3):
+                assert http("PATCH", f"{server.base}/api/v1/projects/{project['id']}", {"name": f"v{n}"},
+                            token=token)[0] == 200
+            for ws in sockets:
+                updates = [ws.until(lambda f: f.get("name") == "project.updated") for _ in range(3)]
+                assert [u["data"]["resource"]["name"] for u in updates] == ["v0", "v1", "v2"]
+    assert server.proc.returncode == 0, server.output
+
+
+def test_workers_without_redis_refuse_to_start(tmp_path):
+    done = subprocess.run([sys.executable, "run.py", "--workers", "2", "--data-dir", str(tmp_path / "data")],
+                          cwd=ROOT, env=server_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "CHATSVC_REDIS_URL" in done.stderr and "other" in done.stderr
