@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import gc
 import os
-import resource
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -40,75 +36,17 @@ import langgraph.graph  # noqa: E402,F401
 import langgraph.prebuilt  # noqa: E402,F401
 
 from chatsvc.app import create_app  # noqa: E402
+from tests import loopguard  # noqa: E402
 from chatsvc.settings import Settings  # noqa: E402
 
-SLOW_CALLBACK_S = float(os.environ.get("CHATSVC_SLOW_CALLBACK_MS", "50")) / 1000
-BLOCKING_WAIT_S = float(os.environ.get("CHATSVC_BLOCKING_WAIT_MS", "200")) / 1000
 POSTGRES_URL = os.environ.get("CHATSVC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CHATSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # CI sets this: a missing PostgreSQL/Redis is then a failure, not a skip.
 REQUIRE_SERVICES = os.environ.get("CHATSVC_REQUIRE_SERVICES", "") not in ("", "0", "false")
 
 
-_gc_pauses: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)
-_gc_started = [0.0]
-
-
-def _track_gc(phase: str, _info: dict[str, Any]) -> None:
-    if phase == "start":
-        _gc_started[0] = time.perf_counter()
-    else:
-        _gc_pauses.append((_gc_started[0], time.perf_counter()))
-
-
-gc.callbacks.append(_track_gc)
-
-
-def gc_time_within(start: float, end: float) -> float:
-    """Seconds the garbage collector ran between start and end."""
-    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in _gc_pauses)
-
-
-_slow_callbacks: list[str] = []
-
-
-def _voluntary_switches() -> int:
-    """How often this thread has gone to sleep by itself (blocking calls), per the kernel."""
-    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
-_original_handle_run = asyncio.events.Handle._run
-
-
-def _timed_handle_run(self: asyncio.Handle) -> None:
-    """Run a loop callback, recording it when it blocked the loop.
-
-    Blocking means more than 50 ms of CPU on the loop thread (Python-heavy work), or more than 200 ms of
-    wall time during which the thread went to sleep by itself (a blocking wait such as sync I/O or
-    sleep: voluntary context switches). Being preempted by other processes on a busy 2-core machine
-    is neither; garbage-collector passes inside the callback are not counted either, nor is time other
-    threads of this process spent on the CPU meanwhile: waiting for the GIL is a voluntary sleep too,
-    and the loop thread of a test process shares it with start-up work (migrations, mapper set-up) that
-    the app deliberately runs off the loop.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return _original_handle_run(self)
-    waits_start = _voluntary_switches()
-    cpu_start, wall_start, process_start = time.thread_time(), time.perf_counter(), time.process_time()
-    try:
-        return _original_handle_run(self)
-    finally:
-        cpu = time.thread_time() - cpu_start
-        wall_end = time.perf_counter()
-        wall = wall_end - wall_start
-        if cpu > SLOW_CALLBACK_S or wall > BLOCKING_WAIT_S:
-            gc_s = gc_time_within(wall_start, wall_end)
-            waited = _voluntary_switches() > waits_start
-            other_threads_cpu = max(0.0, time.process_time() - process_start - cpu)
-            if cpu - gc_s > SLOW_CALLBACK_S or (waited and wall - gc_s - other_threads_cpu > BLOCKING_WAIT_S):
-                _slow_callbacks.append(f"{self!r} blocked the loop: {cpu * 1000:.0f} ms CPU, "
-                                       f"{wall * 1000:.0f} ms wall")
-
-
-asyncio.events.Handle._run = _timed_handle_run  # type: ignore[method-assign]
+_slow_callbacks: list[str] = loopguard.blocked  # the same list: tests/test_loop_guard.py reads it here
+loopguard.install()
 
 
 @pytest.fixture(autouse=True)

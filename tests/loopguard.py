@@ -1,0 +1,79 @@
+"""The loop guard: record every event-loop callback that blocked the loop (used by the test suite, and by
+the browser tests' server process through tests/e2e/guarded_server.py).
+
+Blocking means more than 50 ms of CPU on the loop thread (Python-heavy work), or more than 200 ms of wall
+time during which the thread went to sleep by itself (a blocking wait such as sync I/O or sleep: voluntary
+context switches). Being preempted by other processes on a busy 2-core machine is neither; garbage-collector
+passes inside the callback are not counted either, nor is time other threads of this process spent on the
+CPU meanwhile: waiting for the GIL is a voluntary sleep too, and the loop thread shares it with start-up
+work (migrations, mapper set-up) that the app deliberately runs off the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import gc
+import os
+import resource
+import threading
+import time
+from typing import Any, Callable
+
+SLOW_CALLBACK_S = float(os.environ.get("CHATSVC_SLOW_CALLBACK_MS", "50")) / 1000
+BLOCKING_WAIT_S = float(os.environ.get("CHATSVC_BLOCKING_WAIT_MS", "200")) / 1000
+
+blocked: list[str] = []  # what the guard found, for whoever reports it
+_report: list[Callable[[str], None]] = [blocked.append]
+
+_gc_pauses: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)
+_gc_started = [0.0]
+
+
+def _track_gc(phase: str, _info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        _gc_pauses.append((_gc_started[0], time.perf_counter()))
+
+
+def gc_time_within(start: float, end: float) -> float:
+    """Seconds the garbage collector ran between start and end."""
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in _gc_pauses)
+
+
+def _voluntary_switches() -> int:
+    """How often this thread has gone to sleep by itself (blocking calls), per the kernel."""
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+
+
+_original_handle_run = asyncio.events.Handle._run
+
+
+def _timed_handle_run(self: asyncio.Handle) -> None:
+    """Run a loop callback, reporting it when it blocked the loop (see the module docstring)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _original_handle_run(self)
+    waits_start = _voluntary_switches()
+    cpu_start, wall_start, process_start = time.thread_time(), time.perf_counter(), time.process_time()
+    try:
+        return _original_handle_run(self)
+    finally:
+        cpu = time.thread_time() - cpu_start
+        wall_end = time.perf_counter()
+        wall = wall_end - wall_start
+        if cpu > SLOW_CALLBACK_S or wall > BLOCKING_WAIT_S:
+            gc_s = gc_time_within(wall_start, wall_end)
+            waited = _voluntary_switches() > waits_start
+            other_threads_cpu = max(0.0, time.process_time() - process_start - cpu)
+            if cpu - gc_s > SLOW_CALLBACK_S or (waited and wall - gc_s - other_threads_cpu > BLOCKING_WAIT_S):
+                _report[0](f"{self!r} blocked the loop: {cpu * 1000:.0f} ms CPU, {wall * 1000:.0f} ms wall")
+
+
+def install(report: Callable[[str], None] | None = None) -> None:
+    """Time every loop callback of the main thread from now on; `report` gets each blocking one."""
+    if report is not None:
+        _report[0] = report
+    if _track_gc not in gc.callbacks:
+        gc.callbacks.append(_track_gc)
+    asyncio.events.Handle._run = _timed_handle_run  # type: ignore[method-assign]
