@@ -189,6 +189,8 @@ def _asyncio_debug_off() -> Iterator[None]:
 @pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Browser]:
     """Launch headless Chromium once for all browser tests (package scope: see the module docstring)."""
+    for old in SCREENSHOTS.glob("failed-*.png"):  # failures of earlier runs would mislead a reviewer
+        old.unlink()
     with _asyncio_debug_off():
         playwright = sync_playwright().start()
     try:
