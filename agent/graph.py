@@ -1,4 +1,4 @@
-"""The agent graph: StateGraph(MessagesState) with the model and a ToolNode, built per run."""
+"""The agent graph: StateGraph(MessagesState) with the model and a ToolNode, compiled once per worker and model."""
 
 from __future__ import annotations
 

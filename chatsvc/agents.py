@@ -23,7 +23,7 @@ log = logging.getLogger("chatsvc.agents")
 class RunListener(Protocol):
     """What the pool tells about one run (implemented by the RunManager)."""
 
-    def on_tokens(self, text: str) -> None: ...
+    def on_tokens(self, text: str, produced_at: float | None = None) -> None: ...
     def on_finished(self, kind: str, message: dict[str, Any]) -> None: ...  # done | cancelled | error
 
 
@@ -145,10 +145,12 @@ class ThreadWorker(Worker):
             server_loop.call_soon_threadsafe(pool.dispatch, self, message)
 
         class DirectGateway:
-            def __init__(self, _host: RunHost, run_id: str) -> None:
+            def __init__(self, host: RunHost, run_id: str) -> None:
+                self.host = host
                 self.run_id = run_id
 
             async def call(self, name: str, args: dict[str, Any]) -> str:
+                self.host.tokens.flush()  # the text streamed before the call reaches the server first
                 future = asyncio.run_coroutine_threadsafe(pool.execute_tool(self.run_id, name, args), server_loop)
                 return await asyncio.wrap_future(future)
 
@@ -241,6 +243,12 @@ class AgentPool:
     def dispatch(self, worker: Worker, message: dict[str, Any]) -> None:
         """Route one message from a worker (runs on the server loop; never blocks)."""
         kind = message.get("t")
+        if kind == "tokens":  # every run's text since the last batch
+            for run_id, text, produced_at in message["items"]:
+                listener = self.listeners.get(run_id)
+                if listener is not None:
+                    listener.on_tokens(text, produced_at)
+            return
         if kind in ("job_done", "job_failed"):
             future = self.jobs.get(message["job_id"])
             if future is not None and not future.done():
@@ -253,9 +261,7 @@ class AgentPool:
         listener = self.listeners.get(run_id)
         if listener is None:
             return
-        if kind == "tokens":
-            listener.on_tokens(message["text"])
-        elif kind == "tool_call":
+        if kind == "tool_call":
             task = asyncio.get_running_loop().create_task(self._answer_tool(worker, message))
             self._tool_tasks.add(task)
             task.add_done_callback(self._tool_tasks.discard)

@@ -131,8 +131,23 @@ def serve(settings: Settings) -> int:
     return 0 if all(proc.exitcode == 0 for proc in procs) else 1  # e.g. Redis unreachable at start-up
 
 
+def raise_open_files_limit() -> None:
+    """Raise the open-files soft limit to the hard limit: every websocket is a file descriptor, and a
+    soft limit of 1024 (common) would refuse connections long before memory or CPU run out."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # not allowed here: keep the soft limit
+            pass
+
+
 def _serve_one(settings: Settings, reuse_port: bool) -> None:
     from aiohttp import web
+
+    raise_open_files_limit()
 
     from chatsvc.app import create_app
 

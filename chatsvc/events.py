@@ -72,8 +72,18 @@ class _Topic:
     listeners: list[Listener] = field(default_factory=list)
 
 
+_iso_second: tuple[int, str] = (-1, "")  # the last whole second formatted: strftime is costly per event
+
+
 def iso_ts(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+    """Format seconds since the epoch as ISO 8601 UTC with milliseconds and `Z`."""
+    global _iso_second
+    second = int(ts)
+    cached, prefix = _iso_second
+    if second != cached:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _iso_second = (second, prefix)
+    return f"{prefix}.{int(ts % 1 * 1000):03d}Z"
 
 
 class InMemoryEventBus:

@@ -75,6 +75,8 @@ def _merged_frame(first: _Out, last: _Out) -> _Out:
     if event.name == "message.delta":
         data["offset"] = first.event.data.get("offset", 0)
         data["text"] = (first.text or "") + (last.text or "")
+        if "produced_at" in first.event.data:
+            data["produced_at"] = first.event.data["produced_at"]
     frame = json.dumps({"type": "event", "topic": event.topic, "seq": event.seq, "seq_from": first.seq_from,
                         "epoch": event.epoch, "name": event.name, "ts": json.loads(event.frame)["ts"], "data": data},
                        separators=(",", ":"), default=str)
@@ -99,7 +101,7 @@ class Connection:
         self.closing = False
         self._queue: deque[_Out] = deque()
         self._bytes = 0
-        self._wakeup = asyncio.Event()
+        self._idle: asyncio.Future[None] | None = None  # the parked writer's wake-up (cheaper than an Event)
         self._soft_since: float | None = None
         self._soft_timer: asyncio.TimerHandle | None = None
         self._tokens = float(limits.ops_burst)
@@ -123,9 +125,16 @@ class Connection:
             return
         self._queue.append(item)
         self._bytes += len(item.frame)
-        self._wakeup.set()
+        self._wake()
         if len(self._queue) > self.limits.soft_frames or self._bytes > self.limits.soft_bytes:
             self._over_soft_limit()
+
+    def _wake(self) -> None:
+        idle = self._idle
+        if idle is not None:
+            self._idle = None
+            if not idle.done():
+                idle.set_result(None)
 
     def queued(self) -> tuple[int, int]:
         return len(self._queue), self._bytes
@@ -178,8 +187,8 @@ class Connection:
                 while not self._queue:
                     if self.closing:
                         return
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
+                    self._idle = asyncio.get_running_loop().create_future()
+                    await self._idle
                 item = self._queue.popleft()
                 self._bytes -= len(item.frame)
                 if not self._queue:
@@ -214,7 +223,7 @@ class Connection:
         self.closing = True
         self._queue.clear()
         self._bytes = 0
-        self._wakeup.set()
+        self._wake()
         if self._soft_timer is not None:
             self._soft_timer.cancel()
         self.kick_task = asyncio.get_running_loop().create_task(self._close(code, reason, goodbye))

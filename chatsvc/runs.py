@@ -2,8 +2,9 @@
 
 A run's reply is an assistant message created `streaming` before the run starts. Token batches from the
 worker are coalesced into `message.delta` events (at most one per 50 ms or 512 characters; `offset` is
-the reply's length in Unicode code points before the delta) and the text so far is checkpointed to the
-database at least every second. A run ends `complete`, `cancelled` (explicit cancel only: a
+the reply's length in Unicode code points before the delta; `produced_at` is when the model produced the
+delta's oldest token, which makes the streaming latency measurable) and the text so far is checkpointed
+to the database at least every second. A run ends `complete`, `cancelled` (explicit cancel only: a
 disconnect never cancels), `failed` or, when the server stops, `interrupted` — the partial text is kept.
 """
 
@@ -30,6 +31,8 @@ log = logging.getLogger("chatsvc.runs")
 COALESCE_S = 0.05
 COALESCE_CHARS = 512
 CHECKPOINT_S = 1.0
+CHECKPOINT_GATHER_S = 0.2  # runs falling due within this window share one checkpoint transaction
+CHECKPOINT_BATCH = 32
 CANCEL_GRACE_S = 3.0
 
 
@@ -51,25 +54,32 @@ class Run:
     length: int = 0  # code points received
     published: int = 0  # code points published as deltas
     pending: list[str] = field(default_factory=list)
+    pending_since: float | None = None  # when the oldest pending token was produced (time.time())
+    last_flush: float = 0.0  # when the last delta was published (time.monotonic())
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     flush_timer: asyncio.TimerHandle | None = None
     last_checkpoint: float = field(default_factory=time.monotonic)
-    checkpointing: bool = False
     finished: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     started: bool = False
     cancel_requested: bool = False
 
     # --- RunListener ---------------------------------------------------------------------
-    def on_tokens(self, text: str) -> None:
+    def on_tokens(self, text: str, produced_at: float | None = None) -> None:
+        if not self.pending:
+            self.pending_since = produced_at or time.time()
         self.text.append(text)
         self.pending.append(text)
         self.length += len(text)
         if self.length - self.published >= COALESCE_CHARS:
             self.flush()
         elif self.flush_timer is None:
-            self.flush_timer = asyncio.get_running_loop().call_later(COALESCE_S, self.flush)
-        if time.monotonic() - self.last_checkpoint >= CHECKPOINT_S and not self.checkpointing:
-            self.manager.spawn(self._checkpoint())
+            # The window counts from when the oldest pending token was produced, not from when its batch
+            # reached us (the worker may have held it up to FLUSH_S), and deltas stay >= COALESCE_S apart.
+            age = min(max(time.time() - (self.pending_since or 0.0), 0.0), COALESCE_S)  # clock steps: clamped
+            delay = max(COALESCE_S - age, self.last_flush + COALESCE_S - time.monotonic(), 0.0)
+            self.flush_timer = asyncio.get_running_loop().call_later(delay, self.flush)
+        if time.monotonic() - self.last_checkpoint >= CHECKPOINT_S - CHECKPOINT_GATHER_S:
+            self.manager.checkpoint_soon(self)
 
     def on_finished(self, kind: str, message: dict[str, Any]) -> None:
         if self.finished.done() or self.manager.finishing(self):
@@ -90,26 +100,15 @@ class Run:
         self.pending.clear()
         offset = self.published
         self.published += len(text)
-        self.manager.bus.publish([chat_topic(self.chat_id)], "message.delta",
-                                 {"message_id": self.message_id, "run_id": self.run_id, "offset": offset, "text": text})
+        self.last_flush = time.monotonic()
+        data = {"message_id": self.message_id, "run_id": self.run_id, "offset": offset, "text": text}
+        if self.pending_since is not None:
+            data["produced_at"] = iso_ts(self.pending_since)
+            self.pending_since = None
+        self.manager.bus.publish([chat_topic(self.chat_id)], "message.delta", data)
 
     def full_text(self) -> str:
         return "".join(self.text)
-
-    async def _checkpoint(self) -> None:
-        self.checkpointing = True
-        try:
-            self.last_checkpoint = time.monotonic()
-            text = self.full_text()
-            async with self.manager.db.write() as s:
-                await chats.lock_session(s, self.chat_id)  # every write to a chat's messages locks it first
-                message = await chats.get_message(s, self.message_id)
-                if message is not None and message.status == "streaming":
-                    await chats.update_message(s, message, content=text)
-        except Exception:  # a failed checkpoint is retried at the next one
-            log.exception("checkpoint of %s failed", self.run_id)
-        finally:
-            self.checkpointing = False
 
 
 @dataclass
@@ -138,6 +137,8 @@ class RunManager:
         self.by_run: dict[str, Run] = {}
         self._finishing: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._due: dict[str, Run] = {}  # runs waiting for a checkpoint, by run id
+        self._checkpointer: asyncio.Task[Any] | None = None
         self.closing = False
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
@@ -145,6 +146,51 @@ class RunManager:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def checkpoint_soon(self, run: Run) -> None:
+        """Queue a run's text so far for the next checkpoint write (one writer task for all runs)."""
+        self._due[run.run_id] = run
+        if self._checkpointer is None:
+            self._checkpointer = self.spawn(self._write_checkpoints())
+
+    async def _write_checkpoints(self) -> None:
+        """Write the due runs' partial text: every run due within CHECKPOINT_GATHER_S in one transaction.
+
+        A run falls due CHECKPOINT_GATHER_S before its second is up, so it is still written within the
+        second. Batches instead of one transaction per run: with 64 runs streaming, per-run transactions
+        (session, BEGIN IMMEDIATE, COMMIT and their hand-offs) were the largest cost of runs on the loop.
+        Batches stay bounded so that other writers wait behind one short transaction at most.
+        """
+        try:
+            while self._due:
+                await asyncio.sleep(CHECKPOINT_GATHER_S)
+                due = sorted(self._due.values(), key=lambda r: r.chat_id)  # one lock order for all writers
+                self._due.clear()
+                for start in range(0, len(due), CHECKPOINT_BATCH):
+                    await self._checkpoint(due[start:start + CHECKPOINT_BATCH])
+        finally:
+            self._checkpointer = None
+
+    async def _checkpoint(self, batch: list[Run]) -> None:
+        now = time.monotonic()
+        texts = []
+        for run in batch:
+            run.last_checkpoint = now
+            texts.append((run, run.full_text()))
+        # Every write to a chat's messages locks the chat first: a row lock on PostgreSQL. On SQLite the
+        # transaction's BEGIN IMMEDIATE already excludes every other writer, so the lock query is skipped.
+        lock = not getattr(self.db, "sqlite", False)
+        try:
+            async with self.db.write() as s:
+                for run, text in texts:
+                    if lock:
+                        await chats.lock_session(s, run.chat_id)
+                    message = await chats.get_message(s, run.message_id)
+                    if message is not None and message.status == "streaming":
+                        await chats.update_message(s, message, content=text)
+        except Exception:  # a failed checkpoint is retried at the next one
+            log.exception("checkpoint of %d runs failed", len(texts))
 
     def finishing(self, run: Run) -> bool:
         if run.run_id in self._finishing:
