@@ -4,29 +4,20 @@ session that survives a reload until the user signs out."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PageErrors
-from tests.procutil import http
+from tests.e2e import ui
+from tests.e2e.ui import PASSWORD, unique
 
-PASSWORD = "a long password"
 FAILS_ALLOWED = 10  # Settings.login_fail_limit_account: the 11th wrong attempt in the window is refused
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
 def register(base: str) -> dict[str, Any]:
-    username = unique("auth")
-    status, body = http("POST", f"{base}/api/v1/users/register",
-                        {"email": f"{username}@example.com", "username": username, "password": PASSWORD})
-    assert status == 201, body
-    return body
+    return ui.register(base, "auth")
 
 
 def fill_sign_in(page: Page, login: str, password: str) -> None:

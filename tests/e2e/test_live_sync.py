@@ -4,7 +4,6 @@ user's other tab) without a reload, carried by the websocket's project and chat 
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.procutil import http
+from tests.e2e.ui import api as rest
+from tests.e2e.ui import register, send, sign_in, unique
 
 # Replies stream for about two seconds: long enough to see one streaming on the other page, short enough to wait for.
 pytestmark = pytest.mark.e2e_server(offline_tokens_per_s=80)
 
-PASSWORD = "a long password"
 SPEC = """# Login
 
 REQ-1: The system shall lock an account after 5 failed logins.
@@ -26,27 +25,6 @@ REQ-2: The user must be able to reset the password by email.
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-def register(base: str, prefix: str) -> dict[str, Any]:
-    """Register a fresh user over REST; return {id, username, token}."""
-    username = unique(prefix)
-    status, body = http("POST", f"{base}/api/v1/users/register",
-                        {"email": f"{username}@example.com", "username": username, "password": PASSWORD})
-    assert status == 201, body
-    status, tok = http("POST", f"{base}/api/v1/users/login", {"username": username, "password": PASSWORD})
-    assert status == 200, tok
-    return {"id": body["id"], "username": username, "token": tok["access_token"]}
-
-
-def rest(base: str, user: dict[str, Any], method: str, path: str, body: Any = None) -> Any:
-    status, out = http(method, f"{base}/api/v1{path}", body, token=user["token"])
-    assert 200 <= status < 300, (method, path, status, out)
-    return out
 
 
 def shared_project(base: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -58,24 +36,10 @@ def shared_project(base: str) -> tuple[dict[str, Any], dict[str, Any], dict[str,
     return alice, bob, project
 
 
-def sign_in(page: Page, username: str) -> None:
-    """Sign in through the form and wait until the live channel is up."""
-    page.goto("/")
-    page.get_by_label("Username or email").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
-
-
 def open_project(page: Page, project_id: str, tab: str, item: str = "") -> None:
     """Open a project tab and wait until it is rendered (so the page watches the project's topic)."""
     page.goto(f"/#/p/{project_id}/{tab}{f'/{item}' if item else ''}")
     expect(page.locator(f"a[data-tab={tab}][aria-selected=true]")).to_be_visible()
-
-
-def send(page: Page, text: str) -> None:
-    page.locator("#composer").fill(text)
-    page.locator("#composer").press("Enter")
 
 
 # --- tests ------------------------------------------------------------------------------------------------------

@@ -9,19 +9,17 @@ both globals are checked.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
-from tests.procutil import http
+from tests.e2e.ui import api as rest
+from tests.e2e.ui import register, sign_in
 
 # The replies stream fast: this module waits for several complete answers, not for tokens.
 pytestmark = pytest.mark.e2e_server(offline_tokens_per_s=400)
 
-PASSWORD = "a long password"
 IMG = '<img src=x onerror="window.__xss=1">'
 SCRIPT = "<script>window.__xss=1</script>"
 LINK = "[click](javascript:window.__xss=1)"
@@ -38,35 +36,6 @@ REQ-4: The page shall show {LINK} as text.
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-def register(base: str) -> dict[str, Any]:
-    """Register a fresh user over REST; return {id, username, token}."""
-    username = unique("x")
-    status, body = http("POST", f"{base}/api/v1/users/register",
-                        {"email": f"{username}@example.com", "username": username, "password": PASSWORD})
-    assert status == 201, body
-    status, tok = http("POST", f"{base}/api/v1/users/login", {"username": username, "password": PASSWORD})
-    assert status == 200, tok
-    return {"id": body["id"], "username": username, "token": tok["access_token"]}
-
-
-def rest(base: str, user: dict[str, Any], method: str, path: str, body: Any = None) -> Any:
-    status, out = http(method, f"{base}/api/v1{path}", body, token=user["token"])
-    assert 200 <= status < 300, (method, path, status, out)
-    return out
-
-
-def sign_in(page: Page, username: str) -> None:
-    page.goto("/")
-    page.get_by_label("Username or email").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
 
 
 def watched_page(new_page: Callable[..., Page]) -> tuple[Page, list[str]]:

@@ -25,9 +25,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
-def register(base: str, username: str | None = None) -> dict[str, Any]:
-    """Register over REST; return {id, username, token}."""
-    username = username or unique("u")
+def register(base: str, prefix: str = "u") -> dict[str, Any]:
+    """Register a fresh user (a unique name starting with prefix) over REST; return {id, username, token}."""
+    username = unique(prefix)
     status, body = http("POST", f"{base}/api/v1/users/register",
                         {"email": f"{username}@example.com", "username": username, "password": PASSWORD})
     assert status == 201, body
