@@ -6,7 +6,8 @@ time during which the thread went to sleep by itself (a blocking wait such as sy
 context switches). Being preempted by other processes on a busy 2-core machine is neither; garbage-collector
 passes inside the callback are not counted either, nor is time other threads of this process spent on the
 CPU meanwhile: waiting for the GIL is a voluntary sleep too, and the loop thread shares it with start-up
-work (migrations, mapper set-up) that the app deliberately runs off the loop.
+work (migrations, mapper set-up) that the app deliberately runs off the loop. For the same reason a wait
+during which another thread of the process was preempted (it may have held the GIL) is not counted.
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ def gc_time_within(start: float, end: float) -> float:
     return sum(max(0.0, min(end, b) - max(start, a)) for a, b in _gc_pauses)
 
 
-def _voluntary_switches() -> int:
-    """How often this thread has gone to sleep by itself (blocking calls), per the kernel."""
-    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+def _switches() -> tuple[int, int]:
+    """(times this thread went to sleep by itself, times the kernel preempted any *other* thread of the process)."""
+    mine = resource.getrusage(resource.RUSAGE_THREAD)
+    process = resource.getrusage(resource.RUSAGE_SELF)
+    return mine.ru_nvcsw, process.ru_nivcsw - mine.ru_nivcsw
 
 
 _original_handle_run = asyncio.events.Handle._run
@@ -54,7 +57,7 @@ def _timed_handle_run(self: asyncio.Handle) -> None:
     """Run a loop callback, reporting it when it blocked the loop (see the module docstring)."""
     if threading.current_thread() is not threading.main_thread():
         return _original_handle_run(self)
-    waits_start = _voluntary_switches()
+    waits_start, others_preempted_start = _switches()
     cpu_start, wall_start, process_start = time.thread_time(), time.perf_counter(), time.process_time()
     try:
         return _original_handle_run(self)
@@ -64,7 +67,10 @@ def _timed_handle_run(self: asyncio.Handle) -> None:
         wall = wall_end - wall_start
         if cpu > SLOW_CALLBACK_S or wall > BLOCKING_WAIT_S:
             gc_s = gc_time_within(wall_start, wall_end)
-            waited = _voluntary_switches() > waits_start
+            waits, others_preempted = _switches()
+            # A thread the kernel preempted while holding the GIL makes the loop wait without using the CPU
+            # either: on an overloaded machine that is not a blocking call of ours, so it does not count.
+            waited = waits > waits_start and others_preempted == others_preempted_start
             other_threads_cpu = max(0.0, time.process_time() - process_start - cpu)
             if cpu - gc_s > SLOW_CALLBACK_S or (waited and wall - gc_s - other_threads_cpu > BLOCKING_WAIT_S):
                 _report[0](f"{self!r} blocked the loop: {cpu * 1000:.0f} ms CPU, {wall * 1000:.0f} ms wall")
