@@ -9,13 +9,19 @@ from storage.models import Role, RolePermission, UserRole
 
 
 async def ensure_builtin_roles(session: AsyncSession, builtin: dict[str, tuple[str, tuple[str, ...]]]) -> None:
-    """Create the built-in roles if missing and give them exactly their permissions."""
+    """Create the built-in roles if missing and give them exactly their permissions.
+
+    Writes nothing when everything is already in place: server processes starting together on one
+    database (`--workers N`) each run this, and rewriting the same rows concurrently would collide.
+    """
     for name, (description, perms) in builtin.items():
         role = await by_name(session, name)
         if role is None:
             role = Role(name=name, description=description, is_builtin=True)
             session.add(role)
             await session.flush()
+        elif set((await permissions_of_roles(session, [role.id]))[role.id]) == set(perms):
+            continue
         await set_permissions(session, role.id, list(perms))
 
 
