@@ -167,6 +167,8 @@ def _deliver(listener: Listener, event: Event) -> None:
 class RedisEventBus:
     """The multi-process bus: same interface as InMemoryEventBus, plus start/close and subscribe_async."""
 
+    shared = True  # every process sees every event: RunManager relays cancels through it
+
     retry_max_s = 5.0
     drain_s = 5.0  # on close, how long queued events may take to reach Redis
 

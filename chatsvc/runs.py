@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from chatsvc.errors import Conflict
@@ -26,6 +27,7 @@ from chatsvc.security import Principal
 from storage import chats
 from storage.models import ChatMessage, new_id
 
+CONTROL_TOPIC = "control:runs"  # server-to-server requests; authorize_topic refuses it to every client
 log = logging.getLogger("chatsvc.runs")
 
 COALESCE_S = 0.05
@@ -342,14 +344,21 @@ class RunManager:
             self.active[run.chat_id] = nxt
             self.spawn(self._start(nxt))
 
-    async def cancel(self, chat_id: str, *, wait: bool = False, drop_queue: bool = False) -> str | None:
-        """Stop the chat's active run (partial text kept, status cancelled); return its run id."""
+    async def cancel(self, chat_id: str, *, wait: bool = False, drop_queue: bool = False,
+                     relay: bool = True) -> str | None:
+        """Stop the chat's active run (partial text kept, status cancelled); return its run id.
+
+        With several processes (a shared event bus) the run may live in another one: then the request is
+        relayed on the internal `control:runs` topic, which every process taps and no client may subscribe to.
+        """
         if drop_queue:
             for queued in self.queued.pop(chat_id, deque()):
                 if not self.finishing(queued):
                     await self.finish(queued, "cancelled", "")
         run = self.active.get(chat_id)
         if run is None:
+            if relay and getattr(self.bus, "shared", False):
+                return await self._relay_cancel(chat_id)
             return None
         run.cancel_requested = True
         self.pool.cancel(run.run_id)
@@ -357,6 +366,25 @@ class RunManager:
         if wait:
             await asyncio.shield(run.finished)
         return run.run_id
+
+    async def _relay_cancel(self, chat_id: str) -> str | None:
+        """Ask the process streaming this chat's reply (per the database) to stop it; return that run's id."""
+        async with self.db.read() as s:
+            run_id = await s.scalar(
+                select(ChatMessage.run_id)
+                .where(ChatMessage.session_id == chat_id, ChatMessage.status == "streaming")
+                .order_by(ChatMessage.seq.desc()).limit(1))
+        if run_id is None:
+            return None
+        self.bus.publish([CONTROL_TOPIC], "run.cancel_requested", {"chat_id": chat_id, "run_id": run_id})
+        return run_id
+
+    def on_control(self, event: Event) -> None:
+        """Bus tap: stop a local run another process was asked to cancel."""
+        if event.topic == CONTROL_TOPIC and event.name == "run.cancel_requested":
+            chat_id = event.data["chat_id"]
+            if chat_id in self.active:
+                self.spawn(self.cancel(chat_id, relay=False))
 
     async def _cancel_fallback(self, run: Run) -> None:
         """End a run as cancelled ourselves if the worker does not confirm in time."""

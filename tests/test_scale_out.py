@@ -225,3 +225,24 @@ def test_workers_without_redis_refuse_to_start(tmp_path):
                           cwd=ROOT, env=server_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "CHATSVC_REDIS_URL" in done.stderr and "other" in done.stderr
+
+
+def test_stop_reaches_a_reply_streaming_on_another_process(tmp_path, database_url, redis_url):
+    """The stop button's REST call may land on any process: it is relayed to the one running the reply."""
+    env = {**cluster_env(database_url, redis_url), "CHATSVC_OFFLINE_TOKENS_PER_S": "20"}
+    with running_server(tmp_path / "data", env=env) as a, running_server(tmp_path / "data", env=env) as b:
+        token = sign_up(a, "cyd")
+        _, project = http("POST", f"{a.base}/api/v1/projects", {"name": "Stoppable"}, token=token)
+        _, chat = http("POST", f"{a.base}/api/v1/chat/sessions", {"project_id": project["id"]}, token=token)
+        with connected(b, token) as ws:
+            ws.op("subscribe", topic=f"chat:{chat['id']}")
+            status, sent = http("POST", f"{a.base}/api/v1/chat/sessions/{chat['id']}/messages",
+                                {"content": "help"}, token=token)
+            assert status == 202, sent
+            ws.until(lambda f: of_run(f, sent["run_id"]) and f["name"] == "message.delta")
+            status, out = http("POST", f"{b.base}/api/v1/chat/sessions/{chat['id']}/cancel", token=token)
+            assert status == 202 and out == {"cancelled": True, "run_id": sent["run_id"]}
+            end = ws.until(lambda f: of_run(f, sent["run_id"]) and f["name"] in ENDINGS)
+    assert end["name"] == "run.cancelled"
+    reply = end["data"]["message"]
+    assert reply["status"] == "cancelled" and reply["content"]
