@@ -100,6 +100,32 @@ def _service_unavailable(what: str, error: BaseException) -> None:
     pytest.skip(message + "; set CHATSVC_REQUIRE_SERVICES=1 to make this a failure")
 
 
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own on the test Redis; its keys are deleted afterwards."""
+    import redis.asyncio as redis_asyncio
+
+    client = redis_asyncio.Redis.from_url(REDIS_URL)
+    try:
+        await asyncio.wait_for(client.ping(), 5)
+    except Exception as exc:
+        await client.aclose()
+        _service_unavailable(f"Redis at {REDIS_URL}", exc)
+    prefix = f"chatsvc:test:{uuid.uuid4().hex}:"
+    try:
+        yield prefix
+    finally:
+        stale = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if stale:
+            await client.delete(*stale)
+        await client.aclose()
+
+
+def redis_url_with(prefix: str) -> str:
+    """CHATSVC_REDIS_URL for the test Redis with a key prefix (the bus reads it from the URL)."""
+    return f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}prefix={prefix}"
+
+
 async def postgres_schema() -> tuple[str, dict[str, Any], str]:
     """Create a fresh schema in the test database; return (url, connect_args, schema)."""
     try:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import time
-import uuid
 from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
@@ -14,7 +13,7 @@ import pytest
 
 from chatsvc import keys
 from chatsvc.events import Event
-from tests.conftest import REDIS_URL, _service_unavailable, build_app, make_settings
+from tests.conftest import REDIS_URL, build_app, make_settings, redis_url_with
 from tests.chatutil import new_chat
 from tests.helpers import register_and_login
 from tests.procutil import free_port
@@ -28,22 +27,9 @@ TOPIC = "project:p1"
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    """A key prefix of this test's own on the test Redis; its keys are deleted afterwards."""
-    client = redis_asyncio.Redis.from_url(REDIS_URL)
-    try:
-        await asyncio.wait_for(client.ping(), 5)
-    except Exception as exc:
-        await client.aclose()
-        _service_unavailable(f"Redis at {REDIS_URL}", exc)
-    value = f"chatsvc:test:{uuid.uuid4().hex}:"
-    try:
-        yield value
-    finally:
-        stale = [key async for key in client.scan_iter(match=f"{value}*")]
-        if stale:
-            await client.delete(*stale)
-        await client.aclose()
+def prefix(redis_prefix: str) -> str:
+    """This module's short name for conftest's `redis_prefix`."""
+    return redis_prefix
 
 
 @contextlib.asynccontextmanager
@@ -303,8 +289,7 @@ def test_the_key_prefix_rides_in_the_url():
 
 async def redis_app(aiohttp_client: Any, tmp_path: Any, prefix: str) -> Any:
     """A test client of the real app with CHATSVC_REDIS_URL set."""
-    joiner = "&" if "?" in REDIS_URL else "?"
-    settings = make_settings(tmp_path, redis_url=f"{REDIS_URL}{joiner}prefix={prefix}")
+    settings = make_settings(tmp_path, redis_url=redis_url_with(prefix))
     client = await aiohttp_client(await build_app(settings))
     assert isinstance(client.app[keys.EVENTS], RedisEventBus)
     return client

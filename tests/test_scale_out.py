@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Callable, Iterator
 import pytest
 
 from tests.chatutil import ENDINGS, of_run, streamed_text
-from tests.conftest import POSTGRES_URL, REDIS_URL, _service_unavailable
+from tests.conftest import POSTGRES_URL, _service_unavailable, redis_url_with
 from tests.procutil import ROOT, Server, http, running_server, server_env
 
 websockets_sync = pytest.importorskip("websockets.sync.client")
@@ -55,22 +55,9 @@ async def database_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def redis_url() -> AsyncIterator[str]:
-    """CHATSVC_REDIS_URL with a key prefix of this test's own; its keys are deleted afterwards."""
-    client = redis_asyncio.Redis.from_url(REDIS_URL)
-    try:
-        await asyncio.wait_for(client.ping(), 5)
-    except Exception as exc:
-        await client.aclose()
-        _service_unavailable(f"Redis at {REDIS_URL}", exc)
-    prefix = f"chatsvc:test:{uuid.uuid4().hex}:"
-    try:
-        yield f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}prefix={prefix}"
-    finally:
-        stale = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if stale:
-            await client.delete(*stale)
-        await client.aclose()
+def redis_url(redis_prefix: str) -> str:
+    """CHATSVC_REDIS_URL with a key prefix of this test's own (conftest deletes its keys afterwards)."""
+    return redis_url_with(redis_prefix)
 
 
 def cluster_env(database_url: str, redis_url: str) -> dict[str, str]:

@@ -36,6 +36,12 @@ def test_register_to_coverage(new_page, e2e_server, shot):
 
     page.locator("a[data-tab=chat]").click()
     page.locator("#new-chat").click()
+    composer = page.locator("#composer")
+    composer.fill("Please generate")
+    composer.press("Shift+Enter")  # a new line, not a send
+    composer.press_sequentially("test cases")
+    expect(composer).to_have_value("Please generate\ntest cases")
+    expect(page.locator("#messages .empty")).to_be_visible()
     page.locator("#composer").fill("Please generate test cases")
     page.locator("#composer").press("Enter")
     reply = page.locator("#messages article.msg.assistant").last
