@@ -51,6 +51,8 @@ class Subscription:
 
 
 class EventBus(Protocol):
+    shared: bool  # True when every server process sees every event (so processes can ask each other things)
+
     def publish(self, topics: Iterable[str], name: str, data: dict[str, Any]) -> None:
         """Publish one event to several topics; call only after the transaction committed."""
 
@@ -88,6 +90,8 @@ def iso_ts(ts: float) -> str:
 
 class InMemoryEventBus:
     """The single-process bus: per-topic ring, epoch and seq; listeners called synchronously."""
+
+    shared = False
 
     def __init__(self, ring_events: int = RING_EVENTS, ring_seconds: float = RING_SECONDS,
                  clock: Callable[[], float] = time.time) -> None:

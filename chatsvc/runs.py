@@ -182,7 +182,7 @@ class RunManager:
             texts.append((run, run.full_text()))
         # Every write to a chat's messages locks the chat first: a row lock on PostgreSQL. On SQLite the
         # transaction's BEGIN IMMEDIATE already excludes every other writer, so the lock query is skipped.
-        lock = not getattr(self.db, "sqlite", False)
+        lock = not self.db.sqlite
         try:
             async with self.db.write() as s:
                 for run, text in texts:
@@ -357,7 +357,7 @@ class RunManager:
                     await self.finish(queued, "cancelled", "")
         run = self.active.get(chat_id)
         if run is None:
-            if relay and getattr(self.bus, "shared", False):
+            if relay and self.bus.shared:
                 return await self._relay_cancel(chat_id)
             return None
         run.cancel_requested = True
