@@ -16,8 +16,11 @@ import threading
 from typing import Any, Awaitable, Callable, Protocol
 
 from agent.worker import RunHost, encode, read_frame, worker_main
+from chatsvc.shutdown import stop_tasks, wait_bounded
 
 log = logging.getLogger("chatsvc.agents")
+
+WORKER_STOP_S = 12.0  # a process worker is joined for 5 s, then killed and joined 5 s more
 
 
 class RunListener(Protocol):
@@ -119,8 +122,7 @@ class ProcessWorker(Worker):
             self.writer.close()
         except (ConnectionError, RuntimeError):
             pass
-        self.read_task.cancel()
-        await asyncio.gather(self.read_task, return_exceptions=True)
+        await stop_tasks([self.read_task], "agent worker pipe reader", timeout=2.0)
         await asyncio.get_running_loop().run_in_executor(None, self._join)
 
     def _join(self) -> None:
@@ -315,10 +317,9 @@ class AgentPool:
 
     async def close(self) -> None:
         self.closed = True
-        for task in list(self._tool_tasks):
-            task.cancel()
-        await asyncio.gather(*self._tool_tasks, return_exceptions=True)
-        await asyncio.gather(*(w.stop() for w in self.workers if w.alive), return_exceptions=True)
+        await stop_tasks(list(self._tool_tasks), "agent tool calls")
+        stops = [asyncio.ensure_future(w.stop()) for w in self.workers if w.alive]
+        await wait_bounded(stops, "agent workers", timeout=WORKER_STOP_S)
 
 
 class JobFailed(RuntimeError):

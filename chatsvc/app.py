@@ -23,6 +23,7 @@ from chatsvc.permissions import BUILTIN_ROLES
 from chatsvc.security import LoginLimiter, PasswordHasher
 from chatsvc.runs import RunManager
 from chatsvc.settings import Settings
+from chatsvc.shutdown import stop_tasks
 from chatsvc.sockets import SocketRegistry
 from chatsvc.taskkinds import task_kinds
 from chatsvc.tasks import TaskManager
@@ -116,8 +117,7 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     ])
     prune = asyncio.get_running_loop().create_task(_prune_topics(bus))
     yield
-    prune.cancel()
-    await asyncio.gather(prune, return_exceptions=True)
+    await stop_tasks([prune], "topic pruning", timeout=1.0)
     if redis_url:
         await bus.close()  # after the runs and tasks stopped: their last events still go out
 

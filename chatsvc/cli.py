@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import getpass
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -86,17 +88,45 @@ def migrate(settings: Settings) -> int:
     return 0
 
 
+def listen_problem(host: str, port: int) -> str | None:
+    """Say why the server could not listen on host:port (port in use, no permission, unknown host), or None.
+
+    Checked before anything is created, so a busy port costs one clear line instead of a traceback after
+    the data folder was made. The port is bound without SO_REUSEPORT: a port any other program holds counts.
+    """
+    if port == 0:
+        return None
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}: {exc.strerror}; choose another with --host"
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is fine
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return f"port {port} is in use on {host}; choose another with --port"
+                return f"cannot listen on {host}:{port} ({exc.strerror}); choose another with --host or --port"
+    return None
+
+
 def serve(settings: Settings) -> int:
     """Run the server until SIGINT/SIGTERM; several processes share the port with --workers N."""
+    problem = listen_problem(settings.host, settings.port)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if settings.workers > 1 and not settings.redis_url:
+        print("error: --workers N > 1 needs CHATSVC_REDIS_URL=redis://...: without it, events published by one "
+              "process would not reach websockets on the others", file=sys.stderr)
+        return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.with_secrets()
     if settings.workers == 1:
         _serve_one(settings, reuse_port=False)
         return 0
-    if not settings.redis_url:
-        print("error: --workers N > 1 needs CHATSVC_REDIS_URL=redis://...: without it, events published by one "
-              "process would not reach websockets on the others", file=sys.stderr)
-        return 2
     from chatsvc.permissions import BUILTIN_ROLES
     from storage import rbac
     from storage.db import Database, run_migrations_blocking
@@ -115,7 +145,8 @@ def serve(settings: Settings) -> int:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_serve_one, args=(settings, True), daemon=False) for _ in range(settings.workers)]
+    procs = [ctx.Process(target=_serve_one, args=(settings, True, i == 0), daemon=False)
+             for i in range(settings.workers)]
     for proc in procs:
         proc.start()
 
@@ -144,18 +175,24 @@ def raise_open_files_limit() -> None:
             pass
 
 
-def _serve_one(settings: Settings, reuse_port: bool) -> None:
+def _serve_one(settings: Settings, reuse_port: bool, first: bool = True) -> None:
     from aiohttp import web
 
     raise_open_files_limit()
 
+    from chatsvc import keys
     from chatsvc.app import create_app
+    from storage import users
+
+    no_accounts: list[bool] = []
 
     def announce(message: str) -> None:
         for line in message.splitlines():
             if "Running on" in line:
                 url = line.split("Running on", 1)[1].strip(" =")
                 print(f"chatsvc listening on {url}  (Ctrl-C to stop)", flush=True)
+                if no_accounts:
+                    print(first_start_hint(url), flush=True)
 
     app = create_app(settings)
 
@@ -163,11 +200,25 @@ def _serve_one(settings: Settings, reuse_port: bool) -> None:
         # Start-up objects live forever: keep them out of full GC passes, which run on the loop.
         gc.freeze()
 
+    async def count_accounts(app: web.Application) -> None:
+        async with app[keys.DB].read() as s:
+            if await users.count(s) == 0:
+                no_accounts.append(True)
+
+    if first:
+        app.on_startup.append(count_accounts)
     app.on_startup.append(freeze_startup_heap)
     web.run_app(
         app, host=settings.host, port=settings.port, reuse_port=reuse_port or None,
         print=announce, shutdown_timeout=15, access_log=None,
     )
+
+
+def first_start_hint(url: str) -> str:
+    """What a new install prints: there is nobody to sign in as yet, and the two ways to make someone."""
+    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0].endswith((".py", ".pyz")) else "run.py"
+    return (f"No accounts yet. Open {url} and choose \"Create an account\", or create an administrator with:\n"
+            f"  python {program} create-user --admin --username admin --email admin@example.com")
 
 
 def create_user_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from redis.exceptions import NoScriptError
 
 from chatsvc.errors import ApiError
 from chatsvc.events import RING_EVENTS, RING_SECONDS, Event, Listener, Subscription, iso_ts
+from chatsvc.shutdown import stop_tasks
 
 log = logging.getLogger("chatsvc.redisbus")
 
@@ -171,6 +172,7 @@ class RedisEventBus:
 
     retry_max_s = 5.0
     drain_s = 5.0  # on close, how long queued events may take to reach Redis
+    stop_s = 1.0  # on close, how long the sender and reader may take to stop (twice when they must be forced)
 
     def __init__(self, url: str, *, prefix: str = "chatsvc:", history_events: int = RING_EVENTS,
                  history_seconds: float = RING_SECONDS) -> None:
@@ -180,12 +182,15 @@ class RedisEventBus:
         self.history_seconds = history_seconds
         # No client-side retries: the sender and reader retry with backoff, and only the script knows
         # whether a resent event was already applied.
-        self._redis = Redis.from_url(url, decode_responses=True, retry=Retry(NoBackoff(), 0),
-                                     socket_connect_timeout=OP_TIMEOUT_S, socket_timeout=READ_BLOCK_MS / 1000 + 5)
+        self._publisher_id = secrets.token_hex(8)
+        self._redis = self._client(url, "")
+        # The reader's blocking XREAD has a connection of its own, so close() can shut it under the reader
+        # without touching the sender's.
+        self._reader = self._client(url, "reader")
         self._publish_script = self._redis.register_script(PUBLISH_LUA)
         self._read_script = self._redis.register_script(READ_LUA)
         self._fanout = f"{prefix}events"
-        self._publisher = f"{prefix}publisher:{secrets.token_hex(8)}"  # numbers its events, for resends
+        self._publisher = f"{prefix}publisher:{self._publisher_id}"  # numbers its events, for resends
         self._numbers = itertools.count(1)
         self._pending: deque[tuple[list[str], list[Any]]] = deque()
         self._wakeup = asyncio.Event()
@@ -194,11 +199,17 @@ class RedisEventBus:
         self._taps: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._last_id = "0-0"
-        self._closed = False
+        self._closed = False  # publish() drops events from now on
+        self._stopping = False  # the sender and reader leave their loops
         self.published_total = 0
         self.dropped_total = 0  # publications that never reached Redis
         # The most recent publications (topics, name, data): for diagnostics and tests.
         self.published: deque[tuple[tuple[str, ...], str, dict[str, Any]]] = deque(maxlen=1000)
+
+    def _client(self, url: str, role: str) -> Redis:
+        name = f"{self.prefix}{role or 'bus'}:{self._publisher_id}"
+        return Redis.from_url(url, decode_responses=True, retry=Retry(NoBackoff(), 0), client_name=name,
+                              socket_connect_timeout=OP_TIMEOUT_S, socket_timeout=READ_BLOCK_MS / 1000 + 5)
 
     @classmethod
     async def connect(cls, url: str) -> "RedisEventBus":
@@ -223,7 +234,7 @@ class RedisEventBus:
                 await self._redis.script_load(PUBLISH_LUA)
                 last = await self._redis.xrevrange(self._fanout, count=1)
         except Exception as exc:
-            await self._redis.aclose()
+            await self._close_clients()
             raise RedisUnavailable(
                 f"Redis at {public_url(self.url)} is not reachable ({exc.__class__.__name__}: {exc}). Start it, "
                 "or unset CHATSVC_REDIS_URL to run a single process with the in-memory event bus."
@@ -235,17 +246,32 @@ class RedisEventBus:
         log.info("event bus: Redis at %s (keys %s*)", public_url(self.url), self.prefix)
 
     async def close(self) -> None:
-        """Give queued events a moment to reach Redis, then stop both tasks and the connections."""
+        """Give queued events a moment to reach Redis, then stop both tasks and the connections, in bounded time.
+
+        A blocking XREAD may not notice its cancellation (see chatsvc/shutdown.py), so when the tasks have not
+        ended within a second their connections are closed under them.
+        """
         self._closed = True
         if self._pending and self._tasks:
             try:
-                await asyncio.wait_for(self._drained.wait(), self.drain_s)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.drain_s):
+                    await self._drained.wait()
+            except TimeoutError:
                 log.error("%d events could not be sent to Redis before shutdown", len(self._pending))
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._redis.aclose()
+        self._stopping = True
+        self._wakeup.set()
+        if not await stop_tasks(self._tasks, "Redis event bus", timeout=self.stop_s):
+            await self._close_clients()  # a read or send that ignored the cancel fails on its closed socket
+            await stop_tasks(self._tasks, "Redis event bus (connections closed)", timeout=self.stop_s)
+        await self._close_clients()
+
+    async def _close_clients(self) -> None:
+        for client in (self._reader, self._redis):
+            try:
+                async with asyncio.timeout(self.stop_s):
+                    await client.aclose()
+            except Exception as exc:  # a client that cannot close cleanly is dropped: the process is leaving
+                log.warning("closing a Redis connection failed: %r", exc)
 
     # --- publishing -------------------------------------------------------------------------
     def publish(self, topics: Iterable[str], name: str, data: dict[str, Any]) -> None:
@@ -274,7 +300,7 @@ class RedisEventBus:
     async def _send_loop(self) -> None:
         """Send queued events in order, a pipeline at a time; retry with backoff while Redis is away."""
         failures = 0
-        while True:
+        while not self._stopping:
             if not self._pending:
                 self._drained.set()
                 self._wakeup.clear()
@@ -313,10 +339,13 @@ class RedisEventBus:
     async def _read_loop(self) -> None:
         """Follow the fan-out stream and dispatch each event to this process's listeners, in order."""
         failures = 0
-        while True:
+        while not self._stopping:
             try:
-                reply = await self._redis.xread({self._fanout: self._last_id}, count=READ_COUNT, block=READ_BLOCK_MS)
+                reply = await self._reader.xread({self._fanout: self._last_id}, count=READ_COUNT,
+                                                 block=READ_BLOCK_MS)
             except Exception as exc:
+                if self._stopping:
+                    break
                 failures += 1
                 if failures == 1:
                     log.warning("cannot read events from Redis (%s); retrying", exc)

@@ -24,6 +24,7 @@ from chatsvc.errors import Conflict
 from chatsvc.events import Event, EventBus, chat_topic, iso_ts, publish_resource
 from chatsvc.schemas.chat import MessageOut
 from chatsvc.security import Principal
+from chatsvc.shutdown import stop_tasks
 from storage import chats
 from storage.models import ChatMessage, new_id
 
@@ -389,8 +390,9 @@ class RunManager:
     async def _cancel_fallback(self, run: Run) -> None:
         """End a run as cancelled ourselves if the worker does not confirm in time."""
         try:
-            await asyncio.wait_for(asyncio.shield(run.finished), CANCEL_GRACE_S)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(CANCEL_GRACE_S):  # not wait_for: on 3.11 it can swallow our own cancel
+                await asyncio.shield(run.finished)
+        except TimeoutError:
             if not self.finishing(run):
                 await self.finish(run, "cancelled", None)
 
@@ -427,9 +429,7 @@ class RunManager:
             if not self.finishing(run):
                 self.pool.cancel(run.run_id)
                 await self.finish(run, "interrupted", None)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(list(self._tasks), "run manager")
 
     def stop_project(self, project_id: str) -> None:
         """A project was deleted: stop its chats' runs (their messages went with it)."""

@@ -16,11 +16,14 @@ from chatsvc.errors import ApiError
 from chatsvc.events import Event, EventBus
 from chatsvc.live import Connection
 from chatsvc.security import Principal
+from chatsvc.shutdown import stop_tasks, wait_bounded
 
 if TYPE_CHECKING:
     from storage.db import Database
 
 log = logging.getLogger("chatsvc.sockets")
+
+KICK_WAIT_S = 3.0  # each goodbye-and-close gives up on its peer after 2 s
 
 
 class SocketRegistry:
@@ -107,8 +110,5 @@ class SocketRegistry:
         for conn in list(self.connections):
             conn.kick(1001, "server shutting down", reconnect=True)
         kicks = [c.kick_task for c in list(self.connections) if c.kick_task is not None]
-        if kicks:
-            await asyncio.gather(*kicks, return_exceptions=True)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await wait_bounded(kicks, "websocket goodbyes", timeout=KICK_WAIT_S)
+        await stop_tasks(list(self._tasks), "socket registry")

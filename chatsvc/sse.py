@@ -46,8 +46,9 @@ async def stream_run(request: web.Request, bus: EventBus, chat_id: str,
                     await response.write(sse("delta", _delta(event.data)))
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(KEEPALIVE_S):  # not wait_for: on 3.11 it can swallow a cancel
+                    event = await queue.get()
+            except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue
             if event.data.get("run_id") != result.run_id:

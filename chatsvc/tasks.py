@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from chatsvc.events import EventBus, project_topic, task_topic
+from chatsvc.shutdown import stop_tasks
 from chatsvc.schemas.tasks import TaskOut
 from storage import tasks as repo
 from storage.models import Task, utcnow
@@ -228,9 +229,6 @@ class TaskManager:
     async def close(self) -> None:
         """Shutdown: stop running tasks; they are stored as interrupted."""
         self.closing = True
-        for task in list(self.running.values()):
-            task.cancel()
-        await asyncio.gather(*self.running.values(), return_exceptions=True)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Running tasks store themselves as interrupted when cancelled: give them time for that write.
+        await stop_tasks(list(self.running.values()), "background tasks", timeout=10.0)
+        await stop_tasks(list(self._tasks), "task manager")

@@ -15,6 +15,7 @@ from chatsvc import authz, keys
 from chatsvc.errors import ApiError, BadRequest, Forbidden
 from chatsvc.live import Connection, Limits
 from chatsvc.schemas.tasks import TaskOut
+from chatsvc.shutdown import stop_tasks, wait_bounded
 from chatsvc.views import ApiView, endpoint
 from storage import tasks as tasks_repo
 
@@ -111,10 +112,9 @@ class WebSocketView(ApiView):
                 bus.unsubscribe(topic, listener)
             conn.subscriptions.clear()
             registry.remove(conn)
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+            await stop_tasks([writer], "websocket writer", timeout=2.0)
             if conn.kick_task is not None:
-                await asyncio.gather(conn.kick_task, return_exceptions=True)
+                await wait_bounded([conn.kick_task], "websocket goodbye", timeout=3.0)  # it aborts after 2 s
             if not ws.closed:
                 try:
                     async with asyncio.timeout(2):

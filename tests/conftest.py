@@ -37,6 +37,7 @@ import langgraph.prebuilt  # noqa: E402,F401
 
 from chatsvc.app import create_app  # noqa: E402
 from tests import loopguard  # noqa: E402
+from tests.hangguard import pytest_runtest_protocol, pytest_timeout_set_timer  # noqa: E402,F401 - its hooks
 from chatsvc.settings import Settings  # noqa: E402
 
 POSTGRES_URL = os.environ.get("CHATSVC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

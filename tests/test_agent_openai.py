@@ -92,15 +92,19 @@ async def test_upstream_failures_fail_the_run_keeping_partial_text(aiohttp_clien
 
 
 async def test_cancel_closes_the_upstream_stream(aiohttp_client, tmp_path, fake_openai):
-    fake_openai.script([Slow("one two three four five six seven eight nine ten " * 5, delay_per_chunk=0.05)])
+    full = "one two three four five six seven eight nine ten " * 5
+    fake_openai.script([Slow(full, delay_per_chunk=0.05)])
     client, user, chat, ws = await openai_client(aiohttp_client, tmp_path, fake_openai)
     sent = await send(ws, chat["id"], "count slowly")
     run_id = sent["data"]["run_id"]
-    await ws.recv_until(lambda f: f.get("name") == "message.delta")
+    seen = []
+    while "one two" not in streamed_text(seen):  # cancel once the reply is known to be under way
+        seen.append(await ws.recv_until(lambda f: f.get("name") == "message.delta"))
     await ws.op("chat.cancel", session_id=chat["id"])
     events = await run_events(ws, run_id)
     assert events[-1]["name"] == "run.cancelled"
-    assert events[-1]["data"]["message"]["content"].startswith("one two")
+    content = events[-1]["data"]["message"]["content"]
+    assert content.startswith(streamed_text(seen)) and len(content) < len(full.strip())
     await fake_openai.wait_for_disconnects(1)
     await ws.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import stat
 import subprocess
 import sys
@@ -40,6 +41,32 @@ def test_serve_register_login_project_and_sigint(tmp_path: Path):
     assert key.exists() and stat.S_IMODE(key.stat().st_mode) == 0o600
     assert (data_dir / "chatsvc.db").exists()
     assert "Traceback" not in server.output
+    # A new install says nobody can sign in yet, and how to make the first account.
+    assert "No accounts yet" in server.output and "create-user --admin" in server.output
+
+
+def test_a_busy_port_is_one_clear_line_and_touches_nothing(tmp_path: Path):
+    data_dir = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "run.py", "--port", str(port), "--data-dir", str(data_dir)],
+                              cwd=ROOT, env=env_for(data_dir), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"error: port {port} is in use on 127.0.0.1; choose another with --port"
+    assert not data_dir.exists()
+
+
+def test_a_second_start_with_accounts_gives_no_first_start_hint(tmp_path: Path):
+    data_dir = tmp_path / "data"
+    done = run_cli("create-user", "--username", "first", "--email", "first@example.com", "--password-stdin",
+                   data_dir=data_dir, stdin="the first password\n")
+    assert done.returncode == 0, done.stderr
+    with running_server(data_dir) as server:
+        pass
+    assert server.proc.returncode == 0 and "listening on" in server.output, server.output
+    assert "No accounts yet" not in server.output
 
 
 def test_create_user_admin_then_login(tmp_path: Path):

@@ -190,6 +190,70 @@ async def test_a_resume_is_all_or_nothing(prefix):
             await raw.aclose()
 
 
+async def blocked_in_xread(prefix: str) -> None:
+    """Wait until a bus's reader with this key prefix is blocked in XREAD on the server."""
+    raw = redis_asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        async with asyncio.timeout(5):
+            while not any(c.get("name", "").startswith(f"{prefix}reader:") and c.get("cmd") == "xread"
+                          and "b" in c.get("flags", "") for c in await raw.client_list()):
+                await asyncio.sleep(0.01)
+    finally:
+        await raw.aclose()
+
+
+async def test_close_returns_promptly_while_a_blocking_read_is_pending(prefix):
+    bus = RedisEventBus(REDIS_URL, prefix=prefix)
+    await bus.start()
+    await blocked_in_xread(prefix)  # XREAD BLOCK 5000 in flight
+    began = time.perf_counter()
+    async with asyncio.timeout(4):
+        await bus.close()
+    assert time.perf_counter() - began < 2.5
+    assert all(task.done() for task in bus._tasks)
+
+
+async def test_close_returns_promptly_when_the_read_ignores_its_cancellation(prefix):
+    # Python 3.11's asyncio.wait_for (inside redis-py) can swallow a cancel that lands as a command's write
+    # finishes: the reader then carries on into another XREAD BLOCK. Here every cancel is lost, so close()
+    # can only end the read by closing the socket under it.
+    bus = RedisEventBus(REDIS_URL, prefix=prefix)
+    real_xread = bus._reader.xread
+    swallowed = []
+
+    async def xread_deaf_to_cancel(*args: Any, **kwargs: Any) -> Any:
+        while True:
+            try:
+                return await real_xread(*args, **kwargs)
+            except asyncio.CancelledError:
+                swallowed.append(True)
+
+    bus._reader.xread = xread_deaf_to_cancel  # type: ignore[method-assign]
+    await bus.start()
+    await blocked_in_xread(prefix)
+    began = time.perf_counter()
+    async with asyncio.timeout(6):
+        await bus.close()
+    assert swallowed and time.perf_counter() - began < 3.5
+    assert all(task.done() for task in bus._tasks)
+
+
+async def test_close_is_bounded_when_redis_is_gone_with_events_queued(prefix):
+    target = urlsplit(REDIS_URL)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    await proxy.start()
+    bus = RedisEventBus(f"redis://127.0.0.1:{proxy.port}{target.path}", prefix=prefix)
+    bus.drain_s = 0.5
+    await bus.start()
+    await proxy.stop()
+    bus.publish([TOPIC], "never.sent", {})
+    began = time.perf_counter()
+    async with asyncio.timeout(6):
+        await bus.close()
+    assert time.perf_counter() - began < 4 and bus.pending_count() == 1
+    assert all(task.done() for task in bus._tasks)
+
+
 async def all_sent(bus: RedisEventBus) -> None:
     async with asyncio.timeout(5):
         while bus.pending_count():
@@ -310,6 +374,7 @@ async def test_the_app_resumes_a_websocket_through_the_redis_bus(prefix, aiohttp
 
     for name in ("missed 1", "missed 2"):
         await owner.patch(f"/projects/{project['id']}", {"name": name})
+    await all_sent(client.app[keys.EVENTS])  # publishing is asynchronous: both must be in Redis to be replayed
     ws = await WsClient.connect(client, owner)
     resumed = await ws.op("subscribe", topic=topic, since={"epoch": seen["epoch"], "seq": seen["seq"]})
     assert resumed["data"]["recovered"] is True and resumed["data"]["replayed"] == 2
