@@ -117,6 +117,7 @@ class RunHost:
         self.tokens = TokenBatch(send)
         self.gateway_factory = gateway_factory
         self.runs: dict[str, asyncio.Task[None]] = {}
+        self.jobs: set[asyncio.Task[None]] = set()
         self.pending_tools: dict[str, asyncio.Future[str]] = {}
         self._models: dict[str, Any] = {}
         self._graphs: dict[str, Any] = {}
@@ -140,8 +141,10 @@ class RunHost:
             task = self.runs.get(message["run_id"])
             if task is not None:
                 task.cancel()
-        elif kind == "job":
-            asyncio.get_running_loop().create_task(self._job(message))
+        elif kind == "job":  # kept until done: the loop holds only weak references to tasks
+            job = asyncio.get_running_loop().create_task(self._job(message))
+            self.jobs.add(job)
+            job.add_done_callback(self.jobs.discard)
 
     def _model(self, provider: dict[str, Any]) -> Any:
         from agent.providers import build_model

@@ -6,9 +6,9 @@ from typing import Any
 
 from chatsvc import authz
 from chatsvc.errors import ApiError
-from chatsvc.events import EventBus
-from chatsvc.tasks import TaskManager
+from chatsvc.services.bot import BotService
 from storage import agentdata
+from storage.db import Database
 
 NO_PROJECT = ("This chat is not attached to a project, so there are no requirements to work with. "
               "Start a chat inside a project.")
@@ -18,10 +18,9 @@ SEARCH_RESULTS = 10
 class AgentTools:
     """Execute the tools of agent/tools.py for a run (a ToolRunner for the RunManager)."""
 
-    def __init__(self, *, db: Any, bus: EventBus, tasks: TaskManager) -> None:
+    def __init__(self, *, db: Database, bot: BotService) -> None:
         self.db = db
-        self.bus = bus
-        self.tasks = tasks
+        self.bot = bot
 
     async def run(self, run: Any, name: str, args: dict[str, Any]) -> dict[str, Any]:
         """Run one tool; a refusal or a missing thing becomes {"error": ...} for the model to relay."""
@@ -32,8 +31,9 @@ class AgentTools:
             return {"error": f"There is no tool named {name}."}
         try:
             return await method(run.principal, run.project_id, args)
-        except ApiError as exc:
-            return {"error": exc.message}
+        except ApiError as exc:  # the same refusal REST would answer, in words the model can relay
+            reasons = [str(d["msg"]) for d in exc.details if isinstance(d, dict) and d.get("msg")]
+            return {"error": " ".join([exc.message, *reasons])}
         except _NoDocument as exc:
             return {"error": str(exc)}
 
@@ -78,14 +78,12 @@ class AgentTools:
         return {**found, "document": self._doc(version)}
 
     async def _start(self, kind: str, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
-        version, reqs = await self._requirements(principal, project_id, args, need="editor")
-        count = len(reqs)
-        params: dict[str, Any] = {"document_version_id": version.id}
-        if args.get("requirement_uids"):
-            params["requirement_uids"] = list(args["requirement_uids"])
-            count = len(params["requirement_uids"])
-        task = await self.tasks.create(kind, project_id, principal.user_id, params)
-        return {"task_id": task["id"], "kind": kind, "document": self._doc(version), "requirements": count}
+        uids = args.get("requirement_uids")
+        started = await self.bot.start(principal, kind, project_id,
+                                       document_version_id=args.get("document_version_id"),
+                                       requirement_uids=[str(u) for u in uids] if isinstance(uids, list) else None)
+        return {"task_id": started.task["id"], "kind": kind, "document": started.document,
+                "requirements": started.requirements}
 
     async def _generate_test_cases(self, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
         return await self._start("test_generation", principal, project_id, args)

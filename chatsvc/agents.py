@@ -312,9 +312,6 @@ class AgentPool:
         if not worker.ready.done():
             worker.ready.set_exception(JobFailed("The agent worker process could not start."))
 
-    def active_runs(self) -> int:
-        return len(self.listeners)
-
     async def close(self) -> None:
         self.closed = True
         await stop_tasks(list(self._tool_tasks), "agent tool calls")

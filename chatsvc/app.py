@@ -17,11 +17,14 @@ from chatsvc import keys
 from chatsvc.agent_tools import AgentTools
 from chatsvc.agents import AgentPool
 from chatsvc.errors import error_middleware
-from chatsvc.events import InMemoryEventBus
+from chatsvc.events import EventBus, InMemoryEventBus
 from chatsvc.live import Limits
 from chatsvc.permissions import BUILTIN_ROLES
 from chatsvc.security import LoginLimiter, PasswordHasher
 from chatsvc.runs import RunManager
+from chatsvc.services import Services
+from chatsvc.services.bot import BotService
+from chatsvc.services.chat import ChatService
 from chatsvc.settings import Settings
 from chatsvc.shutdown import stop_tasks
 from chatsvc.sockets import SocketRegistry
@@ -104,7 +107,7 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     if redis_url:
         from chatsvc.redisbus import RedisEventBus  # redis-py is an optional extra
 
-        bus: Any = await RedisEventBus.connect(redis_url)  # start-up fails here when Redis is unreachable
+        bus: EventBus = await RedisEventBus.connect(redis_url)  # start-up fails here when Redis is unreachable
     else:
         bus = InMemoryEventBus()
     app[keys.EVENTS] = bus
@@ -118,11 +121,10 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     prune = asyncio.get_running_loop().create_task(_prune_topics(bus))
     yield
     await stop_tasks([prune], "topic pruning", timeout=1.0)
-    if redis_url:
-        await bus.close()  # after the runs and tasks stopped: their last events still go out
+    await bus.close()  # after the runs and tasks stopped: their last events still go out
 
 
-async def _prune_topics(bus: InMemoryEventBus) -> None:
+async def _prune_topics(bus: EventBus) -> None:
     while True:
         await asyncio.sleep(60)
         bus.prune()
@@ -134,7 +136,8 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     db, bus = app[keys.DB], app[keys.EVENTS]
     tasks = TaskManager(db=db, bus=bus, kinds=task_kinds(app), concurrency=settings.task_concurrency)
     app[keys.TASKS] = tasks
-    tools = AgentTools(db=db, bus=bus, tasks=tasks)
+    bot = BotService(db=db, tasks=tasks)
+    tools = AgentTools(db=db, bot=bot)
     runs_box: list[RunManager] = []
     pool = AgentPool(mode=settings.agent_executor, size=settings.agent_processes,
                      execute_tool=lambda run_id, name, args: runs_box[0].execute_tool(run_id, name, args))
@@ -142,6 +145,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     runs = RunManager(db=db, bus=bus, pool=pool, provider=lambda: provider_settings(settings), tools=tools.run)
     runs_box.append(runs)
     app[keys.RUNS] = runs
+    app[keys.SERVICES] = Services(chat=ChatService(db=db, bus=bus, runs=runs), bot=bot)
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
 
     def on_event(event: Any) -> None:

@@ -62,8 +62,26 @@ class EventBus(Protocol):
     def unsubscribe(self, topic: str, listener: Listener) -> None:
         """Stop delivering a topic to a listener (idempotent)."""
 
+    published_total: int  # topic events published through this process since it started
+
+    async def subscribe_async(self, topic: str, listener: Listener,
+                              since: tuple[str, int] | None = None) -> Subscription:
+        """subscribe(), for a bus whose history lives elsewhere (Redis): live events wait for the replay."""
+
     def add_tap(self, tap: Listener) -> None:
         """See every event of every topic (server-side reactions such as access re-checks)."""
+
+    def position(self, topic: str) -> tuple[str, int]:
+        """The last (epoch, seq) of a topic this process knows."""
+
+    def subscriber_count(self) -> int:
+        """Listeners registered in this process."""
+
+    def prune(self) -> int:
+        """Forget idle topics; return how many."""
+
+    async def close(self) -> None:
+        """Stop, in bounded time (events already published may still be sent)."""
 
 
 @dataclass(slots=True)
@@ -86,6 +104,26 @@ def iso_ts(ts: float) -> str:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _iso_second = (second, prefix)
     return f"{prefix}.{int(ts % 1 * 1000):03d}Z"
+
+
+def event_payload(data: dict[str, Any]) -> str:
+    """An event's data as the JSON text every frame of it embeds (serialised once, shared by all subscribers)."""
+    return json.dumps(data, separators=(",", ":"), default=str)
+
+
+def event_frame(topic: str, seq: int, epoch: str, name: str, ts: float, payload: str,
+                seq_from: int | None = None) -> str:
+    """The websocket text of an event (DESIGN §7), from its JSON data: the one place frames are built."""
+    merged = f',"seq_from":{seq_from}' if seq_from is not None else ""
+    return (f'{{"type":"event","topic":{json.dumps(topic)},"seq":{seq}{merged},"epoch":{json.dumps(epoch)},'
+            f'"name":{json.dumps(name)},"ts":"{iso_ts(ts)}","data":{payload}}}')
+
+
+def make_event(topic: str, seq: int, epoch: str, name: str, ts: float, data: dict[str, Any],
+               payload: str | None = None, seq_from: int | None = None) -> Event:
+    """An Event with its frame (pass `payload` when the data is already serialised)."""
+    text = event_payload(data) if payload is None else payload
+    return Event(topic, seq, epoch, name, ts, data, event_frame(topic, seq, epoch, name, ts, text, seq_from))
 
 
 class InMemoryEventBus:
@@ -117,17 +155,13 @@ class InMemoryEventBus:
 
     def publish(self, topics: Iterable[str], name: str, data: dict[str, Any]) -> None:
         now = self._clock()
-        payload = json.dumps(data, separators=(",", ":"), default=str)
+        payload = event_payload(data)
         topic_names = tuple(dict.fromkeys(topics))
         self.published.append((topic_names, name, data))
         for topic_name in topic_names:
             topic = self._topic(topic_name)
             topic.seq += 1
-            frame = (
-                f'{{"type":"event","topic":{json.dumps(topic_name)},"seq":{topic.seq},'
-                f'"epoch":"{topic.epoch}","name":{json.dumps(name)},"ts":"{iso_ts(now)}","data":{payload}}}'
-            )
-            event = Event(topic_name, topic.seq, topic.epoch, name, now, data, frame)
+            event = make_event(topic_name, topic.seq, topic.epoch, name, now, data, payload)
             topic.ring.append(event)
             self._trim(topic, now)
             self.published_total += 1
@@ -159,6 +193,13 @@ class InMemoryEventBus:
             return Subscription(state.epoch, state.seq, False)  # part of the gap is gone: no partial replay
         replay = tuple(e for e in state.ring if e.seq > last_seen)
         return Subscription(state.epoch, state.seq, True, replay)
+
+    async def subscribe_async(self, topic: str, listener: Listener,
+                              since: tuple[str, int] | None = None) -> Subscription:
+        return self.subscribe(topic, listener, since)
+
+    async def close(self) -> None:
+        """Nothing to stop: the in-memory bus has no tasks or connections."""
 
     def unsubscribe(self, topic: str, listener: Listener) -> None:
         state = self._topics.get(topic)

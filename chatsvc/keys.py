@@ -27,3 +27,4 @@ TOPIC_SNAPSHOTS = web.AppKey("topic_snapshots", list)
 AGENTS = web.AppKey("agents", object)  # chatsvc.agents.AgentPool
 RUNS = web.AppKey("runs", object)  # chatsvc.runs.RunManager
 TASKS = web.AppKey("tasks", object)  # chatsvc.tasks.TaskManager
+SERVICES = web.AppKey("services", "Services")  # chatsvc.services.Services

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chatsvc.events import Event
+from chatsvc.events import Event, make_event
 
 log = logging.getLogger("chatsvc.live")
 
@@ -77,10 +77,8 @@ def _merged_frame(first: _Out, last: _Out) -> _Out:
         data["text"] = (first.text or "") + (last.text or "")
         if "produced_at" in first.event.data:
             data["produced_at"] = first.event.data["produced_at"]
-    frame = json.dumps({"type": "event", "topic": event.topic, "seq": event.seq, "seq_from": first.seq_from,
-                        "epoch": event.epoch, "name": event.name, "ts": json.loads(event.frame)["ts"], "data": data},
-                       separators=(",", ":"), default=str)
-    out = _Out(frame, Event(event.topic, event.seq, event.epoch, event.name, event.ts, data, frame))
+    merged = make_event(event.topic, event.seq, event.epoch, event.name, event.ts, data, seq_from=first.seq_from)
+    out = _Out(merged.frame, merged)
     out.seq_from = first.seq_from
     return out
 
@@ -108,7 +106,6 @@ class Connection:
         self._tokens_at = time.monotonic()
         self._rejections: deque[float] = deque()
         self.kick_task: asyncio.Task[None] | None = None
-        self.sent_frames = 0
 
     # --- outbound ------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
@@ -194,7 +191,6 @@ class Connection:
                 if not self._queue:
                     self._soft_since = None
                 await self.ws.send_str(item.frame)
-                self.sent_frames += 1
         except (ConnectionResetError, RuntimeError):
             return  # the peer went away; the reader notices and cleans up
 

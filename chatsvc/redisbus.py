@@ -31,7 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
 from chatsvc.errors import ApiError
-from chatsvc.events import RING_EVENTS, RING_SECONDS, Event, Listener, Subscription, iso_ts
+from chatsvc.events import RING_EVENTS, RING_SECONDS, Event, Listener, Subscription, event_payload, make_event
 from chatsvc.shutdown import stop_tasks
 
 log = logging.getLogger("chatsvc.redisbus")
@@ -113,12 +113,6 @@ def split_prefix(url: str, default: str = "chatsvc:") -> tuple[str, str]:
     prefix = next((v for k, v in query if k == "prefix"), default)
     rest = urlencode([(k, v) for k, v in query if k != "prefix"])
     return urlunsplit(parts._replace(query=rest)), prefix
-
-
-def event_frame(topic: str, seq: int, epoch: str, name: str, ts: float, payload: str) -> str:
-    """The websocket text of an event (as InMemoryEventBus builds it), from its JSON data."""
-    return (f'{{"type":"event","topic":{json.dumps(topic)},"seq":{seq},"epoch":{json.dumps(epoch)},'
-            f'"name":{json.dumps(name)},"ts":"{iso_ts(ts)}","data":{payload}}}')
 
 
 class _Gate:
@@ -286,7 +280,7 @@ class RedisEventBus:
                 log.error("event %s on %s dropped (%d so far): %s", name, ",".join(topic_names), self.dropped_total,
                           "the bus is closed" if self._closed else "too many events waiting for Redis")
             return
-        payload = json.dumps(data, separators=(",", ":"), default=str)
+        payload = event_payload(data)
         keys = [self._fanout, self._publisher]
         for topic in topic_names:
             keys += [self._state_key(topic), self._history_key(topic)]
@@ -366,7 +360,7 @@ class RedisEventBus:
         name, ts, payload = fields["n"], float(fields["ts"]), fields["d"]
         data = json.loads(payload)
         for topic, seq, epoch in json.loads(fields["p"]):
-            event = Event(topic, seq, epoch, name, ts, data, event_frame(topic, seq, epoch, name, ts, payload))
+            event = make_event(topic, seq, epoch, name, ts, data, payload)
             local = self._local(topic)
             local.epoch, local.seq, local.seen = epoch, seq, time.monotonic()
             for gate in tuple(local.gates.values()):
@@ -426,8 +420,7 @@ class RedisEventBus:
         for entry_id, flat in entries:
             fields = dict(zip(flat[::2], flat[1::2]))
             event_seq, ts = int(entry_id.split("-", 1)[0]), float(fields["ts"])
-            replay.append(Event(topic, event_seq, epoch, fields["n"], ts, json.loads(fields["d"]),
-                                event_frame(topic, event_seq, epoch, fields["n"], ts, fields["d"])))
+            replay.append(make_event(topic, event_seq, epoch, fields["n"], ts, json.loads(fields["d"]), fields["d"]))
         if len(replay) != seq - last_seen or (replay and replay[0].seq != last_seen + 1):
             return Subscription(epoch, seq, False)  # part of the gap is gone: no partial replay
         return Subscription(epoch, seq, True, tuple(replay))

@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from chatsvc.errors import Conflict
-from chatsvc.events import Event, EventBus, chat_topic, iso_ts, publish_resource
-from chatsvc.schemas.chat import MessageOut
+from chatsvc.events import Event, EventBus, chat_topic, iso_ts, make_event, publish_resource
+from chatsvc.schemas.chat import message_json
 from chatsvc.security import Principal
 from chatsvc.shutdown import stop_tasks
 from storage import chats
@@ -37,10 +37,6 @@ CHECKPOINT_S = 1.0
 CHECKPOINT_GATHER_S = 0.2  # runs falling due within this window share one checkpoint transaction
 CHECKPOINT_BATCH = 32
 CANCEL_GRACE_S = 3.0
-
-
-def message_json(message: ChatMessage) -> dict[str, Any]:
-    return MessageOut.model_validate(message).model_dump(mode="json")
 
 
 @dataclass
@@ -64,7 +60,6 @@ class Run:
     last_checkpoint: float = field(default_factory=time.monotonic)
     finished: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     started: bool = False
-    cancel_requested: bool = False
 
     # --- RunListener ---------------------------------------------------------------------
     def on_tokens(self, text: str, produced_at: float | None = None) -> None:
@@ -231,12 +226,7 @@ class RunManager:
         topic = [chat_topic(chat.id)]
         publish_resource(self.bus, topic, "message", "created", user_json, principal.user_id)
         publish_resource(self.bus, topic, "message", "created", reply_json, principal.user_id)
-        # Checked again with no await since: a send that raced another past the busy check is queued.
-        if chat.id in self.active or self.queued.get(chat.id):
-            self.queued.setdefault(chat.id, deque()).append(run)
-        else:
-            self.active[chat.id] = run
-            self.spawn(self._start(run))
+        self._start_or_queue(run)  # checked again with no await since: a send that raced another is queued
         return SendResult(user_json, reply_json, run_id, True)
 
     async def regenerate(self, chat: Any, principal: Principal) -> Run:
@@ -250,9 +240,17 @@ class RunManager:
         run = Run(run_id, chat.id, chat.project_id, reply_json["id"], principal, self)
         self.by_run[run_id] = run
         publish_resource(self.bus, [chat_topic(chat.id)], "message", "created", reply_json, principal.user_id)
-        self.active[chat.id] = run
-        self.spawn(self._start(run))
+        self._start_or_queue(run)
         return run
+
+    def _start_or_queue(self, run: Run) -> None:
+        """Start a run, or queue it behind the chat's active one: call with no await since the busy check,
+        so that a send or regenerate that raced another past its check never orphans a streaming run."""
+        if run.chat_id in self.active or self.queued.get(run.chat_id):
+            self.queued.setdefault(run.chat_id, deque()).append(run)
+        else:
+            self.active[run.chat_id] = run
+            self.spawn(self._start(run))
 
     async def _existing(self, chat_id: str, client_msg_id: str) -> SendResult | None:
         async with self.db.read() as s:
@@ -361,7 +359,6 @@ class RunManager:
             if relay and self.bus.shared:
                 return await self._relay_cancel(chat_id)
             return None
-        run.cancel_requested = True
         self.pool.cancel(run.run_id)
         self.spawn(self._cancel_fallback(run))
         if wait:
@@ -406,14 +403,9 @@ class RunManager:
             return []
         text = run.full_text()
         text = text[: len(text) - len("".join(run.pending))] if run.pending else text
-        epoch, seq = self.bus.position(topic)  # type: ignore[attr-defined]
-        now = time.time()
+        epoch, seq = self.bus.position(topic)
         data = {"message_id": run.message_id, "run_id": run.run_id, "offset": 0, "text": text, "snapshot": True}
-        import json
-
-        frame = json.dumps({"type": "event", "topic": topic, "seq": seq, "epoch": epoch, "name": "message.delta",
-                            "ts": iso_ts(now), "data": data}, separators=(",", ":"))
-        return [Event(topic, seq, epoch, "message.delta", now, data, frame)]
+        return [make_event(topic, seq, epoch, "message.delta", time.time(), data)]
 
     async def recover(self) -> int:
         """Start-up: replies left streaming by a crash become interrupted."""

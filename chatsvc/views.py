@@ -14,10 +14,11 @@ from pydantic import BaseModel, ValidationError
 from chatsvc import keys
 from chatsvc.auth import require_principal, resolve_principal
 from chatsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from chatsvc.schemas.common import ID_PATTERN
 from chatsvc.security import Principal
 
 API_PREFIX = "/api/v1"
-ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ID_RE = re.compile(ID_PATTERN)
 
 
 @dataclass(frozen=True)

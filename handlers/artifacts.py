@@ -8,7 +8,6 @@ loop, on create and on every content change; other types hold free JSON. The typ
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,7 +30,6 @@ from handlers.documents import require_version
 from storage import artifacts, documents
 from storage.models import Artifact
 
-ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TYPES_NOTE = ("`test_cases` and `coverage_report` content is validated (DESIGN §9); `note` and any other "
               "`[a-z][a-z0-9_]{0,39}` type hold free JSON.")
 
@@ -47,10 +45,7 @@ class ArtifactsBase(ApiView):
 
     def ident(self) -> str:
         """Return the {id} path parameter; anything that cannot be an id is simply not found."""
-        value = self.match("id")
-        if not ID_RE.fullmatch(value):
-            raise NotFound()
-        return value
+        return self.match("id")
 
     def publish(self, project_id: str, action: str, resource: dict[str, Any]) -> None:
         """Publish `artifact.<action>` on the project topic after commit, with the caller as actor."""

@@ -4,34 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatsvc import authz, keys
-from chatsvc.errors import Conflict, NotFound, ValidationFailed
+from chatsvc import keys
+from chatsvc.errors import Conflict, NotFound
 from chatsvc.schemas.tasks import BotRequest, CoverageSyncOut, CoverageTaskOut, TaskOut, TaskStarted
 from chatsvc.views import ApiView, endpoint
 from handlers.tasks import load_task
-from storage import agentdata
 from storage.models import Artifact
 
 
 async def start_task(view: ApiView, kind: str, body: BotRequest) -> dict[str, Any]:
-    """Check the caller may start work in the project and that there is a document to work on; start it."""
-    async with view.db.read() as s:
-        await authz.require_project(s, view.principal, body.project_id, "editor")
-        version = await agentdata.resolve_version(s, body.project_id, body.document_version_id)
-        if version is None:
-            if body.document_version_id:
-                raise NotFound("No such document version in this project.")
-            raise Conflict("The project has no document version yet; add a requirements document first.")
-        if body.requirement_uids:
-            known = {r["uid"] for r in await agentdata.requirements_of(s, version.id)}
-            unknown = sorted(set(body.requirement_uids) - known)
-            if unknown:
-                raise ValidationFailed.field(["body", "requirement_uids"],
-                                             f"Not in this document: {', '.join(unknown[:10])}")
-    params: dict[str, Any] = {"document_version_id": version.id}
-    if body.requirement_uids and kind == "test_generation":
-        params["requirement_uids"] = body.requirement_uids
-    return await view.app[keys.TASKS].create(kind, body.project_id, view.principal.user_id, params)
+    """Start `kind` through the one BotService path the agent's tools use too; return the task JSON."""
+    started = await view.app[keys.SERVICES].bot.start(
+        view.principal, kind, body.project_id, document_version_id=body.document_version_id,
+        requirement_uids=body.requirement_uids)
+    return started.task
 
 
 class CoverageView(ApiView):

@@ -1,11 +1,7 @@
 """Chat sessions (personal or in a project) and their messages; sending one starts the agent's reply.
 
-Who may do what (authz.require_chat_session decides visibility; a caller who may not see a chat gets 404):
-- personal session: only its owner sees and changes it (a superuser too);
-- project session: members read; editors and owners write (post, rename, cancel, edit own messages).
-  Deleting it: a project owner, or its creator while still editor or above.
-- messages: the author edits their own user message; assistant messages are never edited (403).
-  Deleting one: its author (user messages, with write access), a project owner, or the personal session's owner.
+The views only translate: every command is a ChatService call (chatsvc/services/chat.py, which also says who
+may do what), the same one the websocket ops and SSE use.
 """
 
 from __future__ import annotations
@@ -13,11 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatsvc import authz, keys
-from chatsvc.errors import Forbidden, NotFound, ValidationFailed
-from chatsvc.events import chat_topic, project_topic, publish_resource, user_topic
+from chatsvc.errors import ValidationFailed
 from chatsvc.schemas import Page, page_of
 from chatsvc.schemas.chat import (
     CancelOut,
@@ -32,29 +26,10 @@ from chatsvc.schemas.chat import (
     SessionOut,
     SessionUpdate,
 )
+from chatsvc.services.chat import ChatService
 from chatsvc.sse import stream_run
 from chatsvc.views import ApiView, endpoint
 from storage import chats
-from storage.models import ChatMessage, ChatSession
-
-
-
-def session_topics(chat: ChatSession) -> list[str]:
-    """Topics a chat session's own events go to: the chat, plus its project or its owner."""
-    topics = [chat_topic(chat.id)]
-    if chat.project_id is not None:
-        topics.append(project_topic(chat.project_id))
-    elif chat.owner_id is not None:
-        topics.append(user_topic(chat.owner_id))
-    return topics
-
-
-def session_json(chat: ChatSession) -> dict[str, Any]:
-    return SessionOut.model_validate(chat).model_dump(mode="json")
-
-
-def message_json(message: ChatMessage) -> dict[str, Any]:
-    return MessageOut.model_validate(message).model_dump(mode="json")
 
 
 class ChatView(ApiView):
@@ -66,17 +41,9 @@ class ChatView(ApiView):
         """Return the {id} path parameter (ApiView.match turns anything that cannot be an id into a 404)."""
         return self.match("id")
 
-    def publish(self, topics: list[str], kind: str, action: str, resource: dict[str, Any]) -> None:
-        """Publish `<kind>.<action>` after commit, with the caller as actor."""
-        publish_resource(self.app[keys.EVENTS], topics, kind, action, resource, actor=self.principal.user_id)
-
-    async def locked_chat(self, s: AsyncSession, *, write: bool) -> ChatSession:
-        """Authorize on the session in the path, then lock it for this write transaction."""
-        chat = await authz.require_chat_session(s, self.principal, self.ident(), write=write)
-        locked = await chats.lock_session(s, chat.id)
-        if locked is None:  # deleted meanwhile
-            raise NotFound("No such chat session.")
-        return locked
+    @property
+    def chat(self) -> ChatService:
+        return self.app[keys.SERVICES].chat
 
 
 class SessionsView(ChatView):
@@ -87,17 +54,8 @@ class SessionsView(ChatView):
               description="Without `project_id` the session is personal (needs the global `chat.use` "
                           "permission) and only you see it. With `project_id` you need the editor role or "
                           "above in that project (viewer 403, non-member 404); every member can read it.")
-    async def post(self, body: SessionCreate) -> SessionOut:
-        async with self.db.write() as s:
-            if body.project_id is not None:
-                await authz.require_project(s, self.principal, body.project_id, need="editor")
-            else:
-                await authz.require_permission(s, self.principal, "chat.use")
-            chat = await chats.create_session(s, owner_id=self.principal.user_id, project_id=body.project_id,
-                                              title=body.title)
-            out = SessionOut.model_validate(chat)
-        self.publish(session_topics(chat), "chat_session", "created", out.model_dump(mode="json"))
-        return out
+    async def post(self, body: SessionCreate) -> dict[str, Any]:
+        return await self.chat.create_session(self.principal, title=body.title, project_id=body.project_id)
 
     @endpoint("List chat sessions, most recent activity first", query=SessionListQuery,
               response=Page[SessionOut], errors=(404,),
@@ -130,29 +88,14 @@ class SessionView(ChatView):
 
     @endpoint("Rename a chat session", body=SessionUpdate, response=SessionOut, errors=(403, 404),
               description="Personal: the owner. Project: editor or above (viewer 403).")
-    async def patch(self, body: SessionUpdate) -> SessionOut:
-        async with self.db.write() as s:
-            chat = await self.locked_chat(s, write=True)
-            chat.title = body.title
-            await s.flush()
-            out = SessionOut.model_validate(chat)
-        self.publish(session_topics(chat), "chat_session", "updated", out.model_dump(mode="json"))
-        return out
+    async def patch(self, body: SessionUpdate) -> dict[str, Any]:
+        return await self.chat.rename_session(self.principal, self.ident(), body.title)
 
     @endpoint("Delete a chat session and all its messages", status=204, errors=(403, 404),
               description="Personal: the owner. Project: a project owner, or the session's creator while "
                           "they are editor or above; other members get 403.")
     async def delete(self) -> None:
-        async with self.db.write() as s:
-            chat = await self.locked_chat(s, write=False)
-            if chat.project_id is not None:
-                role = await authz.project_role(s, self.principal, chat.project_id) or "viewer"
-                creator = chat.owner_id == self.principal.user_id
-                if role != "owner" and not (creator and authz.ROLE_RANK[role] >= authz.ROLE_RANK["editor"]):
-                    raise Forbidden("Only a project owner or the chat's creator (editor or above) may delete it.")
-            resource = session_json(chat)
-            await chats.delete_session(s, chat.id)
-        self.publish(session_topics(chat), "chat_session", "deleted", resource)
+        await self.chat.delete_session(self.principal, self.ident())
 
 
 class MessagesView(ChatView):
@@ -185,15 +128,16 @@ class MessagesView(ChatView):
                           "`client_msg_id` returns the first result and creates nothing. While a run is active, "
                           "`if_busy` decides: `reject` (409 `run_active`), `enqueue` or `interrupt`.")
     async def post(self, body: MessageCreate) -> SendOut | web.StreamResponse:
-        async with self.db.read() as s:
-            chat = await authz.require_chat_session(s, self.principal, self.ident(), write=True)
-        runs = self.app[keys.RUNS]
+        chat_id = self.ident()
 
         async def start() -> Any:
-            return await runs.send(chat, self.principal, body.content, body.client_msg_id, body.if_busy)
+            return await self.chat.send(self.principal, chat_id, body.content, body.client_msg_id, body.if_busy)
 
         if "text/event-stream" in self.request.headers.get("Accept", ""):
-            return await stream_run(self.request, self.app[keys.EVENTS], chat.id, start, runs.snapshot)
+            # Authorized before the stream opens, so a refusal is a plain JSON error, not an SSE `error`.
+            await self.chat.writable_chat(self.principal, chat_id)
+            return await stream_run(self.request, self.app[keys.EVENTS], chat_id, start,
+                                    self.app[keys.RUNS].snapshot)
         result = await start()
         return SendOut(user_message=result.user_message, assistant_message=result.assistant_message,
                        run_id=result.run_id)
@@ -208,79 +152,29 @@ class CancelView(ChatView):
                           "the `run_id` when a run was asked to stop, `cancelled: false` when none was active "
                           "(it had already ended). Needs write access. The run then ends with `run.cancelled`.")
     async def post(self) -> CancelOut:
-        async with self.db.read() as s:
-            chat = await authz.require_chat_session(s, self.principal, self.ident(), write=True)
-        run_id = await self.app[keys.RUNS].cancel(chat.id, drop_queue=True)
+        run_id = await self.chat.cancel(self.principal, self.ident(), drop_queue=True)
         return CancelOut(cancelled=run_id is not None, run_id=run_id)
 
 
 class MessageView(ChatView):
     path = "/chat/messages/{id}"
 
-    async def locked_message(self, s: AsyncSession) -> tuple[ChatMessage, ChatSession]:
-        """Load a message the caller may write in, with its session locked; 404 hides invisible ones."""
-        message_id = self.ident()
-        message = await chats.get_message(s, message_id)
-        if message is None:
-            raise NotFound("No such message.")
-        try:
-            chat = await authz.require_chat_session(s, self.principal, message.session_id, write=True)
-        except NotFound:
-            raise NotFound("No such message.") from None
-        locked = await chats.lock_session(s, chat.id)
-        message = await chats.get_message(s, message_id, refresh=True)
-        if locked is None or message is None:  # deleted meanwhile
-            raise NotFound("No such message.")
-        return message, locked
-
     @endpoint("Edit your own message; optionally regenerate the reply", body=MessageUpdate, response=MessageOut,
               errors=(403, 404),
               description="Only the author edits a user message, and only with write access; assistant "
-                          "messages and other people's messages are 403. Sets `edited_at` and bumps `version`. "
-                          "With `regenerate: true` a run still streaming is cancelled, every later message of "
-                          "the session is deleted (each publishes `message.deleted`) and a new run answers the "
-                          "edited message. Answers the edited message.")
-    async def patch(self, body: MessageUpdate) -> MessageOut:
-        runs = self.app[keys.RUNS]
-        if body.regenerate:
-            async with self.db.read() as s:
-                await self.locked_message(s)  # authorize before touching a run
-                message = await chats.get_message(s, self.ident())
-                assert message is not None
-            await runs.cancel(message.session_id, wait=True, drop_queue=True)
-        async with self.db.write() as s:
-            message, chat = await self.locked_message(s)
-            if message.role != "user":
-                raise Forbidden("Assistant messages cannot be edited.")
-            if message.author_id != self.principal.user_id:
-                raise Forbidden("You can only edit your own messages.")
-            await chats.edit_message(s, chat, message, body.content)
-            removed = await chats.delete_messages_after(s, chat.id, message.seq) if body.regenerate else []
-            out = MessageOut.model_validate(message)
-            removed_json = [message_json(m) for m in removed]
-            chat_json = session_json(chat)
-        topic = [chat_topic(chat.id)]
-        self.publish(topic, "message", "updated", out.model_dump(mode="json"))
-        for resource in removed_json:
-            self.publish(topic, "message", "deleted", resource)
-        self.publish(session_topics(chat), "chat_session", "updated", chat_json)
-        if body.regenerate and message.role == "user":
-            await runs.regenerate(chat, self.principal)
-        return out
+                          "messages and other people's messages are 403 (and change nothing, not even a "
+                          "streaming reply). Sets `edited_at` and bumps `version`. With `regenerate: true` a run "
+                          "still streaming is cancelled, every later message of the session is deleted (each "
+                          "publishes `message.deleted`) and a new run answers the edited message. Answers the "
+                          "edited message.")
+    async def patch(self, body: MessageUpdate) -> dict[str, Any]:
+        return await self.chat.edit_message(self.principal, self.ident(), body.content, bool(body.regenerate))
 
     @endpoint("Delete a message", status=204, errors=(403, 404),
               description="Allowed to the author of a user message (with write access), a project owner, "
                           "and the owner of a personal session.")
     async def delete(self) -> None:
-        async with self.db.write() as s:
-            message, chat = await self.locked_message(s)
-            own = message.role == "user" and message.author_id == self.principal.user_id
-            if chat.project_id is not None and not own:
-                if await authz.project_role(s, self.principal, chat.project_id) != "owner":
-                    raise Forbidden("Only the author or a project owner may delete this message.")
-            resource = message_json(message)
-            await chats.delete_message(s, message.id)
-        self.publish([chat_topic(chat.id)], "message", "deleted", resource)
+        await self.chat.delete_message(self.principal, self.ident())
 
 
 VIEWS = [SessionsView, SessionView, MessagesView, CancelView, MessageView]

@@ -8,7 +8,6 @@ Extraction runs in the cpu executor before the write transaction, so the databas
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +33,6 @@ from storage import artifacts, documents
 from storage.blobs import BlobStore
 from storage.models import DocumentVersion, new_id
 
-ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_MIB = MAX_CONTENT_BYTES // (1024 * 1024)
 
 
@@ -84,10 +82,7 @@ class DocumentsView(ApiView):
 
     def ident(self) -> str:
         """Return the {id} path parameter; anything that cannot be an id is simply not found."""
-        value = self.match("id")
-        if not ID_RE.fullmatch(value):
-            raise NotFound()
-        return value
+        return self.match("id")
 
     def publish(self, project_id: str, kind: str, action: str, resource: dict[str, Any]) -> None:
         """Publish `<kind>.<action>` on the project topic after commit, with the caller as actor."""

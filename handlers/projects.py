@@ -7,7 +7,6 @@ Deleting a project removes everything in it (the database cascades), then the bl
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from chatsvc import authz, keys
@@ -19,7 +18,6 @@ from chatsvc.views import ApiView, endpoint
 from storage import files, projects
 from storage.models import Project
 
-ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def project_json(project: Project, my_role: str | None = None) -> ProjectOut:
@@ -41,10 +39,7 @@ class ProjectScopedView(ApiView):
 
     def ident(self, name: str = "id") -> str:
         """Return an id path parameter; anything that cannot be an id is simply not found."""
-        value = self.match(name)
-        if not ID_RE.fullmatch(value):
-            raise NotFound()
-        return value
+        return self.match(name)
 
     def publish(self, topics: list[str], kind: str, action: str, resource: dict[str, Any]) -> None:
         """Publish `<kind>.<action>` after commit, with the caller as actor."""

@@ -14,7 +14,6 @@ Rules a client should know:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
@@ -33,7 +32,6 @@ from storage import rbac, users
 from storage.models import Role, User, utcnow
 
 MANAGE = "rbac.manage"
-ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ALL_ROLES = Paging(limit=200, offset=0)  # what PUT answers: the user's roles, first page of the maximum size
 
 
@@ -59,10 +57,7 @@ class RbacView(ApiView):
 
     def ident(self, name: str = "id") -> str:
         """Return a path parameter; anything that cannot be an id is simply not found."""
-        value = self.match(name)
-        if not ID_RE.fullmatch(value):
-            raise NotFound()
-        return value
+        return self.match(name)
 
     async def manage(self, s: AsyncSession) -> None:
         await authz.require_permission(s, self.principal, MANAGE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import secrets
 from typing import Any, Literal
@@ -14,12 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chatsvc import authz, keys
 from chatsvc.errors import ApiError, BadRequest, Forbidden
 from chatsvc.live import Connection, Limits
+from chatsvc.schemas.common import ID_PATTERN
 from chatsvc.schemas.tasks import TaskOut
 from chatsvc.shutdown import stop_tasks, wait_bounded
 from chatsvc.views import ApiView, endpoint
 from storage import tasks as tasks_repo
 
-TOPIC_RE = re.compile(r"^(user|project|chat|task):[A-Za-z0-9_-]{1,64}$")
+log = logging.getLogger("chatsvc.ws")
+
+TOPIC_RE = re.compile(r"^(user|project|chat|task):" + ID_PATTERN[1:])
 
 
 class Since(BaseModel):
@@ -164,6 +168,10 @@ class WebSocketView(ApiView):
             conn.send(error_result(op_id, "invalid_format", f"{where}: {first['msg']}"))
         except ApiError as exc:
             conn.send(error_result(op_id, exc.code, exc.message, retryable=exc.status >= 500))
+        except Exception:  # a bug in one op must not close the socket every other view of the tab rides on
+            log.exception("websocket op %s failed", op)
+            conn.send(error_result(op_id, "internal", "Something went wrong on the server; please retry.",
+                                   retryable=True))
 
     async def _subscribe(self, conn: Connection, frame: dict[str, Any]) -> None:
         op = SubscribeOp.model_validate(frame)
@@ -184,10 +192,8 @@ class WebSocketView(ApiView):
         bus = self.app[keys.EVENTS]
         since = (op.since.epoch, op.since.seq) if op.since else None
         conn.subscriptions[op.topic] = conn.deliver
-        subscribe_async = getattr(bus, "subscribe_async", None)
         try:
-            sub = (await subscribe_async(op.topic, conn.deliver, since) if subscribe_async
-                   else bus.subscribe(op.topic, conn.deliver, since))
+            sub = await bus.subscribe_async(op.topic, conn.deliver, since)
         except BaseException:
             conn.subscriptions.pop(op.topic, None)
             raise
@@ -218,9 +224,8 @@ class WebSocketView(ApiView):
     async def _chat_send(self, conn: Connection, frame: dict[str, Any]) -> None:
         """Post a message (idempotent by client_msg_id) and start the agent's reply; stream it on chat:{id}."""
         op = ChatSendOp.model_validate(frame)
-        async with self.db.read() as session:
-            chat = await authz.require_chat_session(session, self.principal, op.session_id, write=True)
-        result = await self.app[keys.RUNS].send(chat, self.principal, op.content, op.client_msg_id, op.if_busy)
+        result = await self.app[keys.SERVICES].chat.send(self.principal, op.session_id, op.content,
+                                                         op.client_msg_id, op.if_busy)
         conn.send({"type": "result", "id": op.id, "ok": True, "data": {
             "user_message": result.user_message, "assistant_message": result.assistant_message,
             "run_id": result.run_id, "created": result.created}})
@@ -228,9 +233,7 @@ class WebSocketView(ApiView):
     async def _chat_cancel(self, conn: Connection, frame: dict[str, Any]) -> None:
         """Stop the chat's active run; its partial text is kept with status cancelled."""
         op = ChatCancelOp.model_validate(frame)
-        async with self.db.read() as session:
-            await authz.require_chat_session(session, self.principal, op.session_id, write=True)
-        run_id = await self.app[keys.RUNS].cancel(op.session_id)
+        run_id = await self.app[keys.SERVICES].chat.cancel(self.principal, op.session_id)
         conn.send({"type": "result", "id": op.id, "ok": True, "data": {"cancelled": run_id is not None,
                                                                        "run_id": run_id}})
 

@@ -115,8 +115,3 @@ async def delete_role(session: AsyncSession, role: Role) -> None:
     await session.execute(delete(RolePermission).where(RolePermission.role_id == role.id))
     await session.delete(role)
     await session.flush()
-
-
-async def is_assigned(session: AsyncSession, user_id: str, role_id: str) -> bool:
-    """Tell whether the user holds the role."""
-    return await session.get(UserRole, (user_id, role_id)) is not None

@@ -114,3 +114,26 @@ def test_openai_provider_without_a_key_is_refused_at_start():
 
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         Settings.from_env({"CHATSVC_LLM": "openai"})
+
+
+async def test_the_agent_starts_tasks_through_the_same_checks_as_rest(aiohttp_client, tmp_path, fake_openai):
+    # generate_test_cases with an id the document does not have is refused, as POST /bot/test-cases refuses it
+    # (422), and no task is created; the model is told why.
+    from tests.helpers import create_project
+
+    fake_openai.script([ToolCall("generate_test_cases", {"requirement_uids": ["REQ-1", "NOPE-9"]}),
+                        Text("That requirement does not exist.")])
+    client, user, _chat, ws = await openai_client(aiohttp_client, tmp_path, fake_openai)
+    project = await create_project(user)
+    await user.post(f"/projects/{project['id']}/document-versions",
+                    {"title": "Spec", "content": "- REQ-1: The system shall log in users."})
+    rest = await user.post("/bot/test-cases", {"project_id": project["id"], "requirement_uids": ["NOPE-9"]})
+    assert rest.status == 422 and "NOPE-9" in rest.body["error"]["details"][0]["msg"]
+    chat = await new_chat(user, project["id"])
+    await ws.op("subscribe", topic=f"chat:{chat['id']}")
+    sent = await send(ws, chat["id"], "Write tests for REQ-1 and NOPE-9")
+    events = await run_events(ws, sent["data"]["run_id"])
+    result = next(e for e in events if e["name"] == "tool.result")["data"]["result"]
+    assert "NOPE-9" in result["error"] and "task_id" not in result
+    assert (await user.get(f"/tasks?project_id={project['id']}")).body["total"] == 0
+    await ws.close()

@@ -249,3 +249,51 @@ async def test_a_streaming_reply_is_checkpointed_every_second(aiohttp_client, tm
     await ws.op("chat.cancel", session_id=chat["id"])
     await run_events(ws, sent["run_id"])
     await ws.close()
+
+
+async def test_a_refused_regenerate_leaves_the_streaming_reply_alone(aiohttp_client, tmp_path):
+    # An editor may write in the project chat but may not edit (or regenerate) the owner's message: the
+    # refusal must come before any side effect, so the owner's reply streams on and completes.
+    from tests.helpers import add_member, create_project
+
+    client = await slow_client(aiohttp_client, tmp_path, tokens_per_s=100)
+    owner, editor = await register_and_login(client), await register_and_login(client)
+    project = await create_project(owner)
+    await add_member(owner, project["id"], editor, "editor")
+    chat = await new_chat(owner, project["id"])
+    ws = await WsClient.connect(client, owner)
+    await ws.op("subscribe", topic=f"chat:{chat['id']}")
+    sent = await send(ws, chat["id"], "help")
+    run_id = sent["data"]["run_id"]
+    await ws.recv_until(lambda f: f.get("name") == "message.delta" and f["data"]["run_id"] == run_id)
+
+    refused = await editor.patch(f"/chat/messages/{sent['data']['user_message']['id']}",
+                                 {"content": "hijacked", "regenerate": True})
+    assert refused.status == 403, refused.body
+    events = await run_events(ws, run_id)
+    assert events[-1]["name"] == "message.completed"
+    assert events[-1]["data"]["message"]["status"] == "complete"
+    messages = (await owner.get(f"/chat/sessions/{chat['id']}/messages")).body["items"]
+    assert [(m["content"], m["status"]) for m in messages][0] == ("help", "complete")
+    assert messages[0]["edited_at"] is None and len(messages) == 2
+    await ws.close()
+
+
+async def test_a_regenerate_racing_a_send_queues_instead_of_orphaning_a_run(aiohttp_client, tmp_path):
+    client = await slow_client(aiohttp_client, tmp_path, tokens_per_s=100)
+    user, chat, ws, sent = await streaming_reply(client)
+    edit = asyncio.ensure_future(user.patch(f"/chat/messages/{sent['user_message']['id']}",
+                                            {"content": "help again", "regenerate": True}))
+    # While the edit waits for the first reply to stop, another message arrives (enqueued behind it).
+    queued = await send(ws, chat["id"], "help", if_busy="enqueue")
+    assert queued["ok"], queued
+    assert (await edit).status == 200
+    runs = client.app[keys.RUNS]
+    ended = set()
+    while len(ended) < 2 or runs.active_count():  # every run that was started ends; none is left streaming
+        frame = await ws.recv_until(lambda f: f.get("name") in ("message.completed", "run.cancelled",
+                                                               "run.failed"), timeout=30)
+        ended.add(frame["data"]["run_id"])
+    messages = (await user.get(f"/chat/sessions/{chat['id']}/messages")).body["items"]
+    assert all(m["status"] != "streaming" for m in messages), messages
+    await ws.close()

@@ -12,10 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chatsvc.schemas.common import ORM, PageQuery, Request
+from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request
 
 TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 FINGERPRINT_PATTERN = r"^[0-9a-f]{64}$"
 Priority = Literal["high", "medium", "low"]
 Uid = str

@@ -7,13 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chatsvc.schemas.common import ORM, PageQuery, Request, storable as _storable
+from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request, storable as _storable
 
 MAX_CONTENT = 32000
 MessageRole = Literal["user", "assistant"]
 MessageStatus = Literal["streaming", "complete", "cancelled", "failed", "interrupted"]
 IfBusy = Literal["reject", "enqueue", "interrupt"]
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # ids are opaque, but never hold anything else
 
 
 
@@ -135,3 +134,13 @@ class MessageUpdate(Request):
     regenerate: bool = False
 
     check_content = field_validator("content")(_content)
+
+
+def session_json(chat: Any) -> dict[str, Any]:
+    """A chat session (ORM row) as its API JSON: the one definition events, REST and services share."""
+    return SessionOut.model_validate(chat).model_dump(mode="json")
+
+
+def message_json(message: Any) -> dict[str, Any]:
+    """A chat message (ORM row) as its API JSON: the one definition events, REST and services share."""
+    return MessageOut.model_validate(message).model_dump(mode="json")

@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
+# Ids are opaque, but never hold anything else: the one pattern for bodies, queries, paths and topics.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
 
 def storable(value: str | None) -> str | None:
     """Refuse text no database can store (NUL characters, lone surrogates): a 422, never a 500."""

@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from chatsvc.schemas.common import ORM, PageQuery, Request, storable as storable_text
+from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request, storable as storable_text
 
 MAX_CONTENT_BYTES = 2 * 1024 * 1024  # UTF-8 bytes of document text; beyond: 413 (inline) or 422 (file)
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ExactText = Annotated[str, StringConstraints(strip_whitespace=False)]  # a document is stored as sent
 
 

@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from chatsvc.schemas.common import ORM, Request, storable
+from chatsvc.schemas.common import ID_PATTERN, ORM, Request, storable
 
 ProjectRole = Literal["owner", "editor", "viewer"]
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # ids are opaque, but never hold anything else
 MAX_DESCRIPTION = 10_000
 
 

@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from chatsvc.schemas.common import ORM, PageQuery, Request
+from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request
 
 TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
-ID = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class TaskOut(ORM):
@@ -34,13 +33,13 @@ class TaskOut(ORM):
 
 
 class TaskListQuery(PageQuery):
-    project_id: str | None = Field(None, pattern=ID)
+    project_id: str | None = Field(None, pattern=ID_PATTERN)
     status: TaskStatus | None = None
 
 
 class BotRequest(Request):
-    project_id: str = Field(pattern=ID)
-    document_version_id: str | None = Field(None, pattern=ID, description="default: the project's current version")
+    project_id: str = Field(pattern=ID_PATTERN)
+    document_version_id: str | None = Field(None, pattern=ID_PATTERN, description="default: the project's current version")
     requirement_uids: list[str] | None = Field(None, max_length=2000,
                                                description="only these requirements (test generation)")
 

@@ -1,0 +1,19 @@
+"""The service layer: each command of the product, owned end to end by one service method.
+
+A service method authorizes fully, runs one transaction through repositories that never commit, then
+publishes after commit; REST views, websocket ops, SSE and the agent's tools all call the same method.
+`Services` gathers them under one application key (built in chatsvc/app.py's agents_ctx).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatsvc.services.bot import BotService
+from chatsvc.services.chat import ChatService
+
+
+@dataclass(frozen=True)
+class Services:
+    chat: ChatService
+    bot: BotService
