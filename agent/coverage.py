@@ -27,8 +27,9 @@ Row tests carry origin explicit|stale|inferred, score 1.0 for declared pairs and
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from agent.textmatch import TOKENIZER_DESCRIPTION, Bm25Index, tokenize
 
@@ -64,7 +65,7 @@ def analyse_coverage(requirements: list[dict[str, Any]], test_cases: list[dict[s
             covering.add(t)
 
     rows, counts = [], {"covered": 0, "stale": 0, "inferred": 0, "uncovered": 0}
-    for req, tests in zip(requirements, row_tests):
+    for req, tests in zip(requirements, row_tests, strict=True):
         tests.sort(key=lambda x: (-x["score"], _ORIGIN_RANK[x["origin"]], x["tc_id"]))
         origins = {x["origin"] for x in tests}
         status = ("covered" if "explicit" in origins else "stale" if "stale" in origins
@@ -124,7 +125,7 @@ def _declared_pairs(requirements: list[dict[str, Any]], test_cases: list[dict[st
                     dangling.add((str(tc.get("id", "")), ref))
                 continue
             for r in targets:
-                stale = bool(fps) and bool(current[r]) and current[r] not in fps
+                stale = bool(fps) and bool(current[r]) and current[r] not in (fps or ())
                 pairs[(r, t)] = ("stale" if stale else "explicit", 1.0)
                 if not stale:
                     linked.add(t)

@@ -12,7 +12,8 @@ import hashlib
 import json
 import re
 import time
-from typing import Any, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
@@ -84,7 +85,8 @@ class OfflineChatModel(BaseChatModel):
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any) -> Any:
         return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
-    def _decide(self, messages: list[BaseMessage], tools: list[dict[str, Any]] | None) -> tuple[str, dict | None]:
+    def _decide(self, messages: list[BaseMessage],
+                tools: list[dict[str, Any]] | None) -> tuple[str, dict[str, Any] | None]:
         """Return (text to stream, tool call or None) for this turn."""
         tool_names = {t["function"]["name"] for t in tools or []}
         if messages and isinstance(messages[-1], ToolMessage):
@@ -104,7 +106,7 @@ class OfflineChatModel(BaseChatModel):
         call_id = "call_" + hashlib.sha256(f"{len(messages)}:{name}:{json.dumps(args)}".encode()).hexdigest()[:16]
         return PREFACE.get(name, ""), {"name": name, "args": args, "id": call_id}
 
-    def _chunks(self, text: str, call: dict | None) -> Iterator[AIMessageChunk]:
+    def _chunks(self, text: str, call: dict[str, Any] | None) -> Iterator[AIMessageChunk]:
         for piece in words(text):
             yield AIMessageChunk(content=piece)
         if call is not None:

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
+
+from agent.requirements import fingerprint
 
 _MODAL_RE = re.compile(r"\b(shall|must|should|may|will)(\s+(?:not|never)\b)?\s*", re.I)
 _ADVERBS = frozenset("only always also automatically immediately still first then periodically securely "
                      "successfully correctly consistently reliably clearly explicitly".split())
 _LATER_MODAL_RE = re.compile(
-    r"\b(?:shall|must|should|will)\s+(?!not\b|never\b)((?:(?:%s)\s+)*)([a-z]+)" % "|".join(sorted(_ADVERBS)))
+    r"\b(?:shall|must|should|will)\s+(?!not\b|never\b)((?:(?:" + "|".join(sorted(_ADVERBS)) + r")\s+)*)([a-z]+)")
 _QUALIFIER_RE = re.compile(r"\s(?:of|from|in|on|for|with|by|at|to|that|which|who|whose)\s")
 _NUM = r"(\d[\d,]*(?:\.\d+)?|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 _UNIT = r"(\s*%|\s*percent\b|(?:\s+(?!(?:and|or|per|in|on|of|for|to|by|from|with|within|after|before|the|a|an|" \
@@ -51,11 +54,6 @@ _ALLOWED = {  # kind -> offsets (-1, 0, +1) that satisfy the requirement
 def case_id(fingerprint: str, kind: str, variant: str = "") -> str:
     """Return the stable test-case id for a requirement fingerprint, template kind and variant."""
     return "TC-" + hashlib.sha256(f"{fingerprint}|{kind}|{variant}".encode()).hexdigest()[:10].upper()
-
-
-def fingerprint(statement: str) -> str:
-    """Return the SHA-256 of the whitespace-normalised, lower-cased statement."""
-    return hashlib.sha256(" ".join(statement.split()).lower().encode()).hexdigest()
 
 
 def chunk_requirements(requirements: list[dict[str, Any]], size: int = 8) -> list[list[dict[str, Any]]]:

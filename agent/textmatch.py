@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection, Sequence
 from functools import lru_cache
-from typing import Any, Collection, Sequence
+from typing import Any
 
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
@@ -58,7 +59,7 @@ def tokenize(text: str) -> list[str]:
     return [stem(w) for w in _WORD_RE.findall(text.lower()) if w not in STOP_WORDS]
 
 
-TOKENIZER_DESCRIPTION = "lowercase, [a-z0-9]+, %d stop words, light suffix stripping" % len(STOP_WORDS)
+TOKENIZER_DESCRIPTION = f"lowercase, [a-z0-9]+, {len(STOP_WORDS)} stop words, light suffix stripping"
 
 
 class Bm25Index:
@@ -81,7 +82,7 @@ class Bm25Index:
         self.idf = {t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         # weights[i][t] = the BM25 contribution of term t to document i (a query term counts once).
         self.weights: list[dict[str, float]] = []
-        for doc, tf in zip(docs, tfs):
+        for doc, tf in zip(docs, tfs, strict=True):
             norm = k1 * (1.0 - b + b * (len(doc) / avgdl)) if avgdl else k1
             self.weights.append({t: self.idf[t] * c * (k1 + 1.0) / (c + norm) for t, c in tf.items()})
         self.self_scores = [sum(w.values()) for w in self.weights]

@@ -8,7 +8,8 @@ directly in thread mode) behind one interface.
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 

@@ -23,8 +23,9 @@ import secrets
 import socket
 import struct
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger("chatsvc.agent.worker")
 
@@ -43,7 +44,8 @@ def encode(message: dict[str, Any]) -> bytes:
 
 async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
     (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
-    return json.loads(await reader.readexactly(size))
+    message: dict[str, Any] = json.loads(await reader.readexactly(size))
+    return message
 
 
 class TokenBatch:
@@ -80,7 +82,7 @@ class TokenBatch:
 class PipeGateway:
     """Process mode: a tool call is a message to the server; the answer comes back as tool_result."""
 
-    def __init__(self, host: "RunHost", run_id: str) -> None:
+    def __init__(self, host: RunHost, run_id: str) -> None:
         self.host = host
         self.run_id = run_id
 
@@ -106,7 +108,8 @@ class CurrentRunGateway:
     """The tools' gateway: forwards each call to the gateway of the run that makes it."""
 
     async def call(self, name: str, args: dict[str, Any]) -> str:
-        return await _run_gateway.get().call(name, args)
+        result: str = await _run_gateway.get().call(name, args)
+        return result
 
 
 class RunHost:
@@ -130,17 +133,18 @@ class RunHost:
     def handle(self, message: dict[str, Any]) -> None:
         kind = message.get("t")
         if kind == "run":
+            run_id: str = message["run_id"]
             task = asyncio.get_running_loop().create_task(self._run(message))
-            self.runs[message["run_id"]] = task
-            task.add_done_callback(lambda _t, rid=message["run_id"]: self.runs.pop(rid, None))
+            self.runs[run_id] = task
+            task.add_done_callback(lambda _t: self.runs.pop(run_id, None))
         elif kind == "tool_result":
             future = self.pending_tools.get(message["call_id"])
             if future is not None and not future.done():
                 future.set_result(message["result"])
         elif kind == "cancel":
-            task = self.runs.get(message["run_id"])
-            if task is not None:
-                task.cancel()
+            running = self.runs.get(message["run_id"])
+            if running is not None:
+                running.cancel()
         elif kind == "job":  # kept until done: the loop holds only weak references to tasks
             job = asyncio.get_running_loop().create_task(self._job(message))
             self.jobs.add(job)
@@ -185,7 +189,8 @@ class RunHost:
                     self.tokens.add(run_id, chunk.text)
                 if chunk.usage_metadata:
                     for key in ("input_tokens", "output_tokens"):
-                        usage[key] = usage.get(key, 0) + int(chunk.usage_metadata.get(key, 0))
+                        count: Any = chunk.usage_metadata.get(key) or 0
+                        usage[key] = usage.get(key, 0) + int(count)
             self.send({"t": "done", "run_id": run_id, "text": "".join(text), "usage": usage})
         except asyncio.CancelledError:
             self.send({"t": "cancelled", "run_id": run_id, "text": "".join(text)})
@@ -207,26 +212,33 @@ class RunHost:
 def describe_error(exc: BaseException) -> str:
     """A sentence a user can act on, without internals."""
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-    try:
-        import openai
-    except ImportError:  # pragma: no cover - langchain-openai brings it
-        openai = None
-    if openai is not None:
-        if isinstance(exc, openai.RateLimitError):
-            return f"The model service is rate limiting requests (429): {text}"
-        if isinstance(exc, openai.APITimeoutError):
-            return "The model service did not answer in time."
-        if isinstance(exc, openai.APIConnectionError):
-            return "The connection to the model service failed or was cut off."
-        if isinstance(exc, openai.APIStatusError):
-            return f"The model service answered with an error ({exc.status_code}): {text}"
-        if isinstance(exc, openai.APIError):
-            return f"The model service reported an error: {text}"
+    service = _model_service_error(exc, text)
+    if service is not None:
+        return service
     if isinstance(exc, json.JSONDecodeError):
         return "The model service sent a malformed response."
     if type(exc).__name__ == "GraphRecursionError":
         return "The agent took too many steps without finishing."
     return f"The agent failed: {text}"
+
+
+def _model_service_error(exc: BaseException, text: str) -> str | None:
+    """Describe an error of the OpenAI client (429, timeout, connection, status), or None."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - langchain-openai brings it
+        return None
+    if isinstance(exc, openai.RateLimitError):
+        return f"The model service is rate limiting requests (429): {text}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "The model service did not answer in time."
+    if isinstance(exc, openai.APIConnectionError):
+        return "The connection to the model service failed or was cut off."
+    if isinstance(exc, openai.APIStatusError):
+        return f"The model service answered with an error ({exc.status_code}): {text}"
+    if isinstance(exc, openai.APIError):
+        return f"The model service reported an error: {text}"
+    return None
 
 
 # --- process mode: the worker process's main ---------------------------------------------------

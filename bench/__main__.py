@@ -71,7 +71,7 @@ async def run_one(name: str, cfg: Config, budget_s: float) -> Result:
     try:
         module = importlib.import_module(module_name)
         result = await asyncio.wait_for(module.run(cfg), limit)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         result = Result(name, problems=[f"did not finish within {limit:.0f} s"])
     except Exception as exc:
         result = Result(name, problems=[f"{type(exc).__name__}: {exc}", traceback.format_exc()])

@@ -52,7 +52,7 @@ class Totals:
 class ChatStream:
     """One chat kept busy with back-to-back runs over its own websocket."""
 
-    def __init__(self, ws: Ws, chat_id: str, prompt: str, totals: Totals, state: "LoadState") -> None:
+    def __init__(self, ws: Ws, chat_id: str, prompt: str, totals: Totals, state: LoadState) -> None:
         self.ws = ws
         self.chat_id = chat_id
         self.topic = f"chat:{chat_id}"
@@ -197,7 +197,7 @@ async def _main(pipe: Connection, base: str, users: list[User], chats: list[tupl
         tasks = [loop.create_task(s.run(stagger_s)) for s in streams]
         try:
             await asyncio.wait_for(asyncio.gather(*(s.streaming.wait() for s in streams)), 120)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             totals.errors.append("not every chat started streaming within 120 s")
         pipe.send({"t": "streaming", "at": time.time(), "errors": list(totals.errors)})
         while True:

@@ -106,7 +106,7 @@ class Ws:
         self.backlog: list[dict[str, Any]] = []
 
     @classmethod
-    async def open(cls, session: aiohttp.ClientSession, base: str, user: User, timeout: float = 30) -> "Ws":
+    async def open(cls, session: aiohttp.ClientSession, base: str, user: User, timeout: float = 30) -> Ws:
         ws = await session.ws_connect(ws_url(base), headers=user.headers, timeout=aiohttp.ClientWSTimeout(
             ws_receive=None, ws_close=5), max_msg_size=8 << 20)
         conn = cls(ws)

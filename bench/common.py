@@ -17,9 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import aiohttp
 
@@ -62,7 +63,7 @@ class Config:
     startup_repeats: int = 3
 
     @classmethod
-    def quick_config(cls, **overrides: Any) -> "Config":
+    def quick_config(cls, **overrides: Any) -> Config:
         base = dict(quick=True, loop_runs=(0, 16), loop_seconds=2.0, rest_seconds=0.75, fanout_subscribers=200,
                     fanout_updates=20, stream_runs=16, stream_seconds=2.0, connections=500, startup_repeats=1,
                     requirements=8, stagger_s=0.5)
@@ -162,7 +163,7 @@ class Server:
                                            timeout=aiohttp.ClientTimeout(total=2)) as resp:
                         if resp.status == 200:
                             break
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                except (TimeoutError, aiohttp.ClientError, OSError):
                     pass
                 if time.perf_counter() > deadline:
                     raise BenchError(f"the server did not answer /healthz within {timeout:g} s")
@@ -201,7 +202,7 @@ class Server:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    async def __aenter__(self) -> "Server":
+    async def __aenter__(self) -> Server:
         await self.start()
         return self
 
@@ -380,7 +381,7 @@ class Table:
         widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
 
         def line(row: list[str]) -> str:
-            return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
+            return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + " |"
 
         out = [f"### {self.title}", "", line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
         out += [line(r) for r in cells[1:]]

@@ -121,7 +121,7 @@ async def run(cfg: Config) -> Result:
             client_cpu = time.process_time() - client0
             other = window.stop()["other"]
             e2e, from_publish, lost, bad_order, closed = _analyse(subs, sent, expected)
-            patch = stats([a - s for s, a in zip(sent, answered)])
+            patch = stats([a - s for s, a in zip(sent, answered, strict=False)])
             for sub in subs:
                 sub.closing = True  # type: ignore[attr-defined]
             await asyncio.gather(*(s.ws.close() for s in subs), return_exceptions=True)

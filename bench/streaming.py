@@ -93,7 +93,8 @@ async def run(cfg: Config) -> Result:
         f"{report['client_cpu']:.0%}; server RSS {mem['rss'] / 1024:.0f} MiB, with agent workers "
         f"{mem['tree_pss'] / 1024:.0f} MiB PSS. CPU per token delivered: server "
         f"{cpu[0] * 1e6 / max(1, tokens):.0f} µs, agent workers {cpu[1] * 1e6 / max(1, tokens):.0f} µs "
-        f"(server {cpu[0] / window:.0%} of a core, workers {cpu[1] / window:.0%}). Other load on the machine meanwhile: {other:.0%} of a core.")
+        f"(server {cpu[0] / window:.0%} of a core, workers {cpu[1] / window:.0%}). "
+        f"Other load on the machine meanwhile: {other:.0%} of a core.")
     result.tables.append(table)
     if total["n"]:
         result.goals.append(Goal("streaming", f"p99 {ms(total['p99'])} token produced → frame received at {runs} "

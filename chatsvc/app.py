@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator
+from typing import Any
 
 from aiohttp import web
 from aiohttp_session import session_middleware
@@ -14,25 +15,26 @@ from sqlalchemy.orm import configure_mappers
 
 from agent.providers import provider_settings
 from chatsvc import keys
-from chatsvc.agent_tools import AgentTools
-from chatsvc.agents import AgentPool
+from chatsvc.agent_pool import AgentPool
 from chatsvc.errors import error_middleware
 from chatsvc.events import EventBus, InMemoryEventBus
 from chatsvc.live import Limits
 from chatsvc.permissions import BUILTIN_ROLES
+from chatsvc.run_manager import RunManager
 from chatsvc.security import LoginLimiter, PasswordHasher
-from chatsvc.runs import RunManager
 from chatsvc.services import Services
+from chatsvc.services.agent_tools import AgentTools
 from chatsvc.services.bot import BotService
 from chatsvc.services.chat import ChatService
 from chatsvc.settings import Settings
 from chatsvc.shutdown import stop_tasks
 from chatsvc.sockets import SocketRegistry
-from chatsvc.taskkinds import task_kinds
-from chatsvc.tasks import TaskManager
+from chatsvc.task_kinds import task_kinds
+from chatsvc.task_manager import TaskManager
 from storage import rbac
 from storage.blobs import BlobStore
-from storage.db import Database, run_migrations_blocking
+from storage.db import Database
+from storage.migrate import run_migrations_blocking
 
 log = logging.getLogger("chatsvc")
 
@@ -56,7 +58,7 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 @web.middleware
 async def security_headers_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Add the headers every answer carries; pages get a strict CSP (no inline script)."""
-    response = await handler(request)
+    response: web.StreamResponse = await handler(request)
     if not response.prepared:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
@@ -134,16 +136,14 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     """The agent worker pool, the task manager and the run manager; recover what a crash left behind."""
     settings = app[keys.SETTINGS]
     db, bus = app[keys.DB], app[keys.EVENTS]
-    tasks = TaskManager(db=db, bus=bus, kinds=task_kinds(app), concurrency=settings.task_concurrency)
+    pool = AgentPool(mode=settings.agent_executor, size=settings.agent_processes)  # tools: through each run
+    app[keys.AGENTS] = pool
+    kinds = task_kinds(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR], agents=pool, settings=settings)
+    tasks = TaskManager(db=db, bus=bus, kinds=kinds, concurrency=settings.task_concurrency)
     app[keys.TASKS] = tasks
     bot = BotService(db=db, tasks=tasks)
     tools = AgentTools(db=db, bot=bot)
-    runs_box: list[RunManager] = []
-    pool = AgentPool(mode=settings.agent_executor, size=settings.agent_processes,
-                     execute_tool=lambda run_id, name, args: runs_box[0].execute_tool(run_id, name, args))
-    app[keys.AGENTS] = pool
     runs = RunManager(db=db, bus=bus, pool=pool, provider=lambda: provider_settings(settings), tools=tools.run)
-    runs_box.append(runs)
     app[keys.RUNS] = runs
     app[keys.SERVICES] = Services(chat=ChatService(db=db, bus=bus, runs=runs), bot=bot)
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)

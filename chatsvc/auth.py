@@ -32,7 +32,7 @@ def bearer_from(request: web.Request) -> str | None:
 async def resolve_principal(request: web.Request) -> Principal | None:
     """Find the caller of this request (cached on the request); None when anonymous."""
     if keys.PRINCIPAL_RESOLVED in request:
-        return request.get(keys.PRINCIPAL)  # type: ignore[return-value]
+        return request.get(keys.PRINCIPAL)
     principal = await _resolve(request)
     request[keys.PRINCIPAL_RESOLVED] = True
     request[keys.PRINCIPAL] = principal

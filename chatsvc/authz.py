@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatsvc.errors import Forbidden, NotFound
 from chatsvc.permissions import PERMISSIONS
 from chatsvc.security import Principal
-from storage import rbac
-from storage.models import ChatSession, ProjectMember
+from storage import documents, rbac, tasks
+from storage.models import ChatSession, ProjectMember, Task
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
 PROJECT_ROLES = tuple(ROLE_RANK)
@@ -56,6 +56,31 @@ async def require_project(
     if ROLE_RANK[role] < ROLE_RANK[need]:
         raise Forbidden(f"This needs the {need} role in the project; you are {role}.")
     return role
+
+
+async def require_document_version(session: AsyncSession, principal: Principal, version_id: str,
+                                   need: str = "viewer") -> str:
+    """Authorize on a document version's project and return the project id; 404 when unknown or not visible."""
+    project_id = await documents.project_of(session, version_id)
+    if project_id is None:
+        raise NotFound("No such document version.")
+    try:
+        await require_project(session, principal, project_id, need)
+    except NotFound:
+        raise NotFound("No such document version.") from None
+    return project_id
+
+
+async def require_task(session: AsyncSession, principal: Principal, task_id: str, need: str = "viewer") -> Task:
+    """A background task the caller may see (its project's role decides; 404 otherwise)."""
+    task = await tasks.get(session, task_id)
+    if task is None:
+        raise NotFound("No such task.")
+    try:
+        await require_project(session, principal, task.project_id, need)
+    except NotFound:
+        raise NotFound("No such task.") from None
+    return task
 
 
 async def require_chat_session(

@@ -12,8 +12,9 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from chatsvc.settings import Settings
 
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def migrate(settings: Settings) -> int:
-    from storage.db import run_migrations_blocking
+    from storage.migrate import run_migrations_blocking
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     run_migrations_blocking(settings.resolved_database_url)
@@ -129,7 +130,8 @@ def serve(settings: Settings) -> int:
         return 0
     from chatsvc.permissions import BUILTIN_ROLES
     from storage import rbac
-    from storage.db import Database, run_migrations_blocking
+    from storage.db import Database
+    from storage.migrate import run_migrations_blocking
 
     async def create_builtin_roles() -> None:
         db = Database(settings.resolved_database_url)
@@ -257,7 +259,8 @@ async def create_user_in_db(
     from chatsvc.permissions import BUILTIN_ROLES, DEFAULT_ROLE
     from chatsvc.schemas.users import UserRegister
     from storage import rbac, users
-    from storage.db import Database, run_migrations_blocking
+    from storage.db import Database
+    from storage.migrate import run_migrations_blocking
 
     try:
         body = UserRegister(email=email, username=username, password=password, full_name=full_name)

@@ -75,7 +75,7 @@ class ValidationFailed(ApiError):
     status, code, default_message = 422, "validation_error", "The request is not valid."
 
     @classmethod
-    def from_pydantic(cls, exc: ValidationError, prefix: tuple[str, ...] = ()) -> "ValidationFailed":
+    def from_pydantic(cls, exc: ValidationError, prefix: tuple[str, ...] = ()) -> ValidationFailed:
         """Turn a pydantic error into details with loc and msg per field."""
         details = [
             {"loc": [*prefix, *(str(p) for p in err["loc"])], "msg": err["msg"], "type": err["type"]}
@@ -84,7 +84,7 @@ class ValidationFailed(ApiError):
         return cls(details=details)
 
     @classmethod
-    def field(cls, loc: list[str], msg: str) -> "ValidationFailed":
+    def field(cls, loc: list[str], msg: str) -> ValidationFailed:
         """Report one bad field."""
         return cls(details=[{"loc": loc, "msg": msg, "type": "value_error"}])
 
@@ -137,7 +137,8 @@ def _message_for(exc: web.HTTPException) -> str:
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Render ApiError, aiohttp's HTTP errors and unexpected exceptions as the JSON error shape."""
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
     except ValidationError as exc:  # a schema used outside the view helpers

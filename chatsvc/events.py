@@ -14,8 +14,9 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger("chatsvc.events")
 
@@ -270,6 +271,12 @@ def fits(value: Any, limit: int) -> bool:
         if size > limit:
             return False
     return True
+
+
+def publish_sessions_revoked(bus: EventBus, user_id: str, auth_session_ids: list[str]) -> None:
+    """Tell live connections of these sessions to close (the websocket layer listens on user topics)."""
+    if auth_session_ids:
+        bus.publish([user_topic(user_id)], "session.revoked", {"auth_session_ids": auth_session_ids})
 
 
 def publish_resource(

@@ -1,30 +1,53 @@
-"""Every typed application and request key, in one place."""
+"""Every typed application and request key, in one place.
+
+The value types are imported for the type checker only (the modules behind them import this one), so each
+key is declared with its type as an annotation: `app[keys.RUNS]` is a RunManager to mypy.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
+
 from aiohttp import web
 
-SETTINGS = web.AppKey("settings", "Settings")
-DB_CONNECT_ARGS = web.AppKey("db_connect_args", dict)  # extra driver arguments (tests: a PostgreSQL schema)
-DB = web.AppKey("db", "Database")
-CPU_EXECUTOR = web.AppKey("cpu_executor", Executor)
-PASSWORDS = web.AppKey("passwords", "PasswordHasher")
-LOGIN_LIMITER = web.AppKey("login_limiter", "LoginLimiter")
-EVENTS = web.AppKey("events", "EventBus")
-BLOBS = web.AppKey("blobs", "BlobStore")
+if TYPE_CHECKING:
+    from chatsvc.agent_pool import AgentPool
+    from chatsvc.events import Event, EventBus
+    from chatsvc.live import Limits
+    from chatsvc.run_manager import RunManager
+    from chatsvc.security import LoginLimiter, PasswordHasher, Principal
+    from chatsvc.services import Services
+    from chatsvc.settings import Settings
+    from chatsvc.sockets import SocketRegistry
+    from chatsvc.task_manager import TaskManager
+    from storage.blobs import BlobStore
+    from storage.db import Database
+
+    MetricsProvider = Callable[[], list[tuple[str, str, float]]]
+    TopicSnapshot = Callable[[str], list[Event]]
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DB_CONNECT_ARGS: web.AppKey[dict[str, Any]] = web.AppKey("db_connect_args")  # driver arguments (tests: a schema)
+DB: web.AppKey[Database] = web.AppKey("db")
+CPU_EXECUTOR: web.AppKey[Executor] = web.AppKey("cpu_executor")
+PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
+LOGIN_LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
+EVENTS: web.AppKey[EventBus] = web.AppKey("events")
+BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
+METRICS: web.AppKey[list[MetricsProvider]] = web.AppKey("metrics")  # callables returning [(name, help, value)]
+OPENAPI_CACHE: web.AppKey[dict[str, Any]] = web.AppKey("openapi_cache")
+WS_LIMITS: web.AppKey[Limits] = web.AppKey("ws_limits")
+SOCKETS: web.AppKey[SocketRegistry] = web.AppKey("sockets")
+# Callables topic -> [Event] queued right after a subscribe result (e.g. a streaming reply's text so far).
+TOPIC_SNAPSHOTS: web.AppKey[list[TopicSnapshot]] = web.AppKey("topic_snapshots")
+AGENTS: web.AppKey[AgentPool] = web.AppKey("agents")
+RUNS: web.AppKey[RunManager] = web.AppKey("runs")
+TASKS: web.AppKey[TaskManager] = web.AppKey("tasks")
+SERVICES: web.AppKey[Services] = web.AppKey("services")
 
 # Request-scoped values, set while authenticating.
-PRINCIPAL = web.RequestKey("principal", object)  # Principal | None
-PRINCIPAL_RESOLVED = web.RequestKey("principal_resolved", bool)
-SESSION_SECRET = web.RequestKey("session_secret", str)  # the cookie session's id, for CSRF
-METRICS = web.AppKey("metrics", list)  # callables returning [(name, help, value)]
-OPENAPI_CACHE = web.AppKey("openapi_cache", dict)
-WS_LIMITS = web.AppKey("ws_limits", object)  # chatsvc.live.Limits
-SOCKETS = web.AppKey("sockets", object)  # chatsvc.sockets.SocketRegistry
-# Callables topic -> [Event] queued right after a subscribe result (e.g. a streaming reply's text so far).
-TOPIC_SNAPSHOTS = web.AppKey("topic_snapshots", list)
-AGENTS = web.AppKey("agents", object)  # chatsvc.agents.AgentPool
-RUNS = web.AppKey("runs", object)  # chatsvc.runs.RunManager
-TASKS = web.AppKey("tasks", object)  # chatsvc.tasks.TaskManager
-SERVICES = web.AppKey("services", "Services")  # chatsvc.services.Services
+PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
+PRINCIPAL_RESOLVED: web.RequestKey[bool] = web.RequestKey("principal_resolved")
+SESSION_SECRET: web.RequestKey[str] = web.RequestKey("session_secret")  # the cookie session's id, for CSRF

@@ -229,7 +229,7 @@ class Connection:
             async with asyncio.timeout(2):
                 await self.ws.send_str(goodbye)
                 await self.ws.close(code=code, message=reason.encode()[:120])
-        except (asyncio.TimeoutError, ConnectionResetError, RuntimeError):
+        except (TimeoutError, ConnectionResetError, RuntimeError):
             transport = self.request.transport  # a peer that does not read: drop the TCP connection,
             if transport is not None:  # without waiting to flush what it will never read
                 transport.abort()

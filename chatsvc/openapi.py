@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chatsvc import __version__
+from chatsvc.views import ApiView
 
 METHODS = ("get", "post", "put", "patch", "delete")
 REF = "#/components/schemas/{model}"
@@ -34,12 +36,12 @@ STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 4
                422: "Validation error", 429: "Rate limited", 501: "Not implemented", 503: "Unavailable"}
 
 
-def iter_endpoints(app: web.Application) -> Iterator[tuple[str, str, type, Any]]:
+def iter_endpoints(app: web.Application) -> Iterator[tuple[str, str, type[ApiView], Any]]:
     """Yield (METHOD, path, view class, Endpoint) for every declared view method in the route table."""
     seen: set[tuple[str, str]] = set()
     for route in app.router.routes():
         view = route.handler
-        if not isinstance(view, type):
+        if not (isinstance(view, type) and issubclass(view, ApiView)):
             continue
         path = route.resource.canonical if route.resource else ""
         for method in METHODS:
@@ -60,7 +62,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             models.append((meta.body, "validation"))
         if meta.response is not None:
             models.append((meta.response, "serialization"))
-    keyed, defs = models_json_schema(models, ref_template=REF) if models else ({}, {})
+    keyed, defs = models_json_schema(models, ref_template=REF) if models else ({}, {})  # type: ignore[arg-type]
     paths: dict[str, dict[str, Any]] = {}
     for method, path, view, meta in endpoints:
         op: dict[str, Any] = {

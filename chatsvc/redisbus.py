@@ -21,8 +21,9 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis
@@ -206,7 +207,7 @@ class RedisEventBus:
                               socket_connect_timeout=OP_TIMEOUT_S, socket_timeout=READ_BLOCK_MS / 1000 + 5)
 
     @classmethod
-    async def connect(cls, url: str) -> "RedisEventBus":
+    async def connect(cls, url: str) -> RedisEventBus:
         """Build and start a bus for a CHATSVC_REDIS_URL (which may carry `?prefix=`)."""
         redis_url, prefix = split_prefix(url)
         bus = cls(redis_url, prefix=prefix)
@@ -234,7 +235,7 @@ class RedisEventBus:
                 "or unset CHATSVC_REDIS_URL to run a single process with the in-memory event bus."
             ) from None
         # Read from the stream's current end, not `$`: events we publish before the first XREAD still count.
-        self._last_id = last[0][0] if last else "0-0"
+        self._last_id = str(last[0][0]) if last else "0-0"
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._send_loop()), loop.create_task(self._read_loop())]
         log.info("event bus: Redis at %s (keys %s*)", public_url(self.url), self.prefix)
@@ -312,7 +313,7 @@ class RedisEventBus:
             if failures:
                 log.warning("Redis is reachable again after %d failed sends", failures)
                 failures = 0
-            for (_keys, args), result in zip(batch, results):
+            for (_keys, args), result in zip(batch, results, strict=True):
                 self._pending.popleft()
                 if isinstance(result, Exception):
                     self.dropped_total += 1
@@ -348,7 +349,8 @@ class RedisEventBus:
             if failures:
                 log.warning("reading events from Redis again")
                 failures = 0
-            for _stream, entries in reply.items() if isinstance(reply, dict) else reply or ():
+            streams: Any = reply.items() if isinstance(reply, dict) else reply or ()  # RESP3 map, RESP2 list
+            for _stream, entries in streams:
                 for entry_id, fields in entries:
                     self._last_id = entry_id
                     try:
@@ -418,7 +420,7 @@ class RedisEventBus:
             return Subscription(epoch, seq, False)
         replay = []
         for entry_id, flat in entries:
-            fields = dict(zip(flat[::2], flat[1::2]))
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))
             event_seq, ts = int(entry_id.split("-", 1)[0]), float(fields["ts"])
             replay.append(make_event(topic, event_seq, epoch, fields["n"], ts, json.loads(fields["d"]), fields["d"]))
         if len(replay) != seq - last_seen or (replay and replay[0].seq != last_seen + 1):

@@ -8,10 +8,14 @@ import hmac
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import bcrypt
+
+T = TypeVar("T")
 
 MIN_PASSWORD_BYTES = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt reads only 72 bytes; longer is refused, never truncated
@@ -36,7 +40,7 @@ class PasswordHasher:
         self._slots = asyncio.Semaphore(concurrency)
         self._dummy_hash: bytes | None = None
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         async with self._slots:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 SECRET_FILE = "secret.key"
 
@@ -71,12 +72,12 @@ class Settings:
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from CHATSVC_* (and OPENAI_*) variables; explicit overrides win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -114,7 +115,7 @@ class Settings:
             raise ValueError("--llm openai needs OPENAI_API_KEY (any value works for a local server such as "
                              "vLLM, llama.cpp or Ollama) and usually OPENAI_BASE_URL")
 
-    def with_secrets(self) -> "Settings":
+    def with_secrets(self) -> Settings:
         """Return settings carrying the secret key, generating it into the data dir on first run."""
         if self.secret_key:
             return self

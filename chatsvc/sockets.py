@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from chatsvc import authz
 from chatsvc.errors import ApiError
@@ -29,7 +30,7 @@ KICK_WAIT_S = 3.0  # each goodbye-and-close gives up on its peer after 2 s
 class SocketRegistry:
     """Track connections by user and auth session; react to events that change what they may see."""
 
-    def __init__(self, bus: EventBus, db: "Database") -> None:
+    def __init__(self, bus: EventBus, db: Database) -> None:
         self.bus = bus
         self.db = db
         self.connections: set[Connection] = set()

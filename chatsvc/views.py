@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, ClassVar
+from typing import Any, ClassVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from chatsvc import keys
 from chatsvc.auth import require_principal, resolve_principal
 from chatsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from chatsvc.events import publish_resource
 from chatsvc.schemas.common import ID_PATTERN
 from chatsvc.security import Principal
 
@@ -69,6 +71,20 @@ class ApiView(web.View):
     @classmethod
     def full_path(cls) -> str:
         return cls.path if cls.root else API_PREFIX + cls.path
+
+
+class ProjectScopedView(ApiView):
+    """Shared helpers of the project, member and file views."""
+
+    tag = "projects"
+
+    def ident(self, name: str = "id") -> str:
+        """Return an id path parameter; anything that cannot be an id is simply not found."""
+        return self.match(name)
+
+    def publish(self, topics: list[str], kind: str, action: str, resource: dict[str, Any]) -> None:
+        """Publish `<kind>.<action>` after commit, with the caller as actor."""
+        publish_resource(self.app[keys.EVENTS], topics, kind, action, resource, actor=self.principal.user_id)
 
 
 def endpoint(

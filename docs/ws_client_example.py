@@ -40,8 +40,8 @@ async def watch(base: str, token: str, project_id: str, count: int | None) -> No
                     raise SystemExit(f"subscribe failed: {frame['error']['message']}")
                 print("subscribed at seq", frame["data"]["seq"], flush=True)
             elif frame["type"] == "event":
-                print(f"event {frame['seq']}: {frame['name']} {json.dumps(frame['data'].get('resource', frame['data']))}",
-                      flush=True)
+                shown = json.dumps(frame["data"].get("resource", frame["data"]))
+                print(f"event {frame['seq']}: {frame['name']} {shown}", flush=True)
                 seen += 1
                 if count is not None and seen >= count:
                     return

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from chatsvc.views import ApiView
 from handlers import admin, artifacts, bot, chat, documents, files, members, ops, projects, rbac, tasks, users, ws
 
-VIEWS: list[type] = [
+VIEWS: list[type[ApiView]] = [
     *ops.VIEWS,
     *users.VIEWS,
     *admin.VIEWS,

@@ -16,19 +16,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiohttp import web
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatsvc import authz, keys
 from chatsvc.errors import Conflict, Forbidden, NotFound
-from chatsvc.events import chat_topic, publish_resource, user_topic
+from chatsvc.events import chat_topic, publish_resource, publish_sessions_revoked, user_topic
 from chatsvc.schemas import Page, page_of
 from chatsvc.schemas.admin import AdminUserQuery, AdminUserUpdate, StatsOut, TaskQuery
 from chatsvc.schemas.tasks import TaskOut
 from chatsvc.schemas.users import UserOut
 from chatsvc.views import ApiView, endpoint
-from handlers.users import notify_revoked
 from storage import stats, users
 from storage import tasks as tasks_repo
 from storage.models import User
@@ -37,21 +35,7 @@ log = logging.getLogger("chatsvc.admin")
 
 ADMIN = "admin.access"
 # Gauges read from the app's METRICS providers; a part that is not running simply reports nothing (0).
-SOCKETS_GAUGE = "chatsvc_websockets"
-RUNS_GAUGE = "chatsvc_active_runs"
 RECONNECT_CODE = 1012  # RFC 6455 "service restart": come back and resume
-
-
-def process_gauges(app: web.Application) -> dict[str, float]:
-    """Collect the gauges other parts register under keys.METRICS; a failing provider counts as absent."""
-    values: dict[str, float] = {}
-    for provider in app.get(keys.METRICS, []):
-        try:
-            for name, _help, value in provider():
-                values[name] = value
-        except Exception:  # noqa: BLE001 - stats must answer even when one provider breaks
-            log.exception("a metrics provider failed")
-    return values
 
 
 class AdminView(ApiView):
@@ -138,7 +122,7 @@ class UserView(AdminView):
                 revoked = await users.revoke_user_sessions(s, user.id)
             await s.flush()
             out = UserOut.model_validate(user)
-        notify_revoked(self.app, out.id, revoked)
+        publish_sessions_revoked(self.app[keys.EVENTS], out.id, revoked)
         if out.version != before:
             publish_resource(self.app[keys.EVENTS], [user_topic(out.id)], "user", "updated",
                              out.model_dump(mode="json"), actor=self.principal.user_id)
@@ -164,7 +148,7 @@ class UserView(AdminView):
             revoked = await users.revoke_user_sessions(s, user_id)
             chat_ids = await users.delete_user(s, user)
         bus = self.app[keys.EVENTS]
-        notify_revoked(self.app, user_id, revoked)
+        publish_sessions_revoked(self.app[keys.EVENTS], user_id, revoked)
         for chat_id in chat_ids:
             publish_resource(bus, [chat_topic(chat_id), user_topic(user_id)], "chat_session", "deleted",
                              {"id": chat_id}, actor=self.principal.user_id)
@@ -205,17 +189,16 @@ class StatsView(AdminView):
 
     @endpoint("Counts of the whole system, plus this process's live sockets and runs", response=StatsOut,
               errors=(403,),
-              description="Database counts are global. `live_sockets` and `active_runs` come from the answering "
-                          "process's gauges (`chatsvc_websockets`, `chatsvc_active_runs`; 0 when absent), so "
-                          "with several workers each reports its own.")
+              description="Database counts are global. `live_sockets` and `active_runs` are the answering "
+                          "process's own (the same numbers as its `chatsvc_websockets` and `chatsvc_active_runs` "
+                          "gauges), so with several workers each reports its own.")
     async def get(self) -> StatsOut:
         async with self.db.read() as s:
             await authz.require_permission(s, self.principal, ADMIN)
             counts = await stats.system_counts(s)
-        gauges = process_gauges(self.app)
         return StatsOut.model_validate({
             **counts, "tasks": sum(counts["tasks_by_status"].values()),
-            "live_sockets": int(gauges.get(SOCKETS_GAUGE, 0)), "active_runs": int(gauges.get(RUNS_GAUGE, 0)),
+            "live_sockets": self.app[keys.SOCKETS].count(), "active_runs": self.app[keys.RUNS].active_count(),
         })
 
 

@@ -23,19 +23,15 @@ from chatsvc.schemas.artifacts import (
     ArtifactQuery,
     ArtifactTypeQuery,
     ArtifactUpdate,
+    artifact_json,
     validate_content,
 )
 from chatsvc.views import ApiView, endpoint
-from handlers.documents import require_version
 from storage import artifacts, documents
 from storage.models import Artifact
 
 TYPES_NOTE = ("`test_cases` and `coverage_report` content is validated (DESIGN §9); `note` and any other "
               "`[a-z][a-z0-9_]{0,39}` type hold free JSON.")
-
-
-def artifact_json(artifact: Artifact) -> dict[str, Any]:
-    return ArtifactOut.model_validate(artifact).model_dump(mode="json")
 
 
 class ArtifactsBase(ApiView):
@@ -120,7 +116,7 @@ class VersionArtifactsView(ArtifactsBase):
     async def get(self, query: ArtifactTypeQuery) -> dict[str, Any]:
         version_id = self.ident()
         async with self.db.read() as s:
-            project_id = await require_version(s, self.principal, version_id)
+            project_id = await authz.require_document_version(s, self.principal, version_id)
             rows, total = await artifacts.list_artifacts(
                 s, project_id=project_id, document_version_id=version_id, type=query.type,
                 limit=query.limit, offset=query.offset)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatsvc import keys
+from chatsvc import authz, keys
 from chatsvc.errors import Conflict, NotFound
 from chatsvc.schemas.tasks import BotRequest, CoverageSyncOut, CoverageTaskOut, TaskOut, TaskStarted
 from chatsvc.views import ApiView, endpoint
-from handlers.tasks import load_task
 from storage.models import Artifact
 
 
@@ -40,10 +39,10 @@ class CoverageSyncView(ApiView):
     async def post(self, body: BotRequest) -> CoverageSyncOut:
         task = await start_task(self, "coverage", body)
         await self.app[keys.TASKS].wait(task["id"])
-        done = await load_task(self, task["id"])
-        if done.status != "succeeded":
-            raise Conflict(done.error or "The coverage analysis did not finish.")
         async with self.db.read() as s:
+            done = await authz.require_task(s, self.principal, task["id"])
+            if done.status != "succeeded" or not done.result:
+                raise Conflict(done.error or "The coverage analysis did not finish.")
             artifact = await s.get(Artifact, done.result["artifact_id"])
             assert artifact is not None
             return CoverageSyncOut(report=artifact.content, artifact_id=artifact.id)
@@ -55,15 +54,15 @@ class CoverageTaskView(ApiView):
 
     @endpoint("A coverage task, with its report once it succeeded", response=CoverageTaskOut, errors=(404,))
     async def get(self) -> CoverageTaskOut:
-        task = await load_task(self, self.match("task_id"))
-        if task.kind != "coverage":
-            raise NotFound("No such coverage task.")
-        report = None
-        if task.status == "succeeded" and task.result:
-            async with self.db.read() as s:
+        async with self.db.read() as s:
+            task = await authz.require_task(s, self.principal, self.match("task_id"))
+            if task.kind != "coverage":
+                raise NotFound("No such coverage task.")
+            report = None
+            if task.status == "succeeded" and task.result:
                 artifact = await s.get(Artifact, task.result.get("artifact_id"))
                 report = artifact.content if artifact is not None else None
-        return CoverageTaskOut(task=task, report=report)
+            return CoverageTaskOut(task=TaskOut.model_validate(task), report=report)
 
 
 class TestCasesView(ApiView):

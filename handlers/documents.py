@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from agent.requirements import extract_requirements
 from chatsvc import authz, keys
 from chatsvc.errors import NotFound, PayloadTooLarge, ValidationFailed
@@ -27,7 +25,6 @@ from chatsvc.schemas.documents import (
     RequirementOut,
     RequirementQuery,
 )
-from chatsvc.security import Principal
 from chatsvc.views import ApiView, endpoint
 from storage import artifacts, documents
 from storage.blobs import BlobStore
@@ -39,18 +36,6 @@ MAX_MIB = MAX_CONTENT_BYTES // (1024 * 1024)
 def summary_json(version: DocumentVersion) -> dict[str, Any]:
     """Return a version's JSON without content (lists and events)."""
     return DocumentVersionSummary.model_validate(version).model_dump(mode="json")
-
-
-async def require_version(session: AsyncSession, principal: Principal, version_id: str, need: str = "viewer") -> str:
-    """Authorize on a version's project and return the project id; 404 when unknown or not visible."""
-    project_id = await documents.project_of(session, version_id)
-    if project_id is None:
-        raise NotFound("No such document version.")
-    try:
-        await authz.require_project(session, principal, project_id, need)
-    except NotFound:
-        raise NotFound("No such document version.") from None
-    return project_id
 
 
 def extract_rows(version_id: str, content: str) -> list[dict[str, Any]]:
@@ -174,7 +159,7 @@ class VersionView(DocumentsView):
     @endpoint("Read a document version with its content", response=DocumentVersionOut, errors=(404,))
     async def get(self) -> DocumentVersionOut:
         async with self.db.read() as s:
-            await require_version(s, self.principal, self.ident())
+            await authz.require_document_version(s, self.principal, self.ident())
             version = await documents.get(s, self.ident())
             if version is None:
                 raise NotFound("No such document version.")
@@ -187,7 +172,7 @@ class VersionView(DocumentsView):
                           "own `document_version.updated` event). Editor or above.")
     async def patch(self, body: DocumentVersionUpdate) -> DocumentVersionOut:
         async with self.db.write() as s:
-            project_id = await require_version(s, self.principal, self.ident(), need="editor")
+            project_id = await authz.require_document_version(s, self.principal, self.ident(), need="editor")
             await documents.lock_project(s, project_id)
             version = await documents.get_locked(s, self.ident())
             if version is None:
@@ -215,7 +200,7 @@ class VersionView(DocumentsView):
                           "version makes the highest-numbered remaining one current. Editor or above.")
     async def delete(self) -> None:
         async with self.db.write() as s:
-            project_id = await require_version(s, self.principal, self.ident(), need="editor")
+            project_id = await authz.require_document_version(s, self.principal, self.ident(), need="editor")
             await documents.lock_project(s, project_id)
             version = await documents.get_locked(s, self.ident())
             if version is None:
@@ -240,7 +225,7 @@ class RequirementsView(DocumentsView):
               response=Page[RequirementOut], errors=(404,))
     async def get(self, query: RequirementQuery) -> dict[str, Any]:
         async with self.db.read() as s:
-            await require_version(s, self.principal, self.ident())
+            await authz.require_document_version(s, self.principal, self.ident())
             rows, total = await documents.list_requirements(s, self.ident(), query.limit, query.offset)
             return page_of(RequirementOut, rows, total, query)
 

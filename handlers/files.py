@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, TypeVar
-
+from typing import IO, Any, TypeVar
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, hdrs, web
@@ -34,8 +34,8 @@ from chatsvc.schemas.files import (
     sanitize_filename,
     served_content_type,
 )
-from chatsvc.views import endpoint
-from handlers.projects import ProjectScopedView
+from chatsvc.services.files import collect_blobs
+from chatsvc.views import ProjectScopedView, endpoint
 from storage import files
 from storage.blobs import BlobStore
 from storage.models import StoredFile
@@ -143,21 +143,6 @@ def client_filename(part: BodyPartReader) -> str | None:
     return name
 
 
-async def collect_blobs(app: web.Application, digests: Iterable[str]) -> None:
-    """Remove the blobs no file row uses any more; call after the rows' deletion committed."""
-    digests = sorted(set(digests))  # one order everywhere: the advisory locks cannot deadlock
-    if not digests:
-        return
-    try:
-        async with app[keys.DB].write() as s:
-            for sha256 in digests:
-                await files.lock_blob(s, sha256)
-                if await files.references(s, sha256) == 0:
-                    await _run(app, app[keys.BLOBS].delete, sha256)
-    except Exception:  # the rows are gone already; a left-over blob is only wasted space
-        log.exception("removing unused blobs failed")
-
-
 class FileScopedView(ProjectScopedView):
     tag = "files"
 
@@ -201,7 +186,7 @@ class ProjectFilesView(FileScopedView):
         except BaseException:
             await _run(self.app, blobs.discard_temp, got.temp)
             if placed:
-                await collect_blobs(self.app, [got.sha256])
+                await collect_blobs(self.app[keys.DB], self.app[keys.BLOBS], self.app[keys.CPU_EXECUTOR], [got.sha256])
             raise
         self.publish([project_topic(project_id)], "file", "created", out.model_dump(mode="json"))
         return out
@@ -231,7 +216,7 @@ class FileView(FileScopedView):
             out = FileOut.model_validate(row)
             await files.delete(s, row)
         self.publish([project_topic(out.project_id)], "file", "deleted", out.model_dump(mode="json"))
-        await collect_blobs(self.app, [out.sha256])
+        await collect_blobs(self.app[keys.DB], self.app[keys.BLOBS], self.app[keys.CPU_EXECUTOR], [out.sha256])
 
 
 class FileContentView(FileScopedView):

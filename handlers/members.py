@@ -17,8 +17,7 @@ from chatsvc.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from chatsvc.events import project_topic, user_topic
 from chatsvc.schemas import Page, PageQuery
 from chatsvc.schemas.projects import MemberAdd, MemberOut, MemberUpdate, member_out
-from chatsvc.views import endpoint
-from handlers.projects import ProjectScopedView
+from chatsvc.views import ProjectScopedView, endpoint
 from storage import projects, users
 from storage.models import ProjectMember, User
 

@@ -11,13 +11,13 @@ from typing import Any
 
 from chatsvc import authz, keys
 from chatsvc.errors import NotFound
-from chatsvc.events import project_topic, publish_resource, user_topic
+from chatsvc.events import project_topic, user_topic
 from chatsvc.schemas import Page, PageQuery
 from chatsvc.schemas.projects import ProjectCreate, ProjectOut, ProjectUpdate
-from chatsvc.views import ApiView, endpoint
+from chatsvc.services.files import collect_blobs
+from chatsvc.views import ProjectScopedView, endpoint
 from storage import files, projects
 from storage.models import Project
-
 
 
 def project_json(project: Project, my_role: str | None = None) -> ProjectOut:
@@ -30,20 +30,6 @@ def project_json(project: Project, my_role: str | None = None) -> ProjectOut:
 def event_json(out: ProjectOut) -> dict[str, Any]:
     """The project as events carry it: without `my_role`, which differs per reader."""
     return out.model_dump(mode="json", exclude={"my_role"})
-
-
-class ProjectScopedView(ApiView):
-    """Shared helpers of the project, member and file views."""
-
-    tag = "projects"
-
-    def ident(self, name: str = "id") -> str:
-        """Return an id path parameter; anything that cannot be an id is simply not found."""
-        return self.match(name)
-
-    def publish(self, topics: list[str], kind: str, action: str, resource: dict[str, Any]) -> None:
-        """Publish `<kind>.<action>` after commit, with the caller as actor."""
-        publish_resource(self.app[keys.EVENTS], topics, kind, action, resource, actor=self.principal.user_id)
 
 
 class ProjectsView(ProjectScopedView):
@@ -107,7 +93,6 @@ class ProjectView(ProjectScopedView):
 
     @endpoint("Delete a project and everything in it (owner)", status=204, errors=(403, 404))
     async def delete(self) -> None:
-        from handlers.files import collect_blobs
 
         async with self.db.write() as s:
             await authz.require_project(s, self.principal, self.ident(), need="owner")
@@ -120,7 +105,7 @@ class ProjectView(ProjectScopedView):
             await projects.delete_project(s, project.id)
         topics = [project_topic(out.id), *(user_topic(uid) for uid in members)]
         self.publish(topics, "project", "deleted", event_json(out))
-        await collect_blobs(self.app, digests)
+        await collect_blobs(self.app[keys.DB], self.app[keys.BLOBS], self.app[keys.CPU_EXECUTOR], digests)
 
 
 VIEWS = [ProjectsView, ProjectView]

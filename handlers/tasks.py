@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chatsvc import authz, keys
 from chatsvc.errors import NotFound
 from chatsvc.schemas import Page, page_of
@@ -15,7 +17,7 @@ class TasksView(ApiView):
     tag = "tasks"
 
     @endpoint("List tasks of the projects I belong to (newest first)", query=TaskListQuery, response=Page[TaskOut])
-    async def get(self, query: TaskListQuery) -> dict:
+    async def get(self, query: TaskListQuery) -> dict[str, Any]:
         async with self.db.read() as s:
             if query.project_id:
                 await authz.require_project(s, self.principal, query.project_id)
@@ -30,11 +32,7 @@ class TasksView(ApiView):
 async def load_task(view: ApiView, task_id: str, need: str = "viewer") -> TaskOut:
     """Read a task the caller may see (404 otherwise, as for its project)."""
     async with view.db.read() as s:
-        task = await repo.get(s, task_id)
-        if task is None:
-            raise NotFound("No such task.")
-        await authz.require_project(s, view.principal, task.project_id, need)
-        return TaskOut.model_validate(task)
+        return TaskOut.model_validate(await authz.require_task(s, view.principal, task_id, need))
 
 
 class TaskView(ApiView):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from chatsvc import authz, keys
 from chatsvc.auth import csrf_token, end_cookie_session, start_cookie_session
 from chatsvc.errors import Conflict, Forbidden, RateLimited, Unauthorized
-from chatsvc.events import user_topic
+from chatsvc.events import publish_sessions_revoked
 from chatsvc.permissions import DEFAULT_ROLE
 from chatsvc.schemas import Page, page_of
 from chatsvc.schemas.users import (
@@ -53,12 +55,6 @@ async def check_password_login(request: web.Request, login: str, password: str) 
         assert row is not None
         row.last_login_at = utcnow()
     return row
-
-
-def notify_revoked(app: web.Application, user_id: str, auth_session_ids: list[str]) -> None:
-    """Tell live connections of these sessions to close (the websocket layer listens on user topics)."""
-    if auth_session_ids:
-        app[keys.EVENTS].publish([user_topic(user_id)], "session.revoked", {"auth_session_ids": auth_session_ids})
 
 
 class RegisterView(ApiView):
@@ -113,7 +109,8 @@ class LogoutView(ApiView):
     async def post(self) -> None:
         async with self.db.write() as s:
             await users.revoke_auth_session(s, self.principal.auth_session_id)
-        notify_revoked(self.app, self.principal.user_id, [self.principal.auth_session_id])
+        publish_sessions_revoked(self.app[keys.EVENTS], self.principal.user_id,
+                                 [self.principal.auth_session_id])
         if self.principal.via == "cookie":
             await end_cookie_session(self.request)
 
@@ -145,7 +142,8 @@ class SessionView(ApiView):
     async def delete(self) -> None:
         async with self.db.write() as s:
             await users.revoke_auth_session(s, self.principal.auth_session_id)
-        notify_revoked(self.app, self.principal.user_id, [self.principal.auth_session_id])
+        publish_sessions_revoked(self.app[keys.EVENTS], self.principal.user_id,
+                                 [self.principal.auth_session_id])
         await end_cookie_session(self.request)
 
 
@@ -206,7 +204,7 @@ class PasswordView(ApiView):
                 revoked = await users.revoke_user_sessions(s, user.id, except_id=self.principal.auth_session_id)
             await s.flush()
             out = UserOut.model_validate(user)
-        notify_revoked(self.app, user.id, revoked)
+        publish_sessions_revoked(self.app[keys.EVENTS], user.id, revoked)
         return out
 
 
@@ -216,7 +214,7 @@ class DirectoryView(ApiView):
 
     @endpoint("Search the user directory (to add project members)", query=DirectoryQuery,
               response=Page[DirectoryEntry])
-    async def get(self, query: DirectoryQuery) -> dict:
+    async def get(self, query: DirectoryQuery) -> dict[str, Any]:
         async with self.db.read() as s:
             await authz.require_permission(s, self.principal, "users.read")
             rows, total = await users.search(s, query.q, query.limit, query.offset)

@@ -123,7 +123,7 @@ class WebSocketView(ApiView):
                 try:
                     async with asyncio.timeout(2):
                         await ws.close()
-                except (asyncio.TimeoutError, ConnectionResetError):
+                except (TimeoutError, ConnectionResetError):
                     pass
         return ws
 

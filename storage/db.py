@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiosqlite
 from sqlalchemy import event
@@ -45,14 +45,19 @@ class OneHopCursor:
         self.arraysize = 1
         self._rows: list[Any] = []
 
-    async def __aenter__(self) -> "OneHopCursor":
+    def _raw(self) -> Any:
+        """The aiosqlite connection, for its untyped internals (_execute, _conn); tests/test_sqlite_adapter.py
+        fails loudly when an aiosqlite release changes them."""
+        return self._conn
+
+    async def __aenter__(self) -> OneHopCursor:
         return self
 
     async def __aexit__(self, *_exc: Any) -> None:
         self._rows = []
 
     def _run(self, many: bool, sql: str, parameters: Any) -> tuple[Any, int, int | None, list[Any]]:
-        cursor = self._conn._conn.cursor()  # on the connection's thread
+        cursor = self._raw()._conn.cursor()  # on the connection's thread
         try:
             if many:
                 cursor.executemany(sql, parameters)
@@ -63,13 +68,13 @@ class OneHopCursor:
         finally:
             cursor.close()
 
-    async def execute(self, sql: str, parameters: Any = None) -> "OneHopCursor":
-        self.description, self.rowcount, self.lastrowid, self._rows = await self._conn._execute(
+    async def execute(self, sql: str, parameters: Any = None) -> OneHopCursor:
+        self.description, self.rowcount, self.lastrowid, self._rows = await self._raw()._execute(
             self._run, False, sql, () if parameters is None else parameters)
         return self
 
-    async def executemany(self, sql: str, parameters: Any) -> "OneHopCursor":
-        self.description, self.rowcount, self.lastrowid, self._rows = await self._conn._execute(
+    async def executemany(self, sql: str, parameters: Any) -> OneHopCursor:
+        self.description, self.rowcount, self.lastrowid, self._rows = await self._raw()._execute(
             self._run, True, sql, parameters)
         return self
 
@@ -96,13 +101,14 @@ class OneHopConnection(aiosqlite.Connection):
         return OneHopCursor(self)
 
 
-def _one_hop_creator(database: str, kwargs: dict[str, Any]) -> Any:
+def _one_hop_creator(database: str, kwargs: Mapping[str, Any]) -> Any:
     """SQLAlchemy's async_creator: an unstarted OneHopConnection (awaiting it connects)."""
 
     async def create() -> OneHopConnection:
         conn = OneHopConnection(lambda: sqlite3.connect(database, **kwargs), iter_chunk_size=64)
         conn._thread.daemon = True  # as SQLAlchemy does for aiosqlite: never block interpreter exit
-        return await conn
+        await conn  # connects on the connection's own thread; the object awaited is the one returned
+        return conn
 
     return create
 
@@ -197,10 +203,3 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
-
-
-def run_migrations_blocking(url: str, connect_args: dict[str, Any] | None = None) -> None:
-    """Apply Alembic migrations to head; blocking, so call it in a thread (it runs its own loop)."""
-    from storage.migrate import upgrade_head
-
-    asyncio.run(upgrade_head(url, connect_args))

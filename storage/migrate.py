@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from storage.db import SQLITE_PRAGMAS, is_sqlite
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -21,8 +24,6 @@ def alembic_config() -> Config:
 
 async def upgrade_head(url: str, connect_args: dict[str, Any] | None = None) -> None:
     """Upgrade the database at url to the newest revision."""
-    from storage.db import SQLITE_PRAGMAS, is_sqlite
-
     engine = create_async_engine(url, connect_args=connect_args or {})
     try:
         async with engine.begin() as conn:
@@ -38,3 +39,8 @@ async def upgrade_head(url: str, connect_args: dict[str, Any] | None = None) -> 
             await conn.run_sync(run)
     finally:
         await engine.dispose()
+
+
+def run_migrations_blocking(url: str, connect_args: dict[str, Any] | None = None) -> None:
+    """Apply Alembic migrations to head; blocking, so call it in a thread (it runs its own loop)."""
+    asyncio.run(upgrade_head(url, connect_args))

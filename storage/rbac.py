@@ -80,7 +80,7 @@ async def unassign(session: AsyncSession, user_id: str, role_id: str) -> bool:
     result = await session.execute(
         delete(UserRole).where(UserRole.user_id == user_id, UserRole.role_id == role_id)
     )
-    return bool(result.rowcount)
+    return bool(getattr(result, "rowcount", 0))  # a CursorResult: DML results carry rowcount
 
 
 async def user_permissions(session: AsyncSession, user_id: str) -> set[str]:

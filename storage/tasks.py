@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Task, utcnow
@@ -74,7 +74,7 @@ async def interrupt_expired(session: AsyncSession, *, owner: str | None = None) 
 async def list_tasks(session: AsyncSession, *, project_ids: list[str] | None, status: str | None,
                      limit: int, offset: int) -> tuple[list[Task], int]:
     """Tasks of these projects (None: all), newest first."""
-    cond = Task.id.is_not(None)
+    cond: ColumnElement[bool] = Task.id.is_not(None)
     if project_ids is not None:
         cond = cond & Task.project_id.in_(project_ids)
     if status:

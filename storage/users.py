@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -63,7 +63,7 @@ async def create(
 
 async def search(session: AsyncSession, q: str, limit: int, offset: int) -> tuple[list[User], int]:
     """Active users whose username, name or email contains q."""
-    cond = User.is_active.is_(True)
+    cond: ColumnElement[bool] = User.is_active.is_(True)
     if q:
         like = f"%{q.lower().replace('%', '').replace('_', '')}%"
         cond = cond & or_(User.username_key.like(like), func.lower(User.full_name).like(like), User.email.like(like))
@@ -73,12 +73,13 @@ async def search(session: AsyncSession, q: str, limit: int, offset: int) -> tupl
 
 
 async def list_all(session: AsyncSession, limit: int, offset: int, q: str = "") -> tuple[list[User], int]:
-    cond = User.id.is_not(None)
+    cond: ColumnElement[bool] = User.id.is_not(None)
     if q:
         like = f"%{q.lower()}%"
         cond = or_(User.username_key.like(like), User.email.like(like), func.lower(User.full_name).like(like))
     total = await session.scalar(select(func.count()).select_from(User).where(cond))
-    rows = await session.scalars(select(User).where(cond).order_by(User.created_at, User.id).limit(limit).offset(offset))
+    rows = await session.scalars(
+        select(User).where(cond).order_by(User.created_at, User.id).limit(limit).offset(offset))
     return list(rows), int(total or 0)
 
 

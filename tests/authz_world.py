@@ -5,8 +5,8 @@ Built through the real HTTP API (and, for rows no endpoint creates yet, the real
 
 from __future__ import annotations
 
-import itertools
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +110,8 @@ async def build_world(client: TestClient, settings: Any) -> World:
         await s.flush()
         user_msg_id, bot_msg_id, task_id = user_msg.id, bot_msg.id, task.id
 
-    role = await admin.post("/rbac/roles", {"name": f"auditor{n}", "description": "reads", "permissions": ["users.read"]})
+    role = await admin.post("/rbac/roles", {"name": f"auditor{n}", "description": "reads",
+                                            "permissions": ["users.read"]})
     assert role.status == 201, role.body
     from storage import rbac
 

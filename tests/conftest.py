@@ -6,8 +6,9 @@ import asyncio
 import gc
 import os
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -36,9 +37,9 @@ import langgraph.graph  # noqa: E402,F401
 import langgraph.prebuilt  # noqa: E402,F401
 
 from chatsvc.app import create_app  # noqa: E402
+from chatsvc.settings import Settings  # noqa: E402
 from tests import loopguard  # noqa: E402
 from tests.hangguard import pytest_runtest_protocol, pytest_timeout_set_timer  # noqa: E402,F401 - its hooks
-from chatsvc.settings import Settings  # noqa: E402
 
 POSTGRES_URL = os.environ.get("CHATSVC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CHATSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -137,7 +138,7 @@ async def postgres_schema() -> tuple[str, dict[str, Any], str]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     try:
         conn = await asyncio.wait_for(asyncpg.connect(dsn), 5)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         _service_unavailable(f"PostgreSQL at {POSTGRES_URL}", exc)
     try:
         await conn.execute(f'CREATE SCHEMA "{schema}"')

@@ -14,6 +14,7 @@ Two layers (the hooks are imported into tests/conftest.py):
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import sys
@@ -26,19 +27,37 @@ import pytest_timeout
 BACKSTOP_S = float(os.environ.get("CHATSVC_TEST_HANG_BACKSTOP_S", "60"))
 
 
-def _print_asyncio_tasks() -> None:
+def _say(item: Any, text: str) -> None:
+    """Write past pytest's output capture (a run the backstop ends never shows what was captured)."""
+    capman = item.config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        capman.suspend_global_capture(in_=True)
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    finally:
+        if capman is not None:
+            capman.resume_global_capture()
+
+
+def _asyncio_tasks_report(item: Any) -> str:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        loop = None
-    if loop is None:
-        return
+        return ""
+    out = io.StringIO()
     tasks = asyncio.all_tasks(loop)
-    print(f"\n+++ {len(tasks)} asyncio task(s) of the test's loop at the timeout +++", file=sys.stderr)
+    out.write(f"\n+++ {item.nodeid}: {len(tasks)} asyncio task(s) of the test's loop at the timeout +++\n")
     for task in tasks:
-        print(f"--- {task!r}", file=sys.stderr)
-        task.print_stack(limit=12, file=sys.stderr)
-    sys.stderr.flush()
+        out.write(f"--- {task!r}\n")
+        task.print_stack(limit=12, file=out)
+    return out.getvalue()
+
+
+def _end_the_run(item: Any, settings: Any) -> None:
+    _say(item, f"\n+++ HANG GUARD: {item.nodeid} is still running {settings.timeout + BACKSTOP_S:.0f} s after it "
+               "started, so even its teardown hangs; ending the run (exit code 1) +++\n")
+    pytest_timeout.timeout_timer(item, settings)  # every thread's stack, then os._exit(1)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -47,7 +66,7 @@ def pytest_timeout_set_timer(item: Any, settings: Any) -> bool | None:
     if settings.timeout <= 0 or settings.method != "signal":
         return None  # pytest-timeout's own implementation
     _cancel_backstop()
-    backstop = threading.Timer(settings.timeout + BACKSTOP_S, pytest_timeout.timeout_timer, (item, settings))
+    backstop = threading.Timer(settings.timeout + BACKSTOP_S, _end_the_run, (item, settings))
     backstop.name = f"hang guard {item.nodeid}"
     backstop.daemon = True
     backstop.start()
@@ -55,7 +74,7 @@ def pytest_timeout_set_timer(item: Any, settings: Any) -> bool | None:
 
     def on_timeout(_signum: int, _frame: Any) -> None:
         __tracebackhide__ = True
-        _print_asyncio_tasks()
+        _say(item, _asyncio_tasks_report(item))
         pytest_timeout.timeout_sigalrm(item, settings)
 
     def cancel() -> None:  # also called when the test fails: the backstop stays armed until its teardown is over

@@ -98,8 +98,8 @@ async def register_and_login(client: TestClient, username: str | None = None, pa
 
 async def make_admin(client: TestClient, settings: Any, username: str | None = None) -> User:
     """Create a superuser through the same code path as `run.py create-user --admin`, then log in."""
-    from chatsvc.keys import DB_CONNECT_ARGS
     from chatsvc.cli import create_user_in_db
+    from chatsvc.keys import DB_CONNECT_ARGS
 
     username = username or f"admin{next(_counter)}"
     await create_user_in_db(settings, username=username, email=f"{username}@example.com",

@@ -19,7 +19,8 @@ import os
 import resource
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 SLOW_CALLBACK_S = float(os.environ.get("CHATSVC_SLOW_CALLBACK_MS", "50")) / 1000
 BLOCKING_WAIT_S = float(os.environ.get("CHATSVC_BLOCKING_WAIT_MS", "200")) / 1000

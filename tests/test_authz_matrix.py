@@ -11,6 +11,7 @@ import importlib
 import pkgutil
 from typing import Any
 
+import pytest
 from aiohttp import FormData
 
 import tests.authz_cases as cases_pkg
@@ -100,6 +101,7 @@ async def db_snapshot(client: Any) -> dict[str, list[str]]:
     return await asyncio.to_thread(_snapshot_sync, str(settings.data_dir / "chatsvc.db"))
 
 
+@pytest.mark.timeout(900)  # hundreds of calls: 40 s on a quiet machine, several times that on a loaded one
 async def test_authorization_matrix(client, settings):
     """Every route x caller. Reads share one World. A call expected to succeed gets a fresh World; calls
     expected to be refused share one World per case, and each refusal must leave the database unchanged."""

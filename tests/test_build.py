@@ -90,6 +90,7 @@ def serving(pyz: Path, data_dir: Path, env: dict[str, str], timeout: float = 60)
             server.output += "\n[killed: no exit within 20 s of SIGINT]"
 
 
+@pytest.mark.timeout(900)  # builds the pyz (pip + shiv) in its fixture: minutes on a loaded machine
 def test_pyz_runs_the_product_outside_the_checkout(build: tuple[Path, dict[str, bytes]], tmp_path: Path):
     built, client = build
     home = tmp_path / "elsewhere"

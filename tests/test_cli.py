@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.procutil import ROOT, http, running_server, server_env
 
+
 def env_for(data_dir: Path) -> dict[str, str]:
     return server_env()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from chatsvc.views import ApiView, endpoint
 from tests.conftest import build_app, make_settings
 from tests.helpers import assert_error, call, register_and_login

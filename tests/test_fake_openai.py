@@ -1,4 +1,5 @@
-"""The fake OpenAI server (tests/fakes/openai_server.py) driven by the real langchain-openai `ChatOpenAI` and openai SDK.
+"""The fake OpenAI server (tests/fakes/openai_server.py) driven by the real langchain-openai `ChatOpenAI` and the
+openai SDK.
 
 These tests pin both the fake's wire format and what each failure mode looks like from `ChatOpenAI`'s side, so code that
 handles LLM errors can be tested against real exception types. Sync `ChatOpenAI` calls run in a thread (they block);

@@ -60,11 +60,13 @@ def test_a_hung_test_fails_with_its_task_stacks_and_the_run_goes_on(tmp_path: Pa
     assert done.returncode == 1, out
     assert "1 failed, 1 passed" in out
     assert "Timeout (>2.0s)" in out
-    assert "asyncio task(s) of the test's loop at the timeout" in out and "test_waits_for_nothing" in out
+    assert "test_waits_for_nothing: " in out and "asyncio task(s) of the test's loop at the timeout" in out, out
 
 
 def test_a_hung_teardown_ends_the_run_with_every_thread_stack(tmp_path: Path):
     done = run_pytest(tmp_path, HUNG_TEARDOWN, backstop_s="3")
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
+    assert "HANG GUARD: " in out and "test_with_a_task_that_ignores_cancel" in out, out
     assert "Timeout" in out and "Stack of MainThread" in out, out
+    assert "never_stops" in out  # the stuck task's stack, printed past the output capture

@@ -6,22 +6,22 @@ import asyncio
 import contextlib
 import json
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from chatsvc import keys
 from chatsvc.events import Event
-from tests.conftest import REDIS_URL, build_app, make_settings, redis_url_with
 from tests.chatutil import new_chat
+from tests.conftest import REDIS_URL, build_app, make_settings, redis_url_with
 from tests.helpers import register_and_login
 from tests.procutil import free_port
 from tests.wsutil import WsClient
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
-from chatsvc.redisbus import (  # noqa: E402
-    EventsUnavailable, RedisEventBus, RedisUnavailable, public_url, split_prefix)
+from chatsvc.redisbus import EventsUnavailable, RedisEventBus, RedisUnavailable, public_url, split_prefix  # noqa: E402
 
 TOPIC = "project:p1"
 

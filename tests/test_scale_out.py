@@ -13,8 +13,9 @@ import subprocess
 import sys
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ async def database_url() -> AsyncIterator[str]:
     name = f"chatsvc_scale_{uuid.uuid4().hex[:12]}"
     try:
         conn = await asyncio.wait_for(asyncpg.connect(admin_dsn), 5)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         _service_unavailable(f"PostgreSQL at {POSTGRES_URL}", exc)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -87,7 +88,7 @@ def sign_up(server: Server, username: str) -> str:
 
 
 @contextlib.contextmanager
-def connected(server: Server, token: str) -> Iterator["Socket"]:
+def connected(server: Server, token: str) -> Iterator[Socket]:
     """Open the websocket of `server` with a bearer token; closed at the end."""
     with websockets_sync.connect(f"ws{server.base[4:]}/api/v1/ws", open_timeout=10,
                                  additional_headers={"Authorization": f"Bearer {token}"}) as ws:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 
 from chatsvc.permissions import BUILTIN_ROLES
 from storage import rbac, users
-from storage.db import Database, run_migrations_blocking
+from storage.db import Database
+from storage.migrate import run_migrations_blocking
 from storage.models import Project, new_id
 from tests.conftest import drop_postgres_schema, postgres_schema
 

@@ -108,7 +108,8 @@ async def test_bot_input_errors(client):
     project, _ = await project_with_spec(owner)
     unknown = await owner.post("/bot/test-cases", {"project_id": project["id"], "requirement_uids": ["REQ-99"]})
     assert unknown.status == 422 and unknown.body["error"]["details"][0]["loc"] == ["body", "requirement_uids"]
-    assert (await owner.post("/bot/coverage", {"project_id": project["id"], "document_version_id": "nope"})).status == 404
+    missing_doc = {"project_id": project["id"], "document_version_id": "nope"}
+    assert (await owner.post("/bot/coverage", missing_doc)).status == 404
     assert (await owner.post("/bot/coverage", {})).status == 422
     assert (await owner.get("/tasks/not-a-task")).status == 404
 
@@ -180,7 +181,8 @@ async def test_queued_task_cancels_at_once_and_two_run_in_parallel(aiohttp_clien
     endings = {f["data"]["task_id"]: f["name"] for f in frames if f["name"] != "task.progress"
                and f["name"] != "task.created"}
     assert endings == {a: "task.completed", b: "task.completed", c: "task.cancelled"}
-    started = [f["data"]["task_id"] for f in frames if f["name"] == "task.progress" and f["data"].get("stage") == "started"]
+    started = [f["data"]["task_id"] for f in frames
+               if f["name"] == "task.progress" and f["data"].get("stage") == "started"]
     first_end = next(i for i, f in enumerate(frames) if f["name"] == "task.completed")
     assert set(started) == {a, b} and all(frames.index(f) < first_end for f in frames
                                            if f["name"] == "task.progress" and f["data"].get("stage") == "started")
@@ -250,7 +252,7 @@ async def test_interrupted_tasks_after_a_crash(aiohttp_client, tmp_path):
     project = await create_project(owner)
     from storage.models import Task
 
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     async with client.app[keys.DB].write() as s:
         task = Task(kind="coverage", project_id=project["id"], created_by=owner.id, status="running",
                     params={}, lease_owner="dead-host:1", lease_until=past)

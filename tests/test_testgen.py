@@ -268,4 +268,4 @@ def test_domain_modules_are_pure(module: str) -> None:
                 for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module}
-    assert imported <= {"__future__", "hashlib", "re", "decimal", "typing", "math", "functools", "agent"}
+    assert imported <= {"__future__", "hashlib", "re", "decimal", "typing", "collections", "math", "functools", "agent"}

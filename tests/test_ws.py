@@ -403,3 +403,23 @@ async def test_admin_reconnect_closes_a_users_sockets_with_1012_and_they_resume(
     assert (await bob.post(f"/admin/users/{alice.id}/reconnect")).status == 403
     await ws.close()
     await bystander.close()
+
+
+async def test_an_op_that_fails_inside_the_server_answers_internal_and_keeps_the_socket(client, monkeypatch):
+    # Fault injection (a bug in one service must not close the socket every view of the tab rides on): the
+    # chat service's send raises something no layer maps.
+    user = await register_and_login(client)
+    chat = (await user.post("/chat/sessions", {"title": "x"})).body
+    ws = await WsClient.connect(client, user)
+    assert (await ws.op("subscribe", topic=f"user:{user.id}"))["ok"]
+
+    async def broken_send(*_args, **_kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(client.app[keys.SERVICES].chat, "send", broken_send)
+    failed = await ws.op("chat.send", session_id=chat["id"], content="hi", client_msg_id="m1")
+    assert failed["ok"] is False and failed["error"]["code"] == "internal" and failed["error"]["retryable"] is True
+    assert "a bug" not in failed["error"]["message"]
+    pong = await ws.op("ping")
+    assert pong["type"] == "pong"
+    await ws.close()

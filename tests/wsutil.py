@@ -21,7 +21,7 @@ class WsClient:
         self.backlog: deque[dict[str, Any]] = deque()  # frames skipped by recv_until, read again later
 
     @classmethod
-    async def connect(cls, client: TestClient, user: User | None = None, **kw: Any) -> "WsClient":
+    async def connect(cls, client: TestClient, user: User | None = None, **kw: Any) -> WsClient:
         headers = dict(kw.pop("headers", {}))
         if user is not None:
             headers.update(user.headers)
@@ -74,7 +74,7 @@ class WsClient:
         assert not self.backlog, f"unexpected frames: {list(self.backlog)}"
         try:
             msg = await asyncio.wait_for(self.ws.receive(), wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         raise AssertionError(f"unexpected frame: {msg.type} {msg.data}")
 

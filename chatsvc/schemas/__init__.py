@@ -3,10 +3,12 @@
 One module per resource; this package re-exports the shared pieces.
 """
 
-from chatsvc.schemas.common import (  # noqa: F401
+from chatsvc.schemas.common import (
     ORM,
     Page,
     PageQuery,
     Request,
     page_of,
 )
+
+__all__ = ["ORM", "Page", "PageQuery", "Request", "page_of"]

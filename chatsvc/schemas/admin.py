@@ -8,8 +8,6 @@ from pydantic import Field, StrictBool, field_validator
 
 from chatsvc.schemas.common import ORM, PageQuery, Request, storable
 
-
-
 Paging = PageQuery  # its offset is bounded: a huge one would overflow the database's integer (a 500)
 
 

@@ -100,7 +100,7 @@ class TestCasesContent(BaseModel):
     test_cases: list[TestCase] = Field(max_length=5000)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "TestCasesContent":
+    def _unique_ids(self) -> TestCasesContent:
         seen: set[str] = set()
         for case in self.test_cases:
             if case.id in seen:
@@ -232,3 +232,8 @@ class ArtifactOut(ORM):
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
+
+
+def artifact_json(artifact: Any) -> dict[str, Any]:
+    """An artifact (ORM row) as its API JSON: the one definition events, REST and tasks share."""
+    return ArtifactOut.model_validate(artifact).model_dump(mode="json")

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request, storable as _storable
+from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request
+from chatsvc.schemas.common import storable as _storable
 
 MAX_CONTENT = 32000
 MessageRole = Literal["user", "assistant"]

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request, storable as storable_text
+from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request
+from chatsvc.schemas.common import storable as storable_text
 
 MAX_CONTENT_BYTES = 2 * 1024 * 1024  # UTF-8 bytes of document text; beyond: 413 (inline) or 422 (file)
 ExactText = Annotated[str, StringConstraints(strip_whitespace=False)]  # a document is stored as sent
@@ -36,7 +37,7 @@ class DocumentVersionCreate(Request):
         return storable_text(value)
 
     @model_validator(mode="after")
-    def _one_source(self) -> "DocumentVersionCreate":
+    def _one_source(self) -> DocumentVersionCreate:
         if (self.content is None) == (self.file_id is None):
             raise ValueError("Give exactly one of `content` or `file_id`.")
         if self.content is not None and self.title is None:

@@ -32,7 +32,7 @@ class ProjectUpdate(Request):
     check_text = field_validator("name", "description")(storable)
 
     @model_validator(mode="after")
-    def _name_not_null(self) -> "ProjectUpdate":
+    def _name_not_null(self) -> ProjectUpdate:
         if "name" in self.model_fields_set and self.name is None:
             raise ValueError("name may not be null")
         return self
@@ -59,7 +59,7 @@ class MemberAdd(Request):
     check_text = field_validator("username")(storable)
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "MemberAdd":
+    def _exactly_one(self) -> MemberAdd:
         if (self.user_id is None) == (self.username is None):
             raise ValueError("Give exactly one of user_id or username.")
         return self

@@ -8,8 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from chatsvc.permissions import PERMISSIONS
-from chatsvc.schemas.admin import storable
-from chatsvc.schemas.common import ORM, Request
+from chatsvc.schemas.common import ORM, Request, storable
 
 ROLE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 

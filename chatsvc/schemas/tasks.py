@@ -39,7 +39,8 @@ class TaskListQuery(PageQuery):
 
 class BotRequest(Request):
     project_id: str = Field(pattern=ID_PATTERN)
-    document_version_id: str | None = Field(None, pattern=ID_PATTERN, description="default: the project's current version")
+    document_version_id: str | None = Field(None, pattern=ID_PATTERN,
+                                            description="default: the project's current version")
     requirement_uids: list[str] | None = Field(None, max_length=2000,
                                                description="only these requirements (test generation)")
 

@@ -8,7 +8,7 @@ from typing import Any
 from chatsvc import authz
 from chatsvc.errors import Conflict, NotFound, ValidationFailed
 from chatsvc.security import Principal
-from chatsvc.tasks import TaskManager
+from chatsvc.task_manager import TaskManager
 from storage import agentdata
 from storage.db import Database
 

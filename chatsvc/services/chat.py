@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatsvc import authz
 from chatsvc.errors import Forbidden, NotFound
 from chatsvc.events import EventBus, chat_topic, project_topic, publish_resource, user_topic
-from chatsvc.runs import RunManager, SendResult
+from chatsvc.run_manager import RunManager, SendResult
 from chatsvc.schemas.chat import message_json, session_json
 from chatsvc.security import Principal
 from storage import chats

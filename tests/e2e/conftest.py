@@ -5,8 +5,9 @@ it leaves that loop registered as the thread's *running* loop. pytest-asyncio ca
 so, and Playwright refuses to start inside a running loop. So browser tests are plain sync tests that talk to the
 server through sync helpers (`tests.procutil.http`, the page itself), the parent conftest's async autouse loop
 guard is replaced here by a sync no-op (the server runs in another process, under the same guard: see
-`tests/e2e/guarded_server.py` and `e2e_server`), and the browser is package-scoped: Playwright stops, and the thread has no running
-loop again, as soon as the last test in tests/e2e is done, before any async test of a whole-suite run.
+`tests/e2e/guarded_server.py` and `e2e_server`), and the browser is package-scoped: Playwright stops, and the
+thread has no running loop again, as soon as the last test in tests/e2e is done, before any async test of a
+whole-suite run.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import PageErrors
 from tests.e2e import ui
+from tests.e2e.conftest import PageErrors
 from tests.e2e.ui import PASSWORD, unique
 
 FAILS_ALLOWED = 10  # Settings.login_fail_limit_account: the 11th wrong attempt in the window is refused

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.ui import SPEC, PASSWORD, api, unique
+from tests.e2e.ui import PASSWORD, SPEC, api, unique
 
 
 def test_register_to_coverage(new_page, e2e_server, shot):
@@ -92,7 +92,8 @@ def test_uncovered_and_stale_rows_are_highlighted(new_page, e2e_server, shot):
     owner = register(e2e_server.base)
     project = project_with_document(e2e_server.base, owner)
     base = e2e_server.base
-    api(base, owner, "POST", f"/projects/{project['id']}/artifacts", {"type": "test_cases", "name": "Manual", "content": {
+    path = f"/projects/{project['id']}/artifacts"
+    api(base, owner, "POST", path, {"type": "test_cases", "name": "Manual", "content": {
         "test_cases": [{"id": "TC-1", "title": "Lockout", "preconditions": "", "steps": [{"action": "Fail 5 logins",
                         "expected": "Locked"}], "expected_result": "Locked", "priority": "high", "type": "functional",
                         "requirement_uids": [], "links": [{"req_uid": "REQ-1", "fingerprint": "0" * 64,
@@ -104,7 +105,8 @@ def test_uncovered_and_stale_rows_are_highlighted(new_page, e2e_server, shot):
     expect(page.locator("#coverage-pct")).to_contain_text("0")
     expect(page.locator("#coverage-matrix tr[data-uid='REQ-1']")).to_have_attribute("data-status", "stale")
     expect(page.locator("#coverage-matrix tr[data-status=uncovered]").first).to_be_visible()
-    expect(page.locator("#coverage-matrix tr.status-uncovered").first).to_have_css("background-color", "rgb(253, 240, 239)")
+    uncovered = page.locator("#coverage-matrix tr.status-uncovered").first
+    expect(uncovered).to_have_css("background-color", "rgb(253, 240, 239)")
     shot(page, "06-coverage-stale-uncovered")
 
 

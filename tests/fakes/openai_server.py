@@ -15,7 +15,8 @@ Usage (the fixture closes the server and fails the test if the fake itself crash
         ...
         assert fake_openai.requests[1]["messages"][-1]["role"] == "tool"
 
-Or without the fixture: `fake = await start_fake_openai()` ... `await fake.close()` (or `async with FakeOpenAI() as fake`).
+Or without the fixture: `fake = await start_fake_openai()` ... `await fake.close()`
+(or `async with FakeOpenAI() as fake`).
 
 Choosing the reply to each chat request, in order:
 1. the next turn of the script queue (`fake.script([...])` appends; one turn is consumed per valid request);
@@ -36,7 +37,8 @@ A turn is one of:
 - `Disconnect(after_text="partial")`: some content, then the server closes the connection, no `[DONE]`.
 - `Slow(text, delay_per_chunk)`: a `Text` that sleeps before each content chunk (for cancellation tests).
 
-Every turn accepts `usage={"prompt_tokens": .., "completion_tokens": ..}`; otherwise usage is a deterministic word count.
+Every turn accepts `usage={"prompt_tokens": .., "completion_tokens": ..}`; otherwise usage is a deterministic word
+count.
 The usage chunk (empty `choices`) is sent only when the request has `stream_options.include_usage` (ChatOpenAI:
 `stream_usage=True`).
 
@@ -45,10 +47,10 @@ What tests can assert: `fake.requests` (every JSON body posted to /chat/completi
 `fake.completed_streams`, `fake.dropped` (Disconnect turns served), `fake.pending` (script turns not yet used),
 `fake.errors` (bugs in the fake itself; the fixture fails the test if any).
 
-Validation is deliberately small but real-API shaped: a 400 `invalid_request_error` for a body that is not a JSON object,
-a missing/empty `messages` list, a message without a valid `role`, and (like the real API; disable with
-`validate_tool_pairing=False`) a `tool` message that does not answer a preceding assistant `tool_calls` id or an assistant
-`tool_calls` message whose ids are not all answered by the following tool messages.
+Validation is deliberately small but real-API shaped: a 400 `invalid_request_error` for a body that is not a JSON
+object, a missing/empty `messages` list, a message without a valid `role`, and (like the real API; disable with
+`validate_tool_pairing=False`) a `tool` message that does not answer a preceding assistant `tool_calls` id or an
+assistant `tool_calls` message whose ids are not all answered by the following tool messages.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -189,9 +192,9 @@ class Disconnect:
 
 
 _SINGLE_TURNS = (Text, ToolCall, StructuredOutput, Error, StreamError, MalformedChunk, Disconnect)
-Turn = Union[Text, ToolCall, StructuredOutput, Error, StreamError, MalformedChunk, Disconnect,
-             Sequence[Union[Text, ToolCall]]]
-Rule = Callable[[dict[str, Any]], Union[Turn, None]]
+Turn = (Text | ToolCall | StructuredOutput | Error | StreamError | MalformedChunk | Disconnect
+        | Sequence[Text | ToolCall])
+Rule = Callable[[dict[str, Any]], Turn | None]
 
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
 

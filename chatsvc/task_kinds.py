@@ -9,47 +9,43 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+from concurrent.futures import Executor
 from typing import Any
 
-from aiohttp import web
-
-from chatsvc import keys
-from chatsvc.events import project_topic, publish_resource
-from chatsvc.tasks import TaskContext, TaskError, TaskKind
+from chatsvc.agent_pool import AgentPool
+from chatsvc.events import EventBus, project_topic, publish_resource
+from chatsvc.schemas.artifacts import artifact_json
+from chatsvc.settings import Settings
+from chatsvc.task_manager import TaskContext, TaskError, TaskKind
 from storage import agentdata, artifacts
-from storage.models import Artifact
+from storage.db import Database
 
 CHUNK = 8
 INLINE_COVERAGE_PAIRS = 20_000  # requirements x test cases below this run in a thread (a few ms)
 
 
-def artifact_json(artifact: Artifact) -> dict[str, Any]:
-    from chatsvc.schemas.artifacts import ArtifactOut
-
-    return ArtifactOut.model_validate(artifact).model_dump(mode="json")
-
-
-def task_kinds(app: web.Application) -> dict[str, TaskKind]:
-    """Bind the task kinds to this application's services."""
+def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
+               settings: Settings) -> dict[str, TaskKind]:
+    """Bind the task kinds to these services."""
 
     async def in_thread(fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(app[keys.CPU_EXECUTOR], fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(cpu, fn, *args)
 
     async def load(ctx: TaskContext) -> tuple[Any, list[dict[str, Any]]]:
-        async with app[keys.DB].read() as s:
+        async with db.read() as s:
             version = await agentdata.resolve_version(s, ctx.project_id, ctx.params.get("document_version_id"))
             if version is None:
                 raise TaskError("The document version no longer exists.")
             return version, await agentdata.requirements_of(s, version.id)
 
     async def save(ctx: TaskContext, version: Any, type_: str, name: str, content: Any) -> str:
-        async with app[keys.DB].write() as s:
+        async with db.write() as s:
             artifact = await artifacts.create(
                 s, project_id=ctx.project_id, document_version_id=version.id, type=type_, name=name,
                 content=content, created_by=ctx.created_by, task_id=ctx.task_id)
             data = artifact_json(artifact)
-        publish_resource(app[keys.EVENTS], [project_topic(ctx.project_id)], "artifact", "created", data, ctx.created_by)
-        return data["id"]
+        publish_resource(bus, [project_topic(ctx.project_id)], "artifact", "created", data, ctx.created_by)
+        return artifact.id
 
     async def test_generation(ctx: TaskContext) -> dict[str, Any]:
         from agent.testgen import chunk_requirements, generate_test_cases
@@ -65,7 +61,6 @@ def task_kinds(app: web.Application) -> dict[str, TaskKind]:
         if not requirements:
             raise TaskError("The document has no requirements to write tests for.")
         chunks = chunk_requirements(requirements, CHUNK)
-        settings = app[keys.SETTINGS]
         cases: list[dict[str, Any]] = []
         await ctx.progress(0, len(requirements), "Writing test cases")
         done = 0
@@ -74,7 +69,7 @@ def task_kinds(app: web.Application) -> dict[str, TaskKind]:
             if settings.llm == "openai":
                 from agent.providers import provider_settings
 
-                raw = await app[keys.AGENTS].job("testgen_llm", {"requirements": chunk,
+                raw = await agents.job("testgen_llm", {"requirements": chunk,
                                                                  "provider": provider_settings(settings)})
                 cases.extend(normalise_llm_cases(raw, chunk))
             else:
@@ -89,15 +84,15 @@ def task_kinds(app: web.Application) -> dict[str, TaskKind]:
         from agent.coverage import analyse_coverage
 
         version, requirements = await load(ctx)
-        async with app[keys.DB].read() as s:
+        async with db.read() as s:
             cases = await agentdata.project_test_cases(s, ctx.project_id)
         await ctx.progress(0, 2, "Matching test cases to requirements")
         args = {"requirements": requirements, "test_cases": cases, "document_version_id": version.id,
-                "generated_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}
+                "generated_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")}
         if len(requirements) * max(1, len(cases)) <= INLINE_COVERAGE_PAIRS:
             report = await in_thread(lambda: analyse_coverage(**args))
         else:
-            report = await app[keys.AGENTS].job("coverage", args)
+            report = await agents.job("coverage", args)
         ctx.check_cancel()
         await ctx.progress(1, 2, "Saving the report")
         name = f"Coverage of {version.title} v{version.number}"

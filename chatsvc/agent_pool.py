@@ -13,12 +13,12 @@ import logging
 import multiprocessing
 import socket
 import threading
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from agent.worker import RunHost, encode, read_frame, worker_main
 from chatsvc.shutdown import stop_tasks, wait_bounded
 
-log = logging.getLogger("chatsvc.agents")
+log = logging.getLogger("chatsvc.agent_pool")
 
 WORKER_STOP_S = 12.0  # a process worker is joined for 5 s, then killed and joined 5 s more
 
@@ -28,15 +28,15 @@ class RunListener(Protocol):
 
     def on_tokens(self, text: str, produced_at: float | None = None) -> None: ...
     def on_finished(self, kind: str, message: dict[str, Any]) -> None: ...  # done | cancelled | error
+    async def on_tool_call(self, name: str, args: dict[str, Any]) -> str: ...  # runs on the server loop
 
 
-ToolExecutor = Callable[[str, str, dict[str, Any]], Awaitable[str]]  # (run_id, name, args) -> result text
 
 
 class Worker:
     """One worker (process or thread) and the runs and jobs it holds."""
 
-    def __init__(self, pool: "AgentPool", index: int) -> None:
+    def __init__(self, pool: AgentPool, index: int) -> None:
         self.pool = pool
         self.index = index
         self.runs: set[str] = set()
@@ -59,19 +59,19 @@ class Worker:
 # once, so each new or replacement worker is ready in milliseconds instead of re-importing langchain.
 WORKER_PRELOAD = ["agent.worker", "agent.graph", "agent.offline", "agent.tools", "langgraph.graph",
                   "langgraph.prebuilt", "langchain_openai"]
-_context: multiprocessing.context.BaseContext | None = None
+_context: multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext | None = None
 
 
-def worker_context() -> multiprocessing.context.BaseContext:
+def worker_context() -> multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext:
     """The multiprocessing context for agent workers (forkserver with the agent stack preloaded)."""
     global _context
     if _context is None:
         if "forkserver" in multiprocessing.get_all_start_methods():
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(WORKER_PRELOAD)
+            forkserver = multiprocessing.get_context("forkserver")
+            forkserver.set_forkserver_preload(WORKER_PRELOAD)
+            _context = forkserver
         else:  # pragma: no cover - platforms without fork
-            ctx = multiprocessing.get_context("spawn")
-        _context = ctx
+            _context = multiprocessing.get_context("spawn")
     return _context
 
 
@@ -186,10 +186,9 @@ class ThreadWorker(Worker):
 class AgentPool:
     """Workers, the runs and jobs they hold, and the routing between them and the server."""
 
-    def __init__(self, *, mode: str, size: int, execute_tool: ToolExecutor) -> None:
+    def __init__(self, *, mode: str, size: int) -> None:
         self.mode = mode
         self.size = max(1, size)
-        self._execute_tool = execute_tool
         self.workers: list[Worker] = []
         self.listeners: dict[str, RunListener] = {}
         self.run_worker: dict[str, Worker] = {}
@@ -206,11 +205,11 @@ class AgentPool:
         async with self._starting:
             live = [w for w in self.workers if w.alive]
             if len(live) < self.size and (not live or min(w.load() for w in live) > 0):
-                cls = ProcessWorker if self.mode == "process" else ThreadWorker
-                worker = cls(self, len(self.workers))
-                await worker.start()
-                self.workers.append(worker)
-                live.append(worker)
+                cls: type[ProcessWorker | ThreadWorker] = ProcessWorker if self.mode == "process" else ThreadWorker
+                started = cls(self, len(self.workers))
+                await started.start()
+                self.workers.append(started)
+                live.append(started)
         worker = min(live, key=Worker.load)
         await worker.ready
         return worker
@@ -276,13 +275,17 @@ class AgentPool:
         worker.send({"t": "tool_result", "run_id": message["run_id"], "call_id": message["call_id"], "result": result})
 
     async def execute_tool(self, run_id: str, name: str, args: dict[str, Any]) -> str:
-        """Run a tool on the server loop with the run's caller's permissions; errors become results."""
+        """Run a tool on the server loop through the run's listener (its caller's permissions); errors become
+        results."""
+        from agent.tools import tool_result
+
+        listener = self.listeners.get(run_id)
+        if listener is None:
+            return tool_result({"error": "This run is over."})
         try:
-            return await self._execute_tool(run_id, name, args)
+            return await listener.on_tool_call(name, args)
         except Exception as exc:  # a broken tool must not break the run
             log.exception("tool %s failed", name)
-            from agent.tools import tool_result
-
             return tool_result({"error": f"The tool failed: {type(exc).__name__}"})
 
     def _forget(self, run_id: str) -> None:

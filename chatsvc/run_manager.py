@@ -14,22 +14,25 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from chatsvc.agent_pool import AgentPool
 from chatsvc.errors import Conflict
 from chatsvc.events import Event, EventBus, chat_topic, iso_ts, make_event, publish_resource
 from chatsvc.schemas.chat import message_json
 from chatsvc.security import Principal
 from chatsvc.shutdown import stop_tasks
 from storage import chats
-from storage.models import ChatMessage, new_id
+from storage.db import Database
+from storage.models import ChatMessage, ChatSession, new_id
 
 CONTROL_TOPIC = "control:runs"  # server-to-server requests; authorize_topic refuses it to every client
-log = logging.getLogger("chatsvc.runs")
+log = logging.getLogger("chatsvc.run_manager")
 
 COALESCE_S = 0.05
 COALESCE_CHARS = 512
@@ -48,7 +51,7 @@ class Run:
     project_id: str | None
     message_id: str
     principal: Principal
-    manager: "RunManager"
+    manager: RunManager
     text: list[str] = field(default_factory=list)
     length: int = 0  # code points received
     published: int = 0  # code points published as deltas
@@ -78,6 +81,9 @@ class Run:
             self.flush_timer = asyncio.get_running_loop().call_later(delay, self.flush)
         if time.monotonic() - self.last_checkpoint >= CHECKPOINT_S - CHECKPOINT_GATHER_S:
             self.manager.checkpoint_soon(self)
+
+    async def on_tool_call(self, name: str, args: dict[str, Any]) -> str:
+        return await self.manager.execute_tool(self.run_id, name, args)
 
     def on_finished(self, kind: str, message: dict[str, Any]) -> None:
         if self.finished.done() or self.manager.finishing(self):
@@ -123,7 +129,7 @@ ToolRunner = Callable[[Run, str, dict[str, Any]], Awaitable[Any]]
 class RunManager:
     """Start, stream, cancel and finish chat runs (DESIGN §8)."""
 
-    def __init__(self, *, db: Any, bus: EventBus, pool: Any, provider: Callable[[], dict[str, Any]],
+    def __init__(self, *, db: Database, bus: EventBus, pool: AgentPool, provider: Callable[[], dict[str, Any]],
                  tools: ToolRunner) -> None:
         self.db = db
         self.bus = bus
@@ -140,7 +146,7 @@ class RunManager:
         self.closing = False
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -197,7 +203,7 @@ class RunManager:
         return False
 
     # --- sending ----------------------------------------------------------------------------
-    async def send(self, chat: Any, principal: Principal, content: str, client_msg_id: str | None,
+    async def send(self, chat: ChatSession, principal: Principal, content: str, client_msg_id: str | None,
                    if_busy: str = "reject") -> SendResult:
         """Store the user's message and its reply placeholder, then start (or queue) the run."""
         if client_msg_id:
@@ -229,7 +235,7 @@ class RunManager:
         self._start_or_queue(run)  # checked again with no await since: a send that raced another is queued
         return SendResult(user_json, reply_json, run_id, True)
 
-    async def regenerate(self, chat: Any, principal: Principal) -> Run:
+    async def regenerate(self, chat: ChatSession, principal: Principal) -> Run:
         """Answer the chat's last user message again with a new run (after an edit)."""
         if chat.id in self.active or self.queued.get(chat.id):
             await self.cancel(chat.id, wait=True, drop_queue=True)
@@ -368,7 +374,7 @@ class RunManager:
     async def _relay_cancel(self, chat_id: str) -> str | None:
         """Ask the process streaming this chat's reply (per the database) to stop it; return that run's id."""
         async with self.db.read() as s:
-            run_id = await s.scalar(
+            run_id: str | None = await s.scalar(
                 select(ChatMessage.run_id)
                 .where(ChatMessage.session_id == chat_id, ChatMessage.status == "streaming")
                 .order_by(ChatMessage.seq.desc()).limit(1))

@@ -30,7 +30,8 @@ class AgentTools:
         if method is None:
             return {"error": f"There is no tool named {name}."}
         try:
-            return await method(run.principal, run.project_id, args)
+            result: dict[str, Any] = await method(run.principal, run.project_id, args)
+            return result
         except ApiError as exc:  # the same refusal REST would answer, in words the model can relay
             reasons = [str(d["msg"]) for d in exc.details if isinstance(d, dict) and d.get("msg")]
             return {"error": " ".join([exc.message, *reasons])}

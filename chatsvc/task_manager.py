@@ -15,16 +15,18 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from chatsvc.events import EventBus, project_topic, task_topic
-from chatsvc.shutdown import stop_tasks
 from chatsvc.schemas.tasks import TaskOut
+from chatsvc.shutdown import stop_tasks
 from storage import tasks as repo
+from storage.db import Database
 from storage.models import Task, utcnow
 
-log = logging.getLogger("chatsvc.tasks")
+log = logging.getLogger("chatsvc.task_manager")
 
 LEASE_S = 60.0
 PUBLISH_EVERY_S = 0.1
@@ -47,7 +49,7 @@ def task_json(task: Task) -> dict[str, Any]:
 class TaskContext:
     """What a task's coroutine gets: its row's data, progress reporting and cancellation checks."""
 
-    manager: "TaskManager"
+    manager: TaskManager
     task_id: str
     project_id: str
     created_by: str | None
@@ -86,7 +88,7 @@ TaskKind = Callable[[TaskContext], Awaitable[dict[str, Any]]]
 class TaskManager:
     """Create, run, cancel and recover background tasks."""
 
-    def __init__(self, *, db: Any, bus: EventBus, kinds: dict[str, TaskKind], concurrency: int) -> None:
+    def __init__(self, *, db: Database, bus: EventBus, kinds: dict[str, TaskKind], concurrency: int) -> None:
         self.db = db
         self.bus = bus
         self.kinds = kinds
@@ -99,7 +101,7 @@ class TaskManager:
         self.closing = False
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -108,7 +110,8 @@ class TaskManager:
         data = {"task_id": task["id"], "id": task["id"], "version": task["version"], "task": task, **(extra or {})}
         self.bus.publish([task_topic(task["id"]), project_topic(task["project_id"])], name, data)
 
-    async def create(self, kind: str, project_id: str, created_by: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, kind: str, project_id: str, created_by: str | None,
+                     params: dict[str, Any]) -> dict[str, Any]:
         """Persist a queued task, announce it, and schedule it."""
         if kind not in self.kinds:
             raise ValueError(f"unknown task kind {kind!r}")
