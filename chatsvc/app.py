@@ -24,8 +24,11 @@ from chatsvc.run_manager import RunManager
 from chatsvc.security import LoginLimiter, PasswordHasher
 from chatsvc.services import Services
 from chatsvc.services.agent_tools import AgentTools
+from chatsvc.services.artifacts import ArtifactService
 from chatsvc.services.bot import BotService
 from chatsvc.services.chat import ChatService
+from chatsvc.services.documents import DocumentService
+from chatsvc.services.projects import ProjectService
 from chatsvc.settings import Settings
 from chatsvc.shutdown import stop_tasks
 from chatsvc.sockets import SocketRegistry
@@ -145,7 +148,11 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     tools = AgentTools(db=db, bot=bot)
     runs = RunManager(db=db, bus=bus, pool=pool, provider=lambda: provider_settings(settings), tools=tools.run)
     app[keys.RUNS] = runs
-    app[keys.SERVICES] = Services(chat=ChatService(db=db, bus=bus, runs=runs), bot=bot)
+    app[keys.SERVICES] = Services(
+        chat=ChatService(db=db, bus=bus, runs=runs), bot=bot,
+        projects=ProjectService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
+        documents=DocumentService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
+        artifacts=ArtifactService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR]))
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
 
     def on_event(event: Any) -> None:

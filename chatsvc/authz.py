@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatsvc.errors import Forbidden, NotFound
 from chatsvc.permissions import PERMISSIONS
 from chatsvc.security import Principal
-from storage import documents, rbac, tasks
-from storage.models import ChatSession, ProjectMember, Task
+from storage import artifacts, documents, rbac, tasks
+from storage.models import Artifact, ChatSession, ProjectMember, Task
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
 PROJECT_ROLES = tuple(ROLE_RANK)
@@ -69,6 +69,19 @@ async def require_document_version(session: AsyncSession, principal: Principal, 
     except NotFound:
         raise NotFound("No such document version.") from None
     return project_id
+
+
+async def require_artifact(session: AsyncSession, principal: Principal, artifact_id: str,
+                           need: str = "viewer") -> Artifact:
+    """An artifact the caller may see (need: the role its project requires); 404 when unknown or not visible."""
+    artifact = await artifacts.get(session, artifact_id)
+    if artifact is None:
+        raise NotFound("No such artifact.")
+    try:
+        await require_project(session, principal, artifact.project_id, need)
+    except NotFound:
+        raise NotFound("No such artifact.") from None
+    return artifact
 
 
 async def require_task(session: AsyncSession, principal: Principal, task_id: str, need: str = "viewer") -> Task:

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -18,6 +18,9 @@ from chatsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMed
 from chatsvc.events import publish_resource
 from chatsvc.schemas.common import ID_PATTERN
 from chatsvc.security import Principal
+
+if TYPE_CHECKING:
+    from chatsvc.services.projects import ProjectService
 
 API_PREFIX = "/api/v1"
 ID_RE = re.compile(ID_PATTERN)
@@ -85,6 +88,10 @@ class ProjectScopedView(ApiView):
     def publish(self, topics: list[str], kind: str, action: str, resource: dict[str, Any]) -> None:
         """Publish `<kind>.<action>` after commit, with the caller as actor."""
         publish_resource(self.app[keys.EVENTS], topics, kind, action, resource, actor=self.principal.user_id)
+
+    @property
+    def projects(self) -> ProjectService:
+        return self.app[keys.SERVICES].projects
 
 
 def endpoint(

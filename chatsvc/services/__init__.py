@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatsvc.services.artifacts import ArtifactService
 from chatsvc.services.bot import BotService
 from chatsvc.services.chat import ChatService
+from chatsvc.services.documents import DocumentService
+from chatsvc.services.projects import ProjectService
 
 
 @dataclass(frozen=True)
 class Services:
     chat: ChatService
     bot: BotService
+    projects: ProjectService
+    documents: DocumentService
+    artifacts: ArtifactService

@@ -1,0 +1,157 @@
+"""DocumentService: create, change and delete a project's document versions, end to end.
+
+Members read; editors and owners create, edit and delete (viewer 403, non-member 404). Numbers are 1, 2, 3...
+per project; exactly one version is current whenever any exist; content never changes after creation.
+Extraction runs in the cpu executor before the write transaction, so the database is never held while parsing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from typing import Any
+
+from agent.requirements import extract_requirements
+from chatsvc import authz
+from chatsvc.errors import NotFound, PayloadTooLarge, ValidationFailed
+from chatsvc.events import EventBus, project_topic, publish_resource
+from chatsvc.schemas.artifacts import artifact_json
+from chatsvc.schemas.documents import MAX_CONTENT_BYTES, DocumentVersionOut, DocumentVersionSummary
+from chatsvc.security import Principal
+from storage import artifacts, documents
+from storage.blobs import BlobStore
+from storage.db import Database
+from storage.models import DocumentVersion, new_id
+
+MAX_MIB = MAX_CONTENT_BYTES // (1024 * 1024)
+
+
+def summary_json(version: DocumentVersion) -> dict[str, Any]:
+    """Return a version's JSON without content (lists and events)."""
+    return DocumentVersionSummary.model_validate(version).model_dump(mode="json")
+
+
+def extract_rows(version_id: str, content: str) -> list[dict[str, Any]]:
+    """Extract requirements and build their rows (CPU-bound: run it in the cpu executor)."""
+    return documents.requirement_rows(version_id, extract_requirements(content))
+
+
+def read_text(blobs: BlobStore, sha256: str) -> tuple[str | None, str]:
+    """Read an uploaded file as UTF-8 text (blocking: run it in the cpu executor); return (text, problem)."""
+    try:
+        data = blobs.read(sha256)
+    except (OSError, ValueError):
+        return None, "The file's content is not available."
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None, "The file is not UTF-8 text."
+    if "\x00" in text:
+        return None, "The file is not text (it contains NUL bytes)."
+    if not text.strip():
+        return None, "The file is empty."
+    return text, ""
+
+
+class DocumentService:
+    """Document versions: create (from text or an uploaded file), rename/annotate/make current, delete."""
+
+    def __init__(self, *, db: Database, bus: EventBus, blobs: BlobStore, cpu: Executor) -> None:
+        self.db = db
+        self.bus = bus
+        self.blobs = blobs
+        self.cpu = cpu
+
+    def _publish(self, principal: Principal, project_id: str, kind: str, action: str,
+                 resource: dict[str, Any]) -> None:
+        publish_resource(self.bus, [project_topic(project_id)], kind, action, resource, principal.user_id)
+
+    async def _source(self, principal: Principal, project_id: str, *, title: str | None, content: str | None,
+                      file_id: str | None) -> tuple[str, str]:
+        """Authorize (editor) and return (title, content) from the text or the uploaded file."""
+        async with self.db.read() as s:
+            await authz.require_project(s, principal, project_id, need="editor")
+            stored = await documents.file_in_project(s, file_id, project_id) if file_id else None
+        if content is not None:
+            if len(content.encode("utf-8")) > MAX_CONTENT_BYTES:
+                raise PayloadTooLarge(f"A document may hold at most {MAX_MIB} MiB of text.")
+            return title or "", content
+        if stored is None:
+            raise ValidationFailed.field(["body", "file_id"], "No such file in this project.")
+        if stored.size > MAX_CONTENT_BYTES:
+            raise ValidationFailed.field(["body", "file_id"], f"The file is larger than {MAX_MIB} MiB.")
+        text, problem = await asyncio.get_running_loop().run_in_executor(
+            self.cpu, read_text, self.blobs, stored.sha256)
+        if text is None:
+            raise ValidationFailed.field(["body", "file_id"], problem)
+        return title or stored.filename[:300], text
+
+    async def create(self, principal: Principal, project_id: str, *, title: str | None, content: str | None,
+                     file_id: str | None, notes: str, make_current: bool) -> DocumentVersionOut:
+        """A new version with the next number; current unless `make_current` is false (the first always is)."""
+        title, content = await self._source(principal, project_id, title=title, content=content, file_id=file_id)
+        version_id = new_id()
+        rows = await asyncio.get_running_loop().run_in_executor(self.cpu, extract_rows, version_id, content)
+        async with self.db.write() as s:
+            await authz.require_project(s, principal, project_id, need="editor")
+            if not await documents.lock_project(s, project_id):
+                raise NotFound("No such project.")
+            becomes_current = make_current or await documents.current(s, project_id) is None
+            demoted = await documents.demote_current(s, project_id) if becomes_current else []
+            version = await documents.create(
+                s, version_id=version_id, project_id=project_id, number=await documents.next_number(s, project_id),
+                title=title, content=content, notes=notes, is_current=becomes_current,
+                created_by=principal.user_id, source_file_id=file_id, rows=rows,
+            )
+            out = DocumentVersionOut.model_validate(version)
+            demoted_json = [summary_json(row) for row in demoted]
+        self._publish(principal, project_id, "document_version", "created", summary_json(version))
+        for resource in demoted_json:
+            self._publish(principal, project_id, "document_version", "updated", resource)
+        return out
+
+    async def update(self, principal: Principal, version_id: str, *, title: str | None, notes: str | None,
+                     make_current: bool) -> DocumentVersionOut:
+        """Rename, annotate or make current (the version that stops being current gets its own event)."""
+        async with self.db.write() as s:
+            project_id = await authz.require_document_version(s, principal, version_id, need="editor")
+            await documents.lock_project(s, project_id)
+            version = await documents.get_locked(s, version_id)
+            if version is None:
+                raise NotFound("No such document version.")
+            before = version.version
+            if title is not None:
+                version.title = title
+            if notes is not None:
+                version.notes = notes
+            demoted: list[DocumentVersion] = []
+            if make_current and not version.is_current:
+                demoted = await documents.demote_current(s, project_id, keep_id=version.id)
+                version.is_current = True
+            await s.flush()
+            out = DocumentVersionOut.model_validate(version)
+            demoted_json = [summary_json(row) for row in demoted]
+        if out.version != before:
+            self._publish(principal, project_id, "document_version", "updated", summary_json(version))
+        for resource in demoted_json:
+            self._publish(principal, project_id, "document_version", "updated", resource)
+        return out
+
+    async def delete(self, principal: Principal, version_id: str) -> None:
+        """Delete a version and its requirements; its artifacts stay, unlinked; the newest left becomes current."""
+        async with self.db.write() as s:
+            project_id = await authz.require_document_version(s, principal, version_id, need="editor")
+            await documents.lock_project(s, project_id)
+            version = await documents.get_locked(s, version_id)
+            if version is None:
+                raise NotFound("No such document version.")
+            resource = summary_json(version)
+            detached = [artifact_json(a) for a in await artifacts.detach_from_version(s, version.id)]
+            await documents.delete_version(s, version.id)
+            promoted = await documents.promote_newest(s, project_id) if version.is_current else None
+            promoted_json = summary_json(promoted) if promoted is not None else None
+        self._publish(principal, project_id, "document_version", "deleted", resource)
+        for artifact in detached:
+            self._publish(principal, project_id, "artifact", "updated", artifact)
+        if promoted_json is not None:
+            self._publish(principal, project_id, "document_version", "updated", promoted_json)
