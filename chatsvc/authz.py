@@ -58,16 +58,23 @@ async def require_project(
     return role
 
 
+async def _require_in_project(session: AsyncSession, principal: Principal, project_id: str | None, need: str,
+                              not_found: str) -> None:
+    """Authorize on the project a thing belongs to; a thing that is unknown or not visible is `not_found`."""
+    if project_id is None:
+        raise NotFound(not_found)
+    try:
+        await require_project(session, principal, project_id, need)
+    except NotFound:
+        raise NotFound(not_found) from None
+
+
 async def require_document_version(session: AsyncSession, principal: Principal, version_id: str,
                                    need: str = "viewer") -> str:
     """Authorize on a document version's project and return the project id; 404 when unknown or not visible."""
     project_id = await documents.project_of(session, version_id)
-    if project_id is None:
-        raise NotFound("No such document version.")
-    try:
-        await require_project(session, principal, project_id, need)
-    except NotFound:
-        raise NotFound("No such document version.") from None
+    await _require_in_project(session, principal, project_id, need, "No such document version.")
+    assert project_id is not None
     return project_id
 
 
@@ -75,24 +82,17 @@ async def require_artifact(session: AsyncSession, principal: Principal, artifact
                            need: str = "viewer") -> Artifact:
     """An artifact the caller may see (need: the role its project requires); 404 when unknown or not visible."""
     artifact = await artifacts.get(session, artifact_id)
-    if artifact is None:
-        raise NotFound("No such artifact.")
-    try:
-        await require_project(session, principal, artifact.project_id, need)
-    except NotFound:
-        raise NotFound("No such artifact.") from None
+    await _require_in_project(session, principal, artifact.project_id if artifact else None, need,
+                              "No such artifact.")
+    assert artifact is not None
     return artifact
 
 
 async def require_task(session: AsyncSession, principal: Principal, task_id: str, need: str = "viewer") -> Task:
     """A background task the caller may see (its project's role decides; 404 otherwise)."""
     task = await tasks.get(session, task_id)
-    if task is None:
-        raise NotFound("No such task.")
-    try:
-        await require_project(session, principal, task.project_id, need)
-    except NotFound:
-        raise NotFound("No such task.") from None
+    await _require_in_project(session, principal, task.project_id if task else None, need, "No such task.")
+    assert task is not None
     return task
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import errno
 import gc
 import getpass
 import logging
 import os
+import queue
 import signal
 import socket
 import sys
 from collections.abc import Sequence
+from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +65,27 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def log_off_the_loop() -> None:
+    """Write log records on a thread of their own, so a log file or terminal that stalls (disk pressure, a
+    paused reader) can never stall the event loop: loggers only queue records."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    if not handlers or any(isinstance(h, QueueHandler) for h in handlers):
+        return
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    for handler in handlers:
+        root.removeHandler(handler)
+    root.addHandler(QueueHandler(records))
+    listener = QueueListener(records, *handlers, respect_handler_level=True)
+    listener.start()
+    atexit.register(listener.stop)  # flushes what is queued before the process ends
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("CHATSVC_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-plugin INFO lines drown the start-up
+    log_off_the_loop()
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)

@@ -44,11 +44,12 @@ def gc_time_within(start: float, end: float) -> float:
     return sum(max(0.0, min(end, b) - max(start, a)) for a, b in _gc_pauses)
 
 
-def _switches() -> tuple[int, int]:
-    """(times this thread went to sleep by itself, times the kernel preempted any *other* thread of the process)."""
+def _switches() -> tuple[int, int, int]:
+    """(times this thread went to sleep by itself, times the kernel preempted any *other* thread of the process,
+    this thread's major page faults)."""
     mine = resource.getrusage(resource.RUSAGE_THREAD)
     process = resource.getrusage(resource.RUSAGE_SELF)
-    return mine.ru_nvcsw, process.ru_nivcsw - mine.ru_nivcsw
+    return mine.ru_nvcsw, process.ru_nivcsw - mine.ru_nivcsw, mine.ru_majflt
 
 
 _original_handle_run = asyncio.events.Handle._run
@@ -58,7 +59,7 @@ def _timed_handle_run(self: asyncio.Handle) -> None:
     """Run a loop callback, reporting it when it blocked the loop (see the module docstring)."""
     if threading.current_thread() is not threading.main_thread():
         return _original_handle_run(self)
-    waits_start, others_preempted_start = _switches()
+    waits_start, others_preempted_start, faults_start = _switches()
     cpu_start, wall_start, process_start = time.thread_time(), time.perf_counter(), time.process_time()
     try:
         return _original_handle_run(self)
@@ -68,10 +69,11 @@ def _timed_handle_run(self: asyncio.Handle) -> None:
         wall = wall_end - wall_start
         if cpu > SLOW_CALLBACK_S or wall > BLOCKING_WAIT_S:
             gc_s = gc_time_within(wall_start, wall_end)
-            waits, others_preempted = _switches()
+            waits, others_preempted, faults = _switches()
             # A thread the kernel preempted while holding the GIL makes the loop wait without using the CPU
-            # either: on an overloaded machine that is not a blocking call of ours, so it does not count.
-            waited = waits > waits_start and others_preempted == others_preempted_start
+            # either: on an overloaded machine that is not a blocking call of ours, so it does not count. Nor
+            # does paging memory back in (a major fault: the machine is short of memory or page cache).
+            waited = waits > waits_start and others_preempted == others_preempted_start and faults == faults_start
             other_threads_cpu = max(0.0, time.process_time() - process_start - cpu)
             if cpu - gc_s > SLOW_CALLBACK_S or (waited and wall - gc_s - other_threads_cpu > BLOCKING_WAIT_S):
                 _report[0](f"{self!r} blocked the loop: {cpu * 1000:.0f} ms CPU, {wall * 1000:.0f} ms wall")
