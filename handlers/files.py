@@ -35,7 +35,7 @@ from chatsvc.schemas.files import (
     served_content_type,
 )
 from chatsvc.services.files import collect_blobs
-from chatsvc.views import ProjectScopedView, endpoint
+from chatsvc.views import FileResponse, ProjectScopedView, endpoint
 from storage import files
 from storage.blobs import BlobStore
 from storage.models import StoredFile
@@ -232,7 +232,7 @@ class FileContentView(FileScopedView):
         if not await _run(self.app, path.is_file):
             log.error("blob %s of file %s is missing", row.sha256, row.id)
             raise NotFound("The file's content is missing.")
-        return web.FileResponse(path, chunk_size=CHUNK, headers={
+        return FileResponse(path, chunk_size=CHUNK, headers={
             "Content-Type": served_content_type(row.content_type),
             "Content-Disposition": content_disposition(row.filename),
             "X-Content-Type-Options": "nosniff",

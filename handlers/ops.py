@@ -12,7 +12,7 @@ from aiohttp import web
 from chatsvc import __version__, keys
 from chatsvc.openapi import build_openapi
 from chatsvc.schemas.common import ORM
-from chatsvc.views import ApiView, endpoint
+from chatsvc.views import ApiView, FileResponse, endpoint
 
 # The browser client is the installed `static` package, not a folder next to the source tree, so it is found the
 # same way in a checkout (editable install), a wheel and chatsvc.pyz. Each of those puts it in a real directory
@@ -95,7 +95,7 @@ class DocsView(ApiView):
 
     @endpoint("A readable page of the API, rendered from the OpenAPI document", auth=False, produces="text/html")
     async def get(self) -> web.FileResponse:
-        return web.FileResponse(STATIC_DIR / "apidocs.html")
+        return FileResponse(STATIC_DIR / "apidocs.html")
 
 
 ASSET_TYPES = frozenset({".html", ".js", ".mjs", ".css", ".svg", ".png", ".ico", ".woff2", ".json", ".txt", ".map"})
@@ -112,7 +112,7 @@ def add_static_routes(app: web.Application) -> None:
         page = STATIC_DIR / "index.html"
         if not page.exists():
             raise web.HTTPNotFound()
-        return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+        return FileResponse(page, headers={"Cache-Control": "no-cache"})
 
     async def asset(request: web.Request) -> web.StreamResponse:
         # Only the client's own asset types (not the package's __init__.py or caches), never outside STATIC_DIR.
@@ -120,7 +120,7 @@ def add_static_routes(app: web.Application) -> None:
         target = (STATIC_DIR / request.match_info["path"]).resolve()
         if STATIC_DIR not in target.parents or target.suffix not in ASSET_TYPES or not target.is_file():
             raise web.HTTPNotFound()
-        return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
+        return FileResponse(target, headers={"Cache-Control": "no-cache"})
 
     app.router.add_get("/", index)
     app.router.add_get("/static/{path:.+}", asset)

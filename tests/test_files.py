@@ -263,3 +263,21 @@ async def test_crud_on_sqlite_and_postgres(any_db_client):
     assert (await owner.delete(f"/files/{f['id']}")).status == 204
     assert (await owner.delete(f"/projects/{pid}")).status == 204
     assert (await owner.get("/projects")).body["total"] == 0
+
+
+async def test_downloads_and_pages_are_read_on_a_thread_not_with_sendfile_on_the_loop(client, monkeypatch):
+    # sendfile(2) on the loop thread waits for the disk when the file is not in the page cache; the server's
+    # FileResponse reads files in the executor instead. With the loop's sendfile broken, everything still serves.
+    import asyncio
+
+    async def sendfile_on_the_loop(*_args, **_kwargs):
+        raise AssertionError("a file was sent with sendfile on the event loop")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "sendfile", sendfile_on_the_loop)
+    _owner, editor, viewer, _s, pid = await setup(client)
+    content = bytes(range(256)) * 4096  # 1 MiB: several chunks
+    f = (await upload(editor, pid, content, filename="big.bin", content_type="application/octet-stream")).body
+    got = await viewer.get(f"/files/{f['id']}/content")
+    assert got.status == 200 and got.body == content
+    page = await client.get("/")
+    assert page.status == 200 and "<html" in (await page.text()).lower()

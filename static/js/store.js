@@ -1,13 +1,20 @@
 // Resource collections kept current from REST lists and live events. Every resource carries a row
 // `version` that only grows, so merging is order-safe: a late REST answer never undoes a newer event,
-// and a deleted id is remembered so a late answer cannot bring it back.
+// and a deleted id is remembered so a late answer cannot bring it back. A listing replaces only what it
+// could know of: take `mark()` before the request, and an item that arrived (by event) after the mark is
+// kept even though the listing, read before it existed, does not have it.
 
 export class Collection {
   constructor(onChange) {
     this.items = new Map();
     this.deleted = new Map();   // id -> version at deletion
+    this.touched = new Map();   // id -> clock value of its last change
+    this.clock = 0;
     this.onChange = onChange;
   }
+
+  /** A point in this collection's history: pass it to load() as `since` for a listing requested now. */
+  mark() { return this.clock; }
 
   get(id) { return this.items.get(id); }
   values() { return [...this.items.values()]; }
@@ -19,6 +26,7 @@ export class Collection {
     const held = this.items.get(resource.id);
     if (held && (held.version ?? 0) > (resource.version ?? 0)) return false;
     this.items.set(resource.id, held ? {...held, ...resource} : resource);
+    this.touched.set(resource.id, ++this.clock);
     if (notify) this.onChange?.();
     return true;
   }
@@ -30,11 +38,16 @@ export class Collection {
     return had;
   }
 
-  /** Merge a full REST listing: add/refresh what it has, drop held items it no longer lists. */
-  load(list, {replace = true} = {}) {
+  /** Merge a full REST listing: add/refresh what it has, drop held items it no longer lists (only those
+   *  unchanged since `since`, the mark() taken when the listing was requested). */
+  load(list, {replace = true, since = Infinity} = {}) {
     const seen = new Set();
-    for (const r of list) { this.upsert(r, false); seen.add(r.id); }
-    if (replace) for (const id of [...this.items.keys()]) if (!seen.has(id)) this.items.delete(id);
+    const fresh = (id) => (this.touched.get(id) ?? 0) > since;
+    for (const r of list) seen.add(r.id);
+    if (replace) {
+      for (const id of [...this.items.keys()]) if (!seen.has(id) && !fresh(id)) this.items.delete(id);
+    }
+    for (const r of list) this.upsert(r, false);
     this.onChange?.();
   }
 

@@ -51,9 +51,10 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
   const canWrite = () => !ctx || ctx.canWrite();
 
   async function loadMessages(before = null) {
+    const since = messages.mark();
     const page = await api("GET", `/chat/sessions/${sessionId}/messages?limit=100${before ? `&before=${before}` : ""}`);
     if (before) page.items.forEach((m) => messages.upsert(m, false));
-    else messages.load(page.items, {replace: true});
+    else messages.load(page.items, {replace: true, since});
     if (!before || !page.has_more) hasMore = page.has_more;
     render();
   }

@@ -23,7 +23,8 @@ export function chatsView(container, params) {
   const stopUser = onUserEvent((frame) => {
     if (frame.name.startsWith("chat_session.")) sessions.apply(frame, "chat_session");
   });
-  listAll("/chat/sessions").then((all) => sessions.load(all.filter((s) => !s.project_id)))
+  const since = sessions.mark();
+  listAll("/chat/sessions").then((all) => sessions.load(all.filter((s) => !s.project_id), {since}))
     .catch((err) => mount(container, h("p.error", err.message)));
   return {
     update(next) { item = next.sessionId; layout.render(item); },

@@ -70,6 +70,8 @@ export function projectView(container, params) {
   }
 
   async function reload() {
+    const marks = Object.fromEntries(["members", "files", "documents", "artifacts", "sessions", "tasks"]
+      .map((name) => [name, ctx[name].mark()]));
     const [project, members, files, documents, artifacts, sessions, tasks] = await Promise.all([
       api("GET", `/projects/${projectId}`),
       listAll(`/projects/${projectId}/members`),
@@ -81,12 +83,12 @@ export function projectView(container, params) {
     ]);
     if (destroyed) return;
     if (!ctx.project || project.version >= ctx.project.version) ctx.project = project;
-    ctx.members.load(members);
-    ctx.files.load(files);
-    ctx.documents.load(documents);
-    ctx.artifacts.load(artifacts);
-    ctx.sessions.load(sessions);
-    ctx.tasks.load(tasks);
+    ctx.members.load(members, {since: marks.members});
+    ctx.files.load(files, {since: marks.files});
+    ctx.documents.load(documents, {since: marks.documents});
+    ctx.artifacts.load(artifacts, {since: marks.artifacts});
+    ctx.sessions.load(sessions, {since: marks.sessions});
+    ctx.tasks.load(tasks, {since: marks.tasks});
   }
 
   function onEvent(frame) {

@@ -16,7 +16,8 @@ export function projectsView(container) {
   let destroyed = false;
 
   async function reload() {
-    projects.load(await listAll("/projects"));
+    const since = projects.mark();
+    projects.load(await listAll("/projects"), {since});
     syncWatches();
   }
 
