@@ -7,7 +7,9 @@ context switches). Being preempted by other processes on a busy 2-core machine i
 passes inside the callback are not counted either, nor is time other threads of this process spent on the
 CPU meanwhile: waiting for the GIL is a voluntary sleep too, and the loop thread shares it with start-up
 work (migrations, mapper set-up) that the app deliberately runs off the loop. For the same reason a wait
-during which another thread of the process was preempted (it may have held the GIL) is not counted.
+during which another thread of the process was preempted (it may have held the GIL) is not counted, nor the
+part of a wait during which the machine's storage was stalled (Linux PSI, /proc/pressure/io: on a machine
+whose disks are saturated by other jobs, even paging in a library or a page-cache miss waits that long).
 """
 
 from __future__ import annotations
@@ -29,6 +31,41 @@ blocked: list[str] = []  # what the guard found, for whoever reports it
 _report: list[Callable[[str], None]] = [blocked.append]
 
 _gc_pauses: collections.deque[tuple[float, float]] = collections.deque(maxlen=256)
+_io_stalls: collections.deque[tuple[float, float]] = collections.deque(maxlen=400)  # (when, seconds stalled so far)
+PSI_IO = "/proc/pressure/io"
+
+
+def _read_io_stall() -> float | None:
+    """Seconds some task of this machine has waited for storage since boot (PSI), or None without PSI."""
+    try:
+        with open(PSI_IO) as fh:
+            some = fh.readline().split()
+        return int(some[-1].split("=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+_sampler_preempted = [0]  # the sampler's own involuntary switches: not a sign of a GIL holder preempted
+
+
+def _sample_io_stalls() -> None:
+    while True:
+        total = _read_io_stall()
+        if total is None:
+            return
+        _io_stalls.append((time.perf_counter(), total))
+        _sampler_preempted[0] = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+        time.sleep(0.05)
+
+
+def io_stall_within(start: float, end: float) -> float:
+    """Seconds of machine-wide storage stall between start and end (0 without PSI); sampled every 50 ms."""
+    before = [total for when, total in _io_stalls if when <= start]
+    if not before:
+        return 0.0
+    now = _read_io_stall()
+    after = [total for when, total in _io_stalls if when >= end] or ([now] if now is not None else [])
+    return max(0.0, min(after[0] - before[-1], end - start)) if after else 0.0
 _gc_started = [0.0]
 
 
@@ -49,7 +86,7 @@ def _switches() -> tuple[int, int, int]:
     this thread's major page faults)."""
     mine = resource.getrusage(resource.RUSAGE_THREAD)
     process = resource.getrusage(resource.RUSAGE_SELF)
-    return mine.ru_nvcsw, process.ru_nivcsw - mine.ru_nivcsw, mine.ru_majflt
+    return mine.ru_nvcsw, process.ru_nivcsw - mine.ru_nivcsw - _sampler_preempted[0], mine.ru_majflt
 
 
 _original_handle_run = asyncio.events.Handle._run
@@ -75,7 +112,8 @@ def _timed_handle_run(self: asyncio.Handle) -> None:
             # does paging memory back in (a major fault: the machine is short of memory or page cache).
             waited = waits > waits_start and others_preempted == others_preempted_start and faults == faults_start
             other_threads_cpu = max(0.0, time.process_time() - process_start - cpu)
-            if cpu - gc_s > SLOW_CALLBACK_S or (waited and wall - gc_s - other_threads_cpu > BLOCKING_WAIT_S):
+            excused = gc_s + other_threads_cpu + (io_stall_within(wall_start, wall_end) if waited else 0.0)
+            if cpu - gc_s > SLOW_CALLBACK_S or (waited and wall - excused > BLOCKING_WAIT_S):
                 _report[0](f"{self!r} blocked the loop: {cpu * 1000:.0f} ms CPU, {wall * 1000:.0f} ms wall")
 
 
@@ -85,4 +123,6 @@ def install(report: Callable[[str], None] | None = None) -> None:
         _report[0] = report
     if _track_gc not in gc.callbacks:
         gc.callbacks.append(_track_gc)
+    if _read_io_stall() is not None and not any(t.name == "loop guard: io stalls" for t in threading.enumerate()):
+        threading.Thread(target=_sample_io_stalls, name="loop guard: io stalls", daemon=True).start()
     asyncio.events.Handle._run = _timed_handle_run  # type: ignore[method-assign]
