@@ -13,7 +13,6 @@ Rules a client should know:
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -30,8 +29,6 @@ from chatsvc.views import ApiView, endpoint
 from storage import stats, users
 from storage import tasks as tasks_repo
 from storage.models import User
-
-log = logging.getLogger("chatsvc.admin")
 
 ADMIN = "admin.access"
 # Gauges read from the app's METRICS providers; a part that is not running simply reports nothing (0).
