@@ -16,7 +16,7 @@ import threading
 from typing import Any, Protocol
 
 from agent.worker import RunHost, encode, read_frame, worker_main
-from chatsvc.shutdown import stop_tasks, wait_bounded
+from chatsvc.shutdown import TaskSet, stop_tasks, wait_bounded
 
 log = logging.getLogger("chatsvc.agent_pool")
 
@@ -111,10 +111,6 @@ class ProcessWorker(Worker):
         if self.alive:
             self.writer.write(encode(message))
 
-    def kill(self) -> None:
-        """Terminate the process at once (tests of worker death)."""
-        self.process.kill()
-
     async def stop(self) -> None:
         self.alive = False
         try:
@@ -195,7 +191,7 @@ class AgentPool:
         self.jobs: dict[str, asyncio.Future[Any]] = {}
         self._job_ids = itertools.count(1)
         self._starting: asyncio.Lock | None = None
-        self._tool_tasks: set[asyncio.Task[None]] = set()
+        self._tool_tasks = TaskSet("agent tool calls")
         self.closed = False
 
     async def _worker(self) -> Worker:
@@ -263,9 +259,7 @@ class AgentPool:
         if listener is None:
             return
         if kind == "tool_call":
-            task = asyncio.get_running_loop().create_task(self._answer_tool(worker, message))
-            self._tool_tasks.add(task)
-            task.add_done_callback(self._tool_tasks.discard)
+            self._tool_tasks.spawn(self._answer_tool(worker, message))
         elif kind in ("done", "cancelled", "error"):
             self._forget(run_id)
             listener.on_finished(kind, message)
@@ -317,7 +311,7 @@ class AgentPool:
 
     async def close(self) -> None:
         self.closed = True
-        await stop_tasks(list(self._tool_tasks), "agent tool calls")
+        await self._tool_tasks.stop()
         stops = [asyncio.ensure_future(w.stop()) for w in self.workers if w.alive]
         await wait_bounded(stops, "agent workers", timeout=WORKER_STOP_S)
 

@@ -16,19 +16,23 @@ from sqlalchemy.orm import configure_mappers
 from agent.providers import provider_settings
 from chatsvc import keys
 from chatsvc.agent_pool import AgentPool
-from chatsvc.errors import error_middleware
 from chatsvc.events import EventBus, InMemoryEventBus
+from chatsvc.http_errors import error_middleware
 from chatsvc.live import Limits
 from chatsvc.permissions import BUILTIN_ROLES
 from chatsvc.run_manager import RunManager
 from chatsvc.security import LoginLimiter, PasswordHasher
 from chatsvc.services import Services
+from chatsvc.services.admin import AdminService
 from chatsvc.services.agent_tools import AgentTools
 from chatsvc.services.artifacts import ArtifactService
 from chatsvc.services.bot import BotService
 from chatsvc.services.chat import ChatService
 from chatsvc.services.documents import DocumentService
+from chatsvc.services.files import FileService
 from chatsvc.services.projects import ProjectService
+from chatsvc.services.rbac import RbacService
+from chatsvc.services.users import UserService
 from chatsvc.settings import Settings
 from chatsvc.shutdown import stop_tasks
 from chatsvc.sockets import SocketRegistry
@@ -152,6 +156,11 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
         chat=ChatService(db=db, bus=bus, runs=runs), bot=bot,
         projects=ProjectService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
         documents=DocumentService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
+        files=FileService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
+        rbac=RbacService(db=db),
+        users=UserService(db=db, bus=bus, passwords=app[keys.PASSWORDS], limiter=app[keys.LOGIN_LIMITER],
+                          settings=settings),
+        admin=AdminService(db=db, bus=bus, sockets=app[keys.SOCKETS]),
         artifacts=ArtifactService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR]))
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
 

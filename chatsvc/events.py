@@ -140,8 +140,6 @@ class InMemoryEventBus:
         self._topics: dict[str, _Topic] = {}
         self._taps: list[Listener] = []
         self.published_total = 0
-        # The most recent publications (topics, name, data): for diagnostics and tests.
-        self.published: deque[tuple[tuple[str, ...], str, dict[str, Any]]] = deque(maxlen=1000)
 
     def _topic(self, name: str) -> _Topic:
         topic = self._topics.get(name)
@@ -158,7 +156,6 @@ class InMemoryEventBus:
         now = self._clock()
         payload = event_payload(data)
         topic_names = tuple(dict.fromkeys(topics))
-        self.published.append((topic_names, name, data))
         for topic_name in topic_names:
             topic = self._topic(topic_name)
             topic.seq += 1

@@ -31,7 +31,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
-from chatsvc.errors import ApiError
+from chatsvc.errors import Unavailable
 from chatsvc.events import RING_EVENTS, RING_SECONDS, Event, Listener, Subscription, event_payload, make_event
 from chatsvc.shutdown import stop_tasks
 
@@ -94,8 +94,8 @@ class RedisUnavailable(RuntimeError):
     """Redis could not be reached when the server started."""
 
 
-class EventsUnavailable(ApiError):
-    status, code, default_message = 503, "internal", "Live events are unavailable right now; retry shortly."
+class EventsUnavailable(Unavailable):
+    default_message = "Live events are unavailable right now; retry shortly."
 
 
 def public_url(url: str) -> str:
@@ -198,8 +198,6 @@ class RedisEventBus:
         self._stopping = False  # the sender and reader leave their loops
         self.published_total = 0
         self.dropped_total = 0  # publications that never reached Redis
-        # The most recent publications (topics, name, data): for diagnostics and tests.
-        self.published: deque[tuple[tuple[str, ...], str, dict[str, Any]]] = deque(maxlen=1000)
 
     def _client(self, url: str, role: str) -> Redis:
         name = f"{self.prefix}{role or 'bus'}:{self._publisher_id}"
@@ -272,7 +270,6 @@ class RedisEventBus:
     def publish(self, topics: Iterable[str], name: str, data: dict[str, Any]) -> None:
         """Queue one event for several topics (never blocks, never raises); call after commit."""
         topic_names = tuple(dict.fromkeys(topics))
-        self.published.append((topic_names, name, data))
         if not topic_names:
             return
         if self._closed or len(self._pending) >= MAX_PENDING:

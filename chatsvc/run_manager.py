@@ -26,7 +26,7 @@ from chatsvc.errors import Conflict
 from chatsvc.events import Event, EventBus, chat_topic, iso_ts, make_event, publish_resource
 from chatsvc.schemas.chat import message_json
 from chatsvc.security import Principal
-from chatsvc.shutdown import stop_tasks
+from chatsvc.shutdown import TaskSet
 from storage import chats
 from storage.db import Database
 from storage.models import ChatMessage, ChatSession, new_id
@@ -86,11 +86,11 @@ class Run:
         return await self.manager.execute_tool(self.run_id, name, args)
 
     def on_finished(self, kind: str, message: dict[str, Any]) -> None:
-        if self.finished.done() or self.manager.finishing(self):
+        if self.finished.done() or not self.manager.claim_finish(self):
             return
         final = message.get("text")
         status = {"done": "complete", "cancelled": "cancelled", "error": "failed"}.get(kind, "failed")
-        self.manager.spawn(self.manager.finish(self, status, final, message.get("message")))
+        self.manager.background.spawn(self.manager.finish(self, status, final, message.get("message")))
 
     # --- streaming -----------------------------------------------------------------------
     def flush(self) -> None:
@@ -140,23 +140,17 @@ class RunManager:
         self.queued: dict[str, deque[Run]] = {}
         self.by_run: dict[str, Run] = {}
         self._finishing: set[str] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.background = TaskSet("run manager")
         self._due: dict[str, Run] = {}  # runs waiting for a checkpoint, by run id
         self._checkpointer: asyncio.Task[Any] | None = None
         self.closing = False
-
-    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     # --- checkpoints ----------------------------------------------------------------------------
     def checkpoint_soon(self, run: Run) -> None:
         """Queue a run's text so far for the next checkpoint write (one writer task for all runs)."""
         self._due[run.run_id] = run
         if self._checkpointer is None:
-            self._checkpointer = self.spawn(self._write_checkpoints())
+            self._checkpointer = self.background.spawn(self._write_checkpoints())
 
     async def _write_checkpoints(self) -> None:
         """Write the due runs' partial text: every run due within CHECKPOINT_GATHER_S in one transaction.
@@ -196,11 +190,12 @@ class RunManager:
         except Exception:  # a failed checkpoint is retried at the next one
             log.exception("checkpoint of %d runs failed", len(texts))
 
-    def finishing(self, run: Run) -> bool:
+    def claim_finish(self, run: Run) -> bool:
+        """Claim the right to finish a run; False when someone else already claimed it (finish happens once)."""
         if run.run_id in self._finishing:
-            return True
+            return False
         self._finishing.add(run.run_id)
-        return False
+        return True
 
     # --- sending ----------------------------------------------------------------------------
     async def send(self, chat: ChatSession, principal: Principal, content: str, client_msg_id: str | None,
@@ -256,7 +251,7 @@ class RunManager:
             self.queued.setdefault(run.chat_id, deque()).append(run)
         else:
             self.active[run.chat_id] = run
-            self.spawn(self._start(run))
+            self.background.spawn(self._start(run))
 
     async def _existing(self, chat_id: str, client_msg_id: str) -> SendResult | None:
         async with self.db.read() as s:
@@ -284,7 +279,7 @@ class RunManager:
             await self.pool.start_run(run.run_id, {"history": history, "provider": self.provider()}, run)
         except Exception as exc:
             log.exception("could not start run %s", run.run_id)
-            if not self.finishing(run):
+            if self.claim_finish(run):
                 await self.finish(run, "failed", None, f"The agent could not start: {exc}")
 
     # --- tools ------------------------------------------------------------------------------
@@ -347,7 +342,7 @@ class RunManager:
             if not queue:
                 del self.queued[run.chat_id]
             self.active[run.chat_id] = nxt
-            self.spawn(self._start(nxt))
+            self.background.spawn(self._start(nxt))
 
     async def cancel(self, chat_id: str, *, wait: bool = False, drop_queue: bool = False,
                      relay: bool = True) -> str | None:
@@ -358,7 +353,7 @@ class RunManager:
         """
         if drop_queue:
             for queued in self.queued.pop(chat_id, deque()):
-                if not self.finishing(queued):
+                if self.claim_finish(queued):
                     await self.finish(queued, "cancelled", "")
         run = self.active.get(chat_id)
         if run is None:
@@ -366,7 +361,7 @@ class RunManager:
                 return await self._relay_cancel(chat_id)
             return None
         self.pool.cancel(run.run_id)
-        self.spawn(self._cancel_fallback(run))
+        self.background.spawn(self._cancel_fallback(run))
         if wait:
             await asyncio.shield(run.finished)
         return run.run_id
@@ -388,7 +383,7 @@ class RunManager:
         if event.topic == CONTROL_TOPIC and event.name == "run.cancel_requested":
             chat_id = event.data["chat_id"]
             if chat_id in self.active:
-                self.spawn(self.cancel(chat_id, relay=False))
+                self.background.spawn(self.cancel(chat_id, relay=False))
 
     async def _cancel_fallback(self, run: Run) -> None:
         """End a run as cancelled ourselves if the worker does not confirm in time."""
@@ -396,7 +391,7 @@ class RunManager:
             async with asyncio.timeout(CANCEL_GRACE_S):  # not wait_for: on 3.11 it can swallow our own cancel
                 await asyncio.shield(run.finished)
         except TimeoutError:
-            if not self.finishing(run):
+            if self.claim_finish(run):
                 await self.finish(run, "cancelled", None)
 
     # --- live snapshots, recovery, shutdown -------------------------------------------------
@@ -424,15 +419,15 @@ class RunManager:
         runs = list(self.active.values()) + [r for q in self.queued.values() for r in q]
         self.queued.clear()
         for run in runs:
-            if not self.finishing(run):
+            if self.claim_finish(run):
                 self.pool.cancel(run.run_id)
                 await self.finish(run, "interrupted", None)
-        await stop_tasks(list(self._tasks), "run manager")
+        await self.background.stop()
 
     def stop_project(self, project_id: str) -> None:
         """A project was deleted: stop its chats' runs (their messages went with it)."""
         for chat_id in [c for c, run in self.active.items() if run.project_id == project_id]:
-            self.spawn(self.cancel(chat_id, drop_queue=True))
+            self.background.spawn(self.cancel(chat_id, drop_queue=True))
 
     def active_count(self) -> int:
         return len(self.active)

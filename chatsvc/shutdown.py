@@ -13,10 +13,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("chatsvc.shutdown")
+
+
+class TaskSet:
+    """Background tasks a component starts and must stop: keeps a reference (asyncio holds only weak ones)
+    until each ends, and stops what is left in bounded time."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def stop(self, timeout: float = 5.0) -> bool:
+        """Cancel every task still running; see stop_tasks."""
+        return await stop_tasks(list(self._tasks), self.what, timeout)
 
 
 async def stop_tasks(tasks: Iterable[asyncio.Future[Any]], what: str, timeout: float = 5.0) -> bool:

@@ -7,17 +7,16 @@ allowed with `unsubscribed`. On shutdown every socket gets `goodbye` and close 1
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from chatsvc import authz
-from chatsvc.errors import ApiError
+from chatsvc.errors import DomainError
 from chatsvc.events import Event, EventBus
 from chatsvc.live import Connection
 from chatsvc.security import Principal
-from chatsvc.shutdown import stop_tasks, wait_bounded
+from chatsvc.shutdown import TaskSet, wait_bounded
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -35,7 +34,7 @@ class SocketRegistry:
         self.db = db
         self.connections: set[Connection] = set()
         self.principals: dict[Connection, Principal] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("socket registry")
         bus.add_tap(self.on_event)
 
     def add(self, conn: Connection, principal: Principal) -> None:
@@ -79,9 +78,7 @@ class SocketRegistry:
         conns = [c for c in conns if c.subscriptions and not c.closing]
         if not conns:
             return
-        task = asyncio.get_running_loop().create_task(self._recheck_all(conns, reason))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._recheck_all(conns, reason))
 
     async def _recheck_all(self, conns: list[Connection], reason: str) -> None:
         try:
@@ -93,7 +90,7 @@ class SocketRegistry:
                     for topic in list(conn.subscriptions):
                         try:
                             await authz.authorize_topic(session, principal, topic)
-                        except ApiError:
+                        except DomainError:
                             self.end_subscription(conn, topic, reason)
         except Exception:  # never let a failed re-check kill the tap's task silently
             log.exception("re-checking subscriptions failed")
@@ -112,4 +109,4 @@ class SocketRegistry:
             conn.kick(1001, "server shutting down", reconnect=True)
         kicks = [c.kick_task for c in list(self.connections) if c.kick_task is not None]
         await wait_bounded(kicks, "websocket goodbyes", timeout=KICK_WAIT_S)
-        await stop_tasks(list(self._tasks), "socket registry")
+        await self._tasks.stop()

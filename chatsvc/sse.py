@@ -30,7 +30,7 @@ async def stream_run(request: web.Request, bus: EventBus, chat_id: str,
     topic = chat_topic(chat_id)
     bus.subscribe(topic, queue.put_nowait)
     try:
-        result = await start()  # may raise ApiError: answered as JSON, nothing streamed yet
+        result = await start()  # may raise DomainError: answered as JSON, nothing streamed yet
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no",
             "X-Content-Type-Options": "nosniff",

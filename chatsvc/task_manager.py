@@ -21,7 +21,7 @@ from typing import Any
 
 from chatsvc.events import EventBus, project_topic, task_topic
 from chatsvc.schemas.tasks import TaskOut
-from chatsvc.shutdown import stop_tasks
+from chatsvc.shutdown import TaskSet, stop_tasks
 from storage import tasks as repo
 from storage.db import Database
 from storage.models import Task, utcnow
@@ -97,14 +97,8 @@ class TaskManager:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.project_of: dict[str, str] = {}  # running task -> its project
         self.cancel_requested: set[str] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("task manager")
         self.closing = False
-
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     def _publish(self, task: dict[str, Any], name: str, extra: dict[str, Any] | None = None) -> None:
         data = {"task_id": task["id"], "id": task["id"], "version": task["version"], "task": task, **(extra or {})}
@@ -124,7 +118,7 @@ class TaskManager:
 
     def schedule(self, task_id: str) -> None:
         if not self.closing and task_id not in self.running:
-            self.running[task_id] = self._spawn(self._execute(task_id))
+            self.running[task_id] = self._tasks.spawn(self._execute(task_id))
 
     async def _execute(self, task_id: str) -> None:
         try:
@@ -141,7 +135,7 @@ class TaskManager:
                     started = task_json(task)
                 self._publish(started, "task.progress", {"progress": 0.0, "stage": "started", "done": 0,
                                                          "total": 0})
-                renew = self._spawn(self._renew(task_id))
+                renew = self._tasks.spawn(self._renew(task_id))
                 try:
                     result = await self.kinds[kind](ctx)
                     await self._end(ctx, "succeeded", result=result)
@@ -234,4 +228,4 @@ class TaskManager:
         self.closing = True
         # Running tasks store themselves as interrupted when cancelled: give them time for that write.
         await stop_tasks(list(self.running.values()), "background tasks", timeout=10.0)
-        await stop_tasks(list(self._tasks), "task manager")
+        await self._tasks.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, ClassVar
@@ -17,14 +16,13 @@ from chatsvc import keys
 from chatsvc.auth import require_principal, resolve_principal
 from chatsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from chatsvc.events import publish_resource
-from chatsvc.schemas.common import ID_PATTERN
+from chatsvc.schemas.common import is_id
 from chatsvc.security import Principal
 
 if TYPE_CHECKING:
     from chatsvc.services.projects import ProjectService
 
 API_PREFIX = "/api/v1"
-ID_RE = re.compile(ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ class ApiView(web.View):
     def match(self, name: str) -> str:
         """Return a path id; anything that cannot be an id (too long, NUL, slashes...) is simply not found."""
         value = self.request.match_info.get(name, "")
-        if not ID_RE.fullmatch(value):
+        if not is_id(value):
             raise NotFound()
         return value
 

@@ -15,16 +15,16 @@ from chatsvc.errors import ValidationFailed
 from chatsvc.schemas import Page, page_of
 from chatsvc.schemas.chat import (
     CancelOut,
+    ChatSessionCreate,
+    ChatSessionOut,
+    ChatSessionUpdate,
     MessageCreate,
     MessageListQuery,
     MessageOut,
     MessagePage,
     MessageUpdate,
     SendOut,
-    SessionCreate,
     SessionListQuery,
-    SessionOut,
-    SessionUpdate,
 )
 from chatsvc.services.chat import ChatService
 from chatsvc.sse import stream_run
@@ -46,19 +46,19 @@ class ChatView(ApiView):
         return self.app[keys.SERVICES].chat
 
 
-class SessionsView(ChatView):
+class ChatSessionsView(ChatView):
     path = "/chat/sessions"
 
-    @endpoint("Start a chat session, personal or in a project", body=SessionCreate, response=SessionOut,
+    @endpoint("Start a chat session, personal or in a project", body=ChatSessionCreate, response=ChatSessionOut,
               status=201, errors=(403, 404),
               description="Without `project_id` the session is personal (needs the global `chat.use` "
                           "permission) and only you see it. With `project_id` you need the editor role or "
                           "above in that project (viewer 403, non-member 404); every member can read it.")
-    async def post(self, body: SessionCreate) -> dict[str, Any]:
+    async def post(self, body: ChatSessionCreate) -> dict[str, Any]:
         return await self.chat.create_session(self.principal, title=body.title, project_id=body.project_id)
 
     @endpoint("List chat sessions, most recent activity first", query=SessionListQuery,
-              response=Page[SessionOut], errors=(404,),
+              response=Page[ChatSessionOut], errors=(404,),
               description="Without `project_id`: your personal sessions and the sessions of every project "
                           "you are a member of (a superuser: every project's, plus their own personal ones). "
                           "With `project_id`: that project's sessions (non-member 404). Ordered by "
@@ -74,21 +74,21 @@ class SessionsView(ChatView):
                 s, user_id=self.principal.user_id, project_ids=project_ids, project_id=query.project_id,
                 limit=query.limit, offset=query.offset,
             )
-            return page_of(SessionOut, rows, total, query)
+            return page_of(ChatSessionOut, rows, total, query)
 
 
-class SessionView(ChatView):
+class ChatSessionView(ChatView):
     path = "/chat/sessions/{id}"
 
-    @endpoint("Read a chat session", response=SessionOut, errors=(404,))
-    async def get(self) -> SessionOut:
+    @endpoint("Read a chat session", response=ChatSessionOut, errors=(404,))
+    async def get(self) -> ChatSessionOut:
         async with self.db.read() as s:
             chat = await authz.require_chat_session(s, self.principal, self.ident())
-            return SessionOut.model_validate(chat)
+            return ChatSessionOut.model_validate(chat)
 
-    @endpoint("Rename a chat session", body=SessionUpdate, response=SessionOut, errors=(403, 404),
+    @endpoint("Rename a chat session", body=ChatSessionUpdate, response=ChatSessionOut, errors=(403, 404),
               description="Personal: the owner. Project: editor or above (viewer 403).")
-    async def patch(self, body: SessionUpdate) -> dict[str, Any]:
+    async def patch(self, body: ChatSessionUpdate) -> dict[str, Any]:
         return await self.chat.rename_session(self.principal, self.ident(), body.title)
 
     @endpoint("Delete a chat session and all its messages", status=204, errors=(403, 404),
@@ -177,4 +177,4 @@ class MessageView(ChatView):
         await self.chat.delete_message(self.principal, self.ident())
 
 
-VIEWS = [SessionsView, SessionView, MessagesView, CancelView, MessageView]
+VIEWS = [ChatSessionsView, ChatSessionView, MessagesView, CancelView, MessageView]

@@ -1,10 +1,10 @@
 """Project files: upload (multipart, streamed), list, read metadata, download, delete.
 
-Viewers read; editors and owners upload and delete. An upload is streamed part by part into a temp file
-in the blob store, counting bytes and hashing as it goes, all file work in the cpu executor; past
-`max_upload_bytes` it stops with a 413 and leaves nothing behind. The blob is stored under its SHA-256
-(shared by identical uploads) and removed when the last file row using it is deleted. Downloads are
-always attachments, with nosniff and a sandboxing CSP, and a content type from a short allowlist.
+Commands are FileService calls (chatsvc/services/files.py says who may do what and how blobs are kept);
+reads stay here, and so does the HTTP side of an upload: the multipart body is streamed part by part into a
+temp file in the blob store, counting bytes and hashing as it goes, all file work in the cpu executor; past
+`max_upload_bytes` it stops with a 413 and leaves nothing behind. Downloads are always attachments, with
+nosniff and a sandboxing CSP, and a content type from a short allowlist.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 from urllib.parse import unquote
@@ -25,16 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatsvc import authz, keys
 from chatsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from chatsvc.events import project_topic
 from chatsvc.schemas import Page, PageQuery, page_of
-from chatsvc.schemas.files import (
-    FileOut,
-    content_disposition,
-    effective_content_type,
-    sanitize_filename,
-    served_content_type,
-)
-from chatsvc.services.files import collect_blobs
+from chatsvc.schemas.files import FileOut, content_disposition, sanitize_filename, served_content_type
+from chatsvc.services.files import FileService, StagedUpload, load_file
 from chatsvc.views import FileResponse, ProjectScopedView, endpoint
 from storage import files
 from storage.blobs import BlobStore
@@ -48,17 +40,6 @@ MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file's byt
 MAX_PARTS = 20
 
 
-@dataclass
-class Received:
-    """An upload streamed into a temp file of the blob store."""
-
-    filename: str
-    client_type: str | None
-    size: int
-    sha256: str
-    temp: Path
-
-
 def _write(fh: IO[bytes], digest: Any, chunk: bytes) -> None:
     fh.write(chunk)
     digest.update(chunk)
@@ -69,21 +50,12 @@ def _discard(blobs: BlobStore, fh: IO[bytes], temp: Path) -> None:
     blobs.discard_temp(temp)
 
 
-def _place(blobs: BlobStore, temp: Path, sha256: str) -> bool:
-    """Move a temp file to its content address; False when an identical blob was already there."""
-    if blobs.path_for(sha256).is_file():
-        blobs.discard_temp(temp)
-        return False
-    blobs.commit_temp(temp, sha256)
-    return True
-
-
 async def _run(app: web.Application, fn: Callable[..., T], *args: Any) -> T:
     """Run blocking file work in the shared cpu executor."""
     return await asyncio.get_running_loop().run_in_executor(app[keys.CPU_EXECUTOR], fn, *args)
 
 
-async def receive_upload(request: web.Request) -> Received:
+async def receive_upload(request: web.Request) -> StagedUpload:
     """Stream the multipart field `file` into a temp blob: 415 unless multipart, 422 without it, 413 past the limit."""
     app = request.app
     limit = app[keys.SETTINGS].max_upload_bytes
@@ -113,7 +85,7 @@ async def receive_upload(request: web.Request) -> Received:
 
 
 async def _stream_part(app: web.Application, part: BodyPartReader, limit: int,
-                       too_large: PayloadTooLarge) -> Received:
+                       too_large: PayloadTooLarge) -> StagedUpload:
     blobs = app[keys.BLOBS]
     fh, temp = await _run(app, blobs.open_temp)
     digest = hashlib.sha256()
@@ -129,7 +101,7 @@ async def _stream_part(app: web.Application, part: BodyPartReader, limit: int,
         await _run(app, _discard, blobs, fh, temp)
         raise
     filename = sanitize_filename(client_filename(part))
-    return Received(filename, part.headers.get("Content-Type"), size, digest.hexdigest(), temp)
+    return StagedUpload(filename, part.headers.get("Content-Type"), size, digest.hexdigest(), temp)
 
 
 def client_filename(part: BodyPartReader) -> str | None:
@@ -146,16 +118,13 @@ def client_filename(part: BodyPartReader) -> str | None:
 class FileScopedView(ProjectScopedView):
     tag = "files"
 
-    async def load_file(self, s: AsyncSession, need: str = "viewer") -> StoredFile:
-        """Load the file in the path and authorize on its project; unknown and hidden files are both 404."""
-        row = await files.get(s, self.ident())
-        if row is None:
-            raise NotFound("No such file.")
-        try:
-            await authz.require_project(s, self.principal, row.project_id, need=need)
-        except NotFound:
-            raise NotFound("No such file.") from None
-        return row
+    @property
+    def files(self) -> FileService:
+        return self.app[keys.SERVICES].files
+
+    async def load_file(self, s: AsyncSession) -> StoredFile:
+        """Load the file in the path and authorize (viewer) on its project; unknown and hidden are both 404."""
+        return await load_file(s, self.principal, self.ident())
 
 
 class ProjectFilesView(FileScopedView):
@@ -167,29 +136,8 @@ class ProjectFilesView(FileScopedView):
                           "last path component and cleaned; a content type off the allowlist becomes "
                           "application/octet-stream. Larger than the server's upload limit: 413.")
     async def post(self) -> FileOut:
-        project_id = self.ident()
-        async with self.db.read() as s:  # before reading a byte of the body
-            await authz.require_project(s, self.principal, project_id, need="editor")
-        got = await receive_upload(self.request)
-        blobs, placed = self.app[keys.BLOBS], False
-        try:
-            async with self.db.write() as s:
-                await authz.require_project(s, self.principal, project_id, need="editor")
-                await files.lock_blob(s, got.sha256)
-                row = await files.create(
-                    s, project_id=project_id, filename=got.filename, size=got.size, sha256=got.sha256,
-                    content_type=effective_content_type(got.client_type, got.filename),
-                    uploaded_by=self.principal.user_id,
-                )
-                placed = await _run(self.app, _place, blobs, got.temp, got.sha256)
-                out = FileOut.model_validate(row)
-        except BaseException:
-            await _run(self.app, blobs.discard_temp, got.temp)
-            if placed:
-                await collect_blobs(self.app[keys.DB], self.app[keys.BLOBS], self.app[keys.CPU_EXECUTOR], [got.sha256])
-            raise
-        self.publish([project_topic(project_id)], "file", "created", out.model_dump(mode="json"))
-        return out
+        # The service authorizes before it calls receive_upload: a refused caller's body is never read.
+        return await self.files.upload(self.principal, self.ident(), lambda: receive_upload(self.request))
 
     @endpoint("List a project's files, newest first", query=PageQuery, response=Page[FileOut], errors=(404,))
     async def get(self, query: PageQuery) -> dict[str, Any]:
@@ -211,12 +159,7 @@ class FileView(FileScopedView):
     @endpoint("Delete a file (editor)", status=204, errors=(403, 404),
               description="The stored content goes when no other file has the same bytes.")
     async def delete(self) -> None:
-        async with self.db.write() as s:
-            row = await self.load_file(s, need="editor")
-            out = FileOut.model_validate(row)
-            await files.delete(s, row)
-        self.publish([project_topic(out.project_id)], "file", "deleted", out.model_dump(mode="json"))
-        await collect_blobs(self.app[keys.DB], self.app[keys.BLOBS], self.app[keys.CPU_EXECUTOR], [out.sha256])
+        await self.files.delete(self.principal, self.ident())
 
 
 class FileContentView(FileScopedView):

@@ -13,7 +13,7 @@ from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatsvc import authz, keys
-from chatsvc.errors import ApiError, BadRequest, Forbidden
+from chatsvc.errors import BadRequest, DomainError, Forbidden
 from chatsvc.live import Connection, Limits
 from chatsvc.schemas.common import ID_PATTERN
 from chatsvc.schemas.tasks import TaskOut
@@ -166,8 +166,8 @@ class WebSocketView(ApiView):
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"])
             conn.send(error_result(op_id, "invalid_format", f"{where}: {first['msg']}"))
-        except ApiError as exc:
-            conn.send(error_result(op_id, exc.code, exc.message, retryable=exc.status >= 500))
+        except DomainError as exc:
+            conn.send(error_result(op_id, exc.code, exc.message, retryable=exc.retryable))
         except Exception:  # a bug in one op must not close the socket every other view of the tab rides on
             log.exception("websocket op %s failed", op)
             conn.send(error_result(op_id, "internal", "Something went wrong on the server; please retry.",

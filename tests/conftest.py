@@ -40,6 +40,7 @@ from chatsvc.app import create_app  # noqa: E402
 from chatsvc.settings import Settings  # noqa: E402
 from tests import loopguard  # noqa: E402
 from tests.hangguard import pytest_runtest_protocol, pytest_timeout_set_timer  # noqa: E402,F401 - its hooks
+from tests.recorder import record_events  # noqa: E402
 
 POSTGRES_URL = os.environ.get("CHATSVC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CHATSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -92,7 +93,9 @@ async def client(aiohttp_client: Any, settings: Settings) -> Any:
 
 async def build_app(settings: Settings, **kw: Any) -> Any:
     """Build the app off the loop, as run.py does before the loop starts (imports are not loop work)."""
-    return await asyncio.to_thread(create_app, settings, **kw)
+    app = await asyncio.to_thread(create_app, settings, **kw)
+    app.on_startup.append(record_events)
+    return app
 
 
 def _service_unavailable(what: str, error: BaseException) -> None:

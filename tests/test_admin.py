@@ -6,6 +6,7 @@ from typing import Any
 
 from chatsvc import keys
 from tests.helpers import PASSWORD, User, assert_error, call, login, make_admin, register_and_login
+from tests.recorder import publications
 from tests.wsutil import WsClient
 
 ADMIN_GETS = ("/admin/users", "/admin/stats", "/admin/tasks")
@@ -26,7 +27,7 @@ async def add_project(client: Any, owner: User, *, status: str | None = None) ->
 
 
 def published(client: Any, name: str) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
-    return [(topics, data) for topics, ev, data in client.app[keys.EVENTS].published if ev == name]
+    return [(topics, data) for topics, ev, data in publications(client) if ev == name]
 
 
 async def test_admin_needs_admin_access(client):

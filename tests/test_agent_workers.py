@@ -57,7 +57,7 @@ async def test_a_killed_worker_fails_its_run_and_the_next_run_works(aiohttp_clie
     user, chat, ws, sent = await streaming_reply(client)
     run_id = sent["run_id"]
     pool = client.app[keys.AGENTS]
-    pool.run_worker[run_id].kill()
+    pool.run_worker[run_id].process.kill()
     events = await run_events(ws, run_id)
     assert events[-1]["name"] == "run.failed"
     assert "stopped unexpectedly" in events[-1]["data"]["error"]

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from chatsvc import keys
 from chatsvc.schemas.artifacts import validate_content
 from tests.helpers import add_member, assert_error, create_project, register_and_login
+from tests.recorder import publications
 
 FP = "a" * 64
 CASE = {
@@ -66,8 +66,8 @@ async def test_create_typed_and_free_artifacts(client):
     assert custom["content"] == [1, {"a": None}]
     got = await owner.get(f"/artifacts/{tc['id']}")
     assert got.status == 200 and got.body == tc
-    published = [(n, d["id"]) for _t, n, d in client.app[keys.EVENTS].published if n.startswith("artifact.")]
-    assert published == [("artifact.created", a["id"]) for a in (tc, normalised, report, note, custom)]
+    created = [(n, d["id"]) for _t, n, d in publications(client) if n.startswith("artifact.")]
+    assert created == [("artifact.created", a["id"]) for a in (tc, normalised, report, note, custom)]
 
 
 @pytest.mark.parametrize("mutate, loc", [
@@ -149,7 +149,7 @@ async def test_patch_revalidates_by_type_and_bumps_version(client):
     assert r.status == 200 and r.body["content"] == ["anything", 1]
     same = await owner.patch(f"/artifacts/{note['id']}", {})
     assert same.status == 200 and same.body["version"] == r.body["version"]
-    updates = [d for _t, n, d in client.app[keys.EVENTS].published if n == "artifact.updated"]
+    updates = [d for _t, n, d in publications(client) if n == "artifact.updated"]
     assert [(d["id"], d["version"]) for d in updates] == [(tc["id"], 2), (note["id"], 2)]
 
 
@@ -160,7 +160,7 @@ async def test_delete(client):
     assert r.status == 204
     assert_error(await owner.get(f"/artifacts/{art['id']}"), 404, "not_found")
     assert_error(await owner.delete(f"/artifacts/{art['id']}"), 404, "not_found")
-    last = client.app[keys.EVENTS].published[-1]
+    last = publications(client)[-1]
     assert last[0] == (f"project:{pid}",) and last[1] == "artifact.deleted" and last[2]["id"] == art["id"]
 
 

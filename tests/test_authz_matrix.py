@@ -85,7 +85,7 @@ async def quiesce(client: Any, timeout: float = 60) -> None:
     change the database on their own, and a refusal is judged by comparing snapshots around it."""
     runs, tasks = client.app[keys.RUNS], client.app[keys.TASKS]
     deadline = asyncio.get_running_loop().time() + timeout
-    while runs.by_run or runs._tasks or tasks.running:
+    while runs.by_run or len(runs.background) or tasks.running:
         assert asyncio.get_running_loop().time() < deadline, "runs or tasks did not finish"
         await asyncio.sleep(0.02)
 

@@ -9,6 +9,7 @@ from typing import Any
 from chatsvc import keys
 from storage import chats, rbac
 from tests.helpers import User, add_member, assert_error, create_project, register_and_login
+from tests.recorder import publications
 
 
 async def add_messages(client: Any, chat_id: str, author: str | None, n: int, start: int = 1) -> list[str]:
@@ -29,7 +30,7 @@ def when(stamp: str) -> dt.datetime:
 
 def events(client: Any, name: str) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     """Published (topics, data) of one event name, oldest first."""
-    return [(topics, data) for topics, n, data in client.app[keys.EVENTS].published if n == name]
+    return [(topics, data) for topics, n, data in publications(client) if n == name]
 
 
 async def project_with(client: Any) -> tuple[dict[str, Any], dict[str, User]]:

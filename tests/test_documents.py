@@ -9,8 +9,8 @@ from pathlib import Path
 
 from aiohttp import FormData
 
-from chatsvc import keys
 from tests.helpers import add_member, assert_error, create_project, register_and_login
+from tests.recorder import publications
 
 SPEC = "# Login\n\nREQ-1: The system shall log in users.\nREQ-2: Passwords must be 8 to 72 bytes.\n"
 SPEC2 = "# Login\n\nREQ-1: The system shall log in users.\n\n# Export\n\nReports should be exported as CSV.\n"
@@ -21,7 +21,7 @@ SUMMARY_FIELDS = {"id", "project_id", "number", "title", "notes", "is_current", 
 
 def events(client, name_prefix: str = "document_version.") -> list[tuple[str, dict]]:
     """The (name, data) of published events whose name starts with a prefix, oldest first."""
-    return [(name, data) for _topics, name, data in client.app[keys.EVENTS].published if name.startswith(name_prefix)]
+    return [(name, data) for _topics, name, data in publications(client) if name.startswith(name_prefix)]
 
 
 async def new_version(user, pid: str, content: str = SPEC, **extra) -> dict:
@@ -68,7 +68,7 @@ async def test_create_numbers_and_current(client):
         ("document_version.created", v1["id"]), ("document_version.created", v2["id"]),
         ("document_version.updated", v1["id"])]
     assert seen[2][1]["resource"]["is_current"] is False and seen[2][1]["actor"] == owner.id
-    topics = [t for t, n, _d in client.app[keys.EVENTS].published if n.startswith("document_version.")]
+    topics = [t for t, n, _d in publications(client) if n.startswith("document_version.")]
     assert all(t == (f"project:{pid}",) for t in topics)
 
 
@@ -156,14 +156,14 @@ async def test_delete_current_promotes_newest_remaining(client):
     art = await owner.post(f"/projects/{pid}/artifacts", {"type": "note", "name": "n", "content": {"t": 1},
                                                            "document_version_id": v3["id"]})
     assert art.status == 201
-    before = len(client.app[keys.EVENTS].published)
+    before = len(publications(client))
     r = await owner.delete(f"/document-versions/{v3['id']}")
     assert r.status == 204 and r.body == b""
     assert_error(await owner.get(f"/document-versions/{v3['id']}"), 404, "not_found")
     assert_error(await owner.get(f"/document-versions/{v3['id']}/requirements"), 404, "not_found")
     current = await owner.get(f"/projects/{pid}/document-versions/current")
     assert current.body["id"] == v2["id"]
-    names = [(n, d["id"]) for _t, n, d in list(client.app[keys.EVENTS].published)[before:]]
+    names = [(n, d["id"]) for _t, n, d in list(publications(client))[before:]]
     assert names == [("document_version.deleted", v3["id"]), ("artifact.updated", art.body["id"]),
                      ("document_version.updated", v2["id"])]
     kept = await owner.get(f"/artifacts/{art.body['id']}")

@@ -82,3 +82,20 @@ async def test_malformed_authorization_header_is_401(client):
     for header in ("Basic abc", "Bearer", "Bearer    ", "token xyz"):
         r = await call(client, "GET", "/users/me", headers={"Authorization": header})
         assert_error(r, 401, "unauthorized")
+
+
+def test_every_domain_error_has_its_own_http_status_and_no_transport():
+    import inspect
+
+    import chatsvc.errors as domain
+    from chatsvc.http_errors import HTTP_STATUS, http_headers, http_status
+
+    kinds = [c for _n, c in inspect.getmembers(domain, inspect.isclass)
+             if issubclass(c, domain.DomainError) and c is not domain.DomainError]
+    assert kinds and all(kind in HTTP_STATUS for kind in kinds)  # none falls back to a guessed status
+    assert "aiohttp" not in vars(domain) and not hasattr(domain.NotFound(), "status")  # services stay HTTP-free
+    assert http_status(domain.RateLimited(7)) == 429 and http_headers(domain.RateLimited(7)) == {"Retry-After": "7"}
+    assert http_headers(domain.Unauthorized()) == {"WWW-Authenticate": "Bearer"}
+
+    from chatsvc.redisbus import EventsUnavailable  # a subclass answers like its parent
+    assert http_status(EventsUnavailable()) == 503 and EventsUnavailable().retryable

@@ -11,6 +11,7 @@ from aiohttp import FormData
 from chatsvc import keys
 from tests.conftest import build_app, make_settings
 from tests.helpers import add_member, assert_error, call, create_project, register_and_login
+from tests.recorder import publications
 
 
 def form(content: bytes, filename: str = "notes.txt", content_type: str = "text/plain", field: str = "file"):
@@ -37,7 +38,7 @@ def blob_files(client) -> list:
 
 
 def published(client, name: str) -> list[tuple[tuple[str, ...], dict]]:
-    return [(topics, data) for topics, n, data in client.app[keys.EVENTS].published if n == name]
+    return [(topics, data) for topics, n, data in publications(client) if n == name]
 
 
 async def setup(client):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from chatsvc import keys
 from tests.helpers import add_member, assert_error, call, create_project, make_admin, register, register_and_login
+from tests.recorder import publications
 
 
 def published(client, name: str) -> list[tuple[tuple[str, ...], dict]]:
-    return [(topics, data) for topics, n, data in client.app[keys.EVENTS].published if n == name]
+    return [(topics, data) for topics, n, data in publications(client) if n == name]
 
 
 async def test_add_by_id_and_username_then_list(client):

@@ -6,11 +6,12 @@ from aiohttp import FormData
 
 from chatsvc import keys
 from tests.helpers import add_member, assert_error, call, create_project, make_admin, register_and_login
+from tests.recorder import publications
 
 
 def published(client, name: str) -> list[tuple[tuple[str, ...], dict]]:
     """Return (topics, data) of the events with this name, oldest first."""
-    return [(topics, data) for topics, n, data in client.app[keys.EVENTS].published if n == name]
+    return [(topics, data) for topics, n, data in publications(client) if n == name]
 
 
 async def upload(user, project_id: str, content: bytes, filename: str = "a.txt"):
@@ -188,8 +189,8 @@ async def test_failed_mutations_publish_nothing(client):
     viewer = await register_and_login(client)
     p = await create_project(owner)
     await add_member(owner, p["id"], viewer, "viewer")
-    before = len(client.app[keys.EVENTS].published)
+    before = len(publications(client))
     await viewer.patch(f"/projects/{p['id']}", {"name": "no"})
     await viewer.delete(f"/projects/{p['id']}")
     await owner.post("/projects", {"name": ""})
-    assert len(client.app[keys.EVENTS].published) == before
+    assert len(publications(client)) == before

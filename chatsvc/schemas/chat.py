@@ -29,7 +29,7 @@ def _content(value: str) -> str:
     return value
 
 
-class SessionCreate(Request):
+class ChatSessionCreate(Request):
     """Start a chat: personal without `project_id`, otherwise inside that project."""
 
     title: str | None = Field(None, min_length=1, max_length=200, description="default 'New chat'")
@@ -38,7 +38,7 @@ class SessionCreate(Request):
     check_title = field_validator("title")(_storable)
 
 
-class SessionUpdate(Request):
+class ChatSessionUpdate(Request):
     """Rename a chat."""
 
     title: str = Field(min_length=1, max_length=200)
@@ -54,7 +54,7 @@ class SessionListQuery(PageQuery):
     no_empty_filter = field_validator("project_id", mode="before")(_empty_is_none)
 
 
-class SessionOut(ORM):
+class ChatSessionOut(ORM):
     id: str
     title: str
     project_id: str | None
@@ -139,7 +139,7 @@ class MessageUpdate(Request):
 
 def session_json(chat: Any) -> dict[str, Any]:
     """A chat session (ORM row) as its API JSON: the one definition events, REST and services share."""
-    return SessionOut.model_validate(chat).model_dump(mode="json")
+    return ChatSessionOut.model_validate(chat).model_dump(mode="json")
 
 
 def message_json(message: Any) -> dict[str, Any]:

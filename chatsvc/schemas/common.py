@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
@@ -11,6 +12,12 @@ T = TypeVar("T")
 
 # Ids are opaque, but never hold anything else: the one pattern for bodies, queries, paths and topics.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+
+def is_id(value: str) -> bool:
+    """Whether a string has the shape of our ids (path segments are checked with this before any query)."""
+    return _ID_RE.fullmatch(value) is not None
 
 
 def storable(value: str | None) -> str | None:

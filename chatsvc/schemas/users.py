@@ -50,7 +50,7 @@ class LoginRequest(Request):
     client_secret: str | None = None
 
 
-class SessionLoginRequest(Request):
+class BrowserLoginRequest(Request):
     username: str = Field(min_length=1, max_length=320, description="username or email")
     password: str = Field(min_length=1, max_length=1024)
 
@@ -80,14 +80,14 @@ class TokenOut(ORM):
     user: UserOut
 
 
-class SessionStateOut(BaseModel):
+class BrowserSessionStateOut(BaseModel):
     """The browser's boot probe: who the session cookie belongs to, without a 401 when there is none."""
 
     user: UserOut | None = Field(description="null when the request carries no valid session")
     csrf_token: str | None = Field(description="the CSRF token of the cookie session, for X-CSRF-Token")
 
 
-class SessionOut(ORM):
+class BrowserSessionOut(ORM):
     user: UserOut
     csrf_token: str
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatsvc.services.admin import AdminService
 from chatsvc.services.artifacts import ArtifactService
 from chatsvc.services.bot import BotService
 from chatsvc.services.chat import ChatService
 from chatsvc.services.documents import DocumentService
+from chatsvc.services.files import FileService
 from chatsvc.services.projects import ProjectService
+from chatsvc.services.rbac import RbacService
+from chatsvc.services.users import UserService
 
 
 @dataclass(frozen=True)
@@ -23,3 +27,7 @@ class Services:
     projects: ProjectService
     documents: DocumentService
     artifacts: ArtifactService
+    rbac: RbacService
+    files: FileService
+    users: UserService
+    admin: AdminService

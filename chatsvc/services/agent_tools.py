@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatsvc import authz
-from chatsvc.errors import ApiError
+from chatsvc.errors import DomainError
 from chatsvc.services.bot import BotService
 from storage import agentdata
 from storage.db import Database
@@ -32,7 +32,7 @@ class AgentTools:
         try:
             result: dict[str, Any] = await method(run.principal, run.project_id, args)
             return result
-        except ApiError as exc:  # the same refusal REST would answer, in words the model can relay
+        except DomainError as exc:  # the same refusal REST would answer, in words the model can relay
             reasons = [str(d["msg"]) for d in exc.details if isinstance(d, dict) and d.get("msg")]
             return {"error": " ".join([exc.message, *reasons])}
         except _NoDocument as exc:

@@ -1,4 +1,5 @@
-"""BotService: start test-case generation or coverage analysis, the one way REST and the agent's tools do it."""
+"""BotService: start and cancel test-case generation or coverage analysis, the one way REST and the agent's tools
+do it."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class StartedTask:
 
 
 class BotService:
-    """Check and start background work on a project's document."""
+    """Check and start background work on a project's document; cancel it."""
 
     def __init__(self, *, db: Database, tasks: TaskManager) -> None:
         self.db = db
@@ -62,3 +63,12 @@ class BotService:
         task = await self.tasks.create(kind, project_id, principal.user_id, params)
         document = {"id": version.id, "title": version.title, "number": version.number}
         return StartedTask(task, document, count)
+
+    async def cancel(self, principal: Principal, task_id: str) -> dict[str, Any]:
+        """Cancel a task (editor of its project): at once when queued, at its next step when running."""
+        async with self.db.read() as s:
+            task = await authz.require_task(s, principal, task_id, "editor")
+        data = await self.tasks.cancel(task.id)
+        if data is None:
+            raise NotFound("No such task.")
+        return data
