@@ -15,7 +15,6 @@ from pydantic import BaseModel, ValidationError
 from chatsvc import keys
 from chatsvc.auth import require_principal, resolve_principal
 from chatsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from chatsvc.events import publish_resource
 from chatsvc.schemas.common import is_id
 from chatsvc.security import Principal
 
@@ -83,10 +82,6 @@ class ProjectScopedView(ApiView):
     def ident(self, name: str = "id") -> str:
         """Return an id path parameter; anything that cannot be an id is simply not found."""
         return self.match(name)
-
-    def publish(self, topics: list[str], kind: str, action: str, resource: dict[str, Any]) -> None:
-        """Publish `<kind>.<action>` after commit, with the caller as actor."""
-        publish_resource(self.app[keys.EVENTS], topics, kind, action, resource, actor=self.principal.user_id)
 
     @property
     def projects(self) -> ProjectService:
