@@ -15,6 +15,7 @@ from sqlalchemy.orm import configure_mappers
 
 from agent.providers import provider_settings
 from chatsvc import keys
+from chatsvc.access_cache import AccessCache
 from chatsvc.agent_pool import AgentPool
 from chatsvc.events import EventBus, InMemoryEventBus
 from chatsvc.http_errors import error_middleware
@@ -120,6 +121,10 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     else:
         bus = InMemoryEventBus()
     app[keys.EVENTS] = bus
+    access = AccessCache()
+    bus.add_publish_hook(access.on_publish)  # this process forgets at publish time
+    bus.add_tap(access.on_event)  # and learns of other processes' changes
+    app[keys.ACCESS] = access
     registry = SocketRegistry(bus, app[keys.DB])
     app[keys.SOCKETS] = registry
     app[keys.METRICS].append(lambda: [

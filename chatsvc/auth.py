@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 
 from aiohttp import web
 from aiohttp_session import Session, get_session, new_session
@@ -11,11 +11,11 @@ from chatsvc import keys
 from chatsvc.errors import Forbidden, Unauthorized
 from chatsvc.security import Principal, csrf_matches, csrf_token_for, new_token, token_hash
 from storage import users
-from storage.models import utcnow
+from storage.db import opened_at
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SESSION_ID_KEY = "sid"
-TOUCH_EVERY = dt.timedelta(seconds=60)
+TOUCH_EVERY_S = 60.0  # last_seen_at is written at most this often per session
 
 
 def bearer_from(request: web.Request) -> str | None:
@@ -41,8 +41,6 @@ async def resolve_principal(request: web.Request) -> Principal | None:
 
 async def _resolve(request: web.Request) -> Principal | None:
     app = request.app
-    settings = app[keys.SETTINGS]
-    db = app[keys.DB]
     bearer = bearer_from(request)
     if bearer is not None:
         if not bearer:
@@ -54,20 +52,41 @@ async def _resolve(request: web.Request) -> Principal | None:
         if not isinstance(sid, str):
             return None
         kind, secret = "cookie", sid
+    principal = await principal_for(app, kind, secret)
+    if principal is not None and kind == "cookie":
+        request[keys.SESSION_SECRET] = secret
+    return principal
+
+
+async def principal_for(app: web.Application, kind: str, secret: str) -> Principal | None:
+    """The caller behind a bearer token or cookie session id: from the access cache while it is surely valid,
+    else from the database (which then refills the cache); None when unknown, expired, revoked or disabled."""
+    settings, db, cache = app[keys.SETTINGS], app[keys.DB], app[keys.ACCESS]
+    hashed = token_hash(secret)
+    now = time.time()
+    entry = cache.session(kind, hashed)
+    if entry is not None and now < entry.expires_at and now - entry.last_seen < settings.session_idle_s:
+        if now - entry.last_seen > TOUCH_EVERY_S:
+            async with db.write() as s:
+                await users.touch_auth_session(s, entry.principal.auth_session_id)
+            entry.last_seen = now
+        return entry.principal
     async with db.read() as s:
-        found = await users.live_auth_session(s, token_hash(secret), kind, settings.session_idle_s)
+        found = await users.live_auth_session(s, hashed, kind, settings.session_idle_s)
+        read_opened_at = opened_at(s)
     if found is None:
         return None
     auth_session, user = found
-    if utcnow() - auth_session.last_seen_at > TOUCH_EVERY:
+    last_seen = auth_session.last_seen_at.timestamp()
+    if now - last_seen > TOUCH_EVERY_S:
         async with db.write() as s:
             await users.touch_auth_session(s, auth_session.id)
+        last_seen = now
     principal = Principal(
         user_id=user.id, username=user.username, is_superuser=user.is_superuser,
-        auth_session_id=auth_session.id, via=kind,
+        auth_session_id=auth_session.id, via=kind, access=cache,
     )
-    if kind == "cookie":
-        request[keys.SESSION_SECRET] = secret
+    cache.remember_session(read_opened_at, kind, hashed, principal, auth_session.expires_at.timestamp(), last_seen)
     return principal
 
 

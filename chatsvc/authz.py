@@ -13,6 +13,7 @@ from chatsvc.errors import Forbidden, NotFound
 from chatsvc.permissions import PERMISSIONS
 from chatsvc.security import Principal
 from storage import artifacts, documents, rbac, tasks
+from storage.db import opened_at
 from storage.models import Artifact, ChatSession, ProjectMember, Task
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
@@ -39,11 +40,19 @@ async def project_role(session: AsyncSession, principal: Principal, project_id: 
     if principal.is_superuser:
         exists = await session.scalar(select(Project.id).where(Project.id == project_id))
         return "owner" if exists else None
-    return await session.scalar(
+    cache = principal.access
+    if cache is not None:
+        cached = cache.role(principal.user_id, project_id)
+        if cached is not None:
+            return cached
+    role: str | None = await session.scalar(
         select(ProjectMember.role).where(
             ProjectMember.project_id == project_id, ProjectMember.user_id == principal.user_id
         )
     )
+    if cache is not None and role is not None:
+        cache.remember_role(opened_at(session), principal.user_id, project_id, role)
+    return role
 
 
 async def require_project(

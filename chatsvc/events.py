@@ -39,6 +39,7 @@ class Event:
 
 
 Listener = Callable[[Event], None]  # must not block or await: it only enqueues
+PublishHook = Callable[[tuple[str, ...], str, dict[str, Any]], None]  # the same: cheap and synchronous
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,10 @@ class EventBus(Protocol):
 
     def add_tap(self, tap: Listener) -> None:
         """See every event of every topic (server-side reactions such as access re-checks)."""
+
+    def add_publish_hook(self, hook: PublishHook) -> None:
+        """Call `hook(topics, name, data)` inside publish(), in the publishing process, before anything is sent
+        (caches that must not answer from stale data one moment after the commit)."""
 
     def position(self, topic: str) -> tuple[str, int]:
         """The last (epoch, seq) of a topic this process knows."""
@@ -127,6 +132,14 @@ def make_event(topic: str, seq: int, epoch: str, name: str, ts: float, data: dic
     return Event(topic, seq, epoch, name, ts, data, event_frame(topic, seq, epoch, name, ts, text, seq_from))
 
 
+def run_publish_hooks(hooks: list[PublishHook], topics: tuple[str, ...], name: str, data: dict[str, Any]) -> None:
+    for hook in hooks:
+        try:
+            hook(topics, name, data)
+        except Exception:  # a broken hook must not fail a command that already committed
+            log.exception("publish hook failed for %s", name)
+
+
 class InMemoryEventBus:
     """The single-process bus: per-topic ring, epoch and seq; listeners called synchronously."""
 
@@ -139,6 +152,7 @@ class InMemoryEventBus:
         self._clock = clock
         self._topics: dict[str, _Topic] = {}
         self._taps: list[Listener] = []
+        self._publish_hooks: list[PublishHook] = []
         self.published_total = 0
 
     def _topic(self, name: str) -> _Topic:
@@ -156,6 +170,7 @@ class InMemoryEventBus:
         now = self._clock()
         payload = event_payload(data)
         topic_names = tuple(dict.fromkeys(topics))
+        run_publish_hooks(self._publish_hooks, topic_names, name, data)
         for topic_name in topic_names:
             topic = self._topic(topic_name)
             topic.seq += 1
@@ -210,6 +225,9 @@ class InMemoryEventBus:
 
     def add_tap(self, tap: Listener) -> None:
         self._taps.append(tap)
+
+    def add_publish_hook(self, hook: PublishHook) -> None:
+        self._publish_hooks.append(hook)
 
     def position(self, topic: str) -> tuple[str, int]:
         state = self._topic(topic)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from chatsvc.access_cache import AccessCache
     from chatsvc.agent_pool import AgentPool
     from chatsvc.events import Event, EventBus
     from chatsvc.live import Limits
@@ -35,6 +36,7 @@ CPU_EXECUTOR: web.AppKey[Executor] = web.AppKey("cpu_executor")
 PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
 LOGIN_LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
 EVENTS: web.AppKey[EventBus] = web.AppKey("events")
+ACCESS: web.AppKey[AccessCache] = web.AppKey("access")  # principals and project roles between requests
 BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
 METRICS: web.AppKey[list[MetricsProvider]] = web.AppKey("metrics")  # callables returning [(name, help, value)]
 OPENAPI_CACHE: web.AppKey[dict[str, Any]] = web.AppKey("openapi_cache")

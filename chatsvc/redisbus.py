@@ -32,7 +32,17 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
 from chatsvc.errors import Unavailable
-from chatsvc.events import RING_EVENTS, RING_SECONDS, Event, Listener, Subscription, event_payload, make_event
+from chatsvc.events import (
+    RING_EVENTS,
+    RING_SECONDS,
+    Event,
+    Listener,
+    PublishHook,
+    Subscription,
+    event_payload,
+    make_event,
+    run_publish_hooks,
+)
 from chatsvc.shutdown import stop_tasks
 
 log = logging.getLogger("chatsvc.redisbus")
@@ -192,6 +202,7 @@ class RedisEventBus:
         self._drained = asyncio.Event()
         self._topics: dict[str, _Local] = {}
         self._taps: list[Listener] = []
+        self._publish_hooks: list[PublishHook] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._last_id = "0-0"
         self._closed = False  # publish() drops events from now on
@@ -272,6 +283,8 @@ class RedisEventBus:
         topic_names = tuple(dict.fromkeys(topics))
         if not topic_names:
             return
+        # Before a drop, too: this process's caches must forget regardless.
+        run_publish_hooks(self._publish_hooks, topic_names, name, data)
         if self._closed or len(self._pending) >= MAX_PENDING:
             self.dropped_total += 1
             if self._closed or self.dropped_total % 10_000 == 1:  # one line per 10000 while Redis is away
@@ -446,6 +459,9 @@ class RedisEventBus:
 
     def add_tap(self, tap: Listener) -> None:
         self._taps.append(tap)
+
+    def add_publish_hook(self, hook: PublishHook) -> None:
+        self._publish_hooks.append(hook)
 
     # --- positions and housekeeping ---------------------------------------------------------
     def position(self, topic: str) -> tuple[str, int]:

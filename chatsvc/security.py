@@ -10,10 +10,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import bcrypt
+
+if TYPE_CHECKING:
+    from chatsvc.access_cache import AccessCache
 
 T = TypeVar("T")
 
@@ -100,6 +103,8 @@ class Principal:
     is_superuser: bool
     auth_session_id: str
     via: str  # "bearer" | "cookie"
+    # Where authz may remember this caller's project roles (chatsvc/access_cache.py); None: always ask the DB.
+    access: AccessCache | None = field(default=None, compare=False, repr=False)
 
 
 class LoginLimiter:

@@ -234,3 +234,38 @@ def test_stop_reaches_a_reply_streaming_on_another_process(tmp_path, database_ur
     assert end["name"] == "run.cancelled"
     reply = end["data"]["message"]
     assert reply["status"] == "cancelled" and reply["content"]
+
+
+def until_status(method: str, url: str, want: int, token: str, timeout: float = 3.0) -> float:
+    """Repeat a request until it answers `want`; return how long that took (the access cache's TTL is 30 s)."""
+    import time
+
+    start = time.monotonic()
+    while True:
+        status, _ = http(method, url, token=token)
+        if status == want:
+            return time.monotonic() - start
+        assert time.monotonic() - start < timeout, f"{method} {url} still answers {status}, not {want}"
+        time.sleep(0.02)
+
+
+def test_revoked_rights_reach_the_access_cache_of_every_process(servers):
+    """Logout on A ends the token on B, and a removed member loses the project on B, within the bus's delay
+    (not the cache's 30 s lifetime): every process caches principals and roles and forgets them by event."""
+    a, b = servers
+    owner, member = sign_up(a, "olga"), sign_up(a, "mats")
+    _, project = http("POST", f"{a.base}/api/v1/projects", {"name": "Shared"}, token=owner)
+    _, me = http("GET", f"{a.base}/api/v1/users/me", token=member)
+    status, _ = http("POST", f"{a.base}/api/v1/projects/{project['id']}/members",
+                     {"user_id": me["id"], "role": "editor"}, token=owner)
+    assert status == 201
+    project_on_b = f"{b.base}/api/v1/projects/{project['id']}"
+    for _ in range(3):  # B now holds the member's principal and role
+        assert http("GET", project_on_b, token=member)[0] == 200
+    status, _ = http("DELETE", f"{a.base}/api/v1/projects/{project['id']}/members/{me['id']}", token=owner)
+    assert status == 204
+    assert until_status("GET", project_on_b, 404, member) < 3.0
+
+    assert http("GET", f"{b.base}/api/v1/users/me", token=owner)[0] == 200
+    assert http("POST", f"{a.base}/api/v1/users/logout", token=owner)[0] == 204
+    assert until_status("GET", f"{b.base}/api/v1/users/me", 401, owner) < 3.0
