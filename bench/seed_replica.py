@@ -41,7 +41,12 @@ class ItemOut(BaseModel):
 
 
 def make_app(db_path: str) -> FastAPI:
-    engine = create_engine(f"sqlite:///{db_path}", connect_args={"check_same_thread": False})
+    # The pool must hold a connection per concurrent request: with SQLAlchemy's default (5 + 10 overflow) the
+    # 16th concurrent request waits for a connection *on the event loop* while the others cannot finish
+    # (their sessions close in a thread after the response), and the app stalls for the 30 s pool timeout.
+    # That is the seed's design too, but the rows compare speed, so the replica gets a pool that fits.
+    engine = create_engine(f"sqlite:///{db_path}", connect_args={"check_same_thread": False},
+                           pool_size=64, max_overflow=0)
     Base.metadata.create_all(engine)
     sessions = sessionmaker(bind=engine)
     with sessions() as db:

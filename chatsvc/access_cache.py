@@ -1,4 +1,5 @@
-"""Who a token belongs to and which role a user has in a project, remembered between requests.
+"""Who a token belongs to, which role a user has in a project, and the project itself, remembered between
+requests.
 
 Resolving a bearer token or cookie session and a project role were two database round trips on every
 authenticated request (most of its CPU). This cache answers both from memory and forgets an entry the
@@ -6,7 +7,10 @@ moment an event says it changed:
 
 - `session.revoked` (logout, password change, admin disable or delete) drops those sessions' principals;
 - `user.updated` / `user.deleted` drop the user's principals and roles (superuser flag, disabled account);
-- `member.*` drops that user's roles; `project.deleted` drops every role in the project.
+- `member.*` drops that user's roles; `project.deleted` drops every role in the project;
+- `project.updated` / `project.deleted` drop the project's JSON (nothing else changes a project as clients
+  see it: storage/documents.next_number keeps its version and updated_at); `user.deleted` drops every
+  project's JSON (`created_by` becomes null).
 
 Events reach it twice: synchronously inside `publish()` in the process that committed the change (so the
 next request here, even one already waiting, sees it), and through the bus's tap from every other process
@@ -52,6 +56,7 @@ class AccessCache:
         self._key_of_auth_session: dict[str, tuple[str, str]] = {}
         self._roles: dict[str, dict[str, tuple[str, float]]] = {}  # project -> user -> (role, cached_at)
         self._role_count = 0
+        self._projects: dict[str, tuple[dict[str, Any], float]] = {}  # id -> (JSON without my_role, cached_at)
 
     # --- principals -------------------------------------------------------------------------------
     def session(self, kind: str, token_hash: str) -> CachedSession | None:
@@ -92,6 +97,21 @@ class AccessCache:
         self._role_count += user_id not in users
         users[user_id] = (role, self._clock())
 
+    # --- projects ---------------------------------------------------------------------------------
+    def project(self, project_id: str) -> dict[str, Any] | None:
+        entry = self._projects.get(project_id)
+        if entry is None or self._clock() - entry[1] > self.ttl_s:
+            return None
+        return entry[0]
+
+    def remember_project(self, read_opened_at: float, project: dict[str, Any]) -> None:
+        """Store a project's JSON read by a transaction opened at `read_opened_at` (not if anything changed)."""
+        if read_opened_at <= self.invalidated_at:
+            return
+        if len(self._projects) >= MAX_ENTRIES:
+            self._projects.clear()
+        self._projects[project["id"]] = (project, self._clock())
+
     # --- invalidation -----------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
         """Bus tap: changes committed by any process, one call per topic of an event."""
@@ -116,10 +136,16 @@ class AccessCache:
                     self._drop_session(key)
                 for users in self._roles.values():
                     self._role_count -= users.pop(ident, None) is not None
-        elif scope == "project" and (name.startswith("member.") or name == "project.deleted"):
-            # A member event names its membership, not always the user: forget the whole project.
-            self.invalidated_at = time.monotonic()
-            self._role_count -= len(self._roles.pop(ident, {}))
+                if name == "user.deleted":
+                    self._projects.clear()
+        elif scope == "project":
+            if name.startswith("member.") or name == "project.deleted":
+                # A member event names its membership, not always the user: forget the whole project.
+                self.invalidated_at = time.monotonic()
+                self._role_count -= len(self._roles.pop(ident, {}))
+            if name in ("project.updated", "project.deleted"):
+                self.invalidated_at = time.monotonic()
+                self._projects.pop(ident, None)
 
     def _drop_session(self, key: tuple[str, str] | None) -> None:
         entry = self._sessions.pop(key, None) if key else None

@@ -13,7 +13,7 @@ from chatsvc.errors import Forbidden, NotFound
 from chatsvc.permissions import PERMISSIONS
 from chatsvc.security import Principal
 from storage import artifacts, documents, rbac, tasks
-from storage.db import opened_at
+from storage.db import is_writing, opened_at
 from storage.models import Artifact, ChatSession, ProjectMember, Task
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "owner": 3}
@@ -40,7 +40,9 @@ async def project_role(session: AsyncSession, principal: Principal, project_id: 
     if principal.is_superuser:
         exists = await session.scalar(select(Project.id).where(Project.id == project_id))
         return "owner" if exists else None
-    cache = principal.access
+    # Reads may answer from the cache; a write checks the database inside its own transaction, so a change of
+    # rights committed a moment ago (its event not yet applied here) can never let a write through.
+    cache = None if is_writing(session) else principal.access
     if cache is not None:
         cached = cache.role(principal.user_id, project_id)
         if cached is not None:
@@ -53,6 +55,14 @@ async def project_role(session: AsyncSession, principal: Principal, project_id: 
     if cache is not None and role is not None:
         cache.remember_role(opened_at(session), principal.user_id, project_id, role)
     return role
+
+
+def cached_role(principal: Principal, project_id: str) -> str | None:
+    """The caller's project role when it is known without the database (a superuser's needs the project to
+    exist, which the caller checks), else None."""
+    if principal.is_superuser:
+        return "owner"
+    return principal.access.role(principal.user_id, project_id) if principal.access is not None else None
 
 
 async def require_project(

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatsvc import authz
+from chatsvc import authz, keys
 from chatsvc.errors import NotFound
 from chatsvc.schemas import Page, PageQuery
 from chatsvc.schemas.projects import ProjectCreate, ProjectOut, ProjectUpdate
-from chatsvc.services.projects import project_json
+from chatsvc.services.projects import event_json, project_json
 from chatsvc.views import ProjectScopedView, endpoint
 from storage import projects
+from storage.db import opened_at
 
 
 class ProjectsView(ProjectScopedView):
@@ -40,13 +41,20 @@ class ProjectView(ProjectScopedView):
     path = "/projects/{id}"
 
     @endpoint("Read a project", response=ProjectOut, errors=(404,))
-    async def get(self) -> ProjectOut:
+    async def get(self) -> ProjectOut | dict[str, Any]:
+        project_id = self.ident()
+        cache = self.app[keys.ACCESS]
+        cached, role = cache.project(project_id), authz.cached_role(self.principal, project_id)
+        if cached is not None and role is not None:  # every page of a project asks: no database trip
+            return {**cached, "my_role": role}
         async with self.db.read() as s:
-            role = await authz.require_project(s, self.principal, self.ident())
-            project = await projects.get(s, self.ident())
+            role = await authz.require_project(s, self.principal, project_id)
+            project = await projects.get(s, project_id)
             if project is None:
                 raise NotFound("No such project.")
-            return project_json(project, role)
+            out = project_json(project, role)
+            cache.remember_project(opened_at(s), event_json(out))
+            return out
 
     @endpoint("Rename a project or change its description (owner)", body=ProjectUpdate, response=ProjectOut,
               errors=(403, 404), description="Absent fields stay as they are; an unchanged project keeps its "

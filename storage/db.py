@@ -24,11 +24,17 @@ SQLITE_PRAGMAS = (
 
 
 OPENED_AT = "opened_at"  # session.info key: time.monotonic() before the transaction's first statement
+WRITING = "writing"  # session.info key: True in a write transaction
 
 
 def opened_at(session: AsyncSession) -> float:
     """When a transaction of ours opened: its snapshot holds every commit made before this moment."""
     return float(session.info.get(OPENED_AT, -1.0))
+
+
+def is_writing(session: AsyncSession) -> bool:
+    """Whether this is a write transaction (whose checks must read the database, never a cache)."""
+    return bool(session.info.get(WRITING))
 
 
 def is_sqlite(url: str) -> bool:
@@ -47,7 +53,7 @@ class OneHopCursor:
 
     __slots__ = ("_conn", "description", "rowcount", "lastrowid", "arraysize", "_rows")
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: OneHopConnection) -> None:
         self._conn = conn
         self.description: Any = None
         self.rowcount = -1
@@ -66,8 +72,11 @@ class OneHopCursor:
     async def __aexit__(self, *_exc: Any) -> None:
         self._rows = []
 
-    def _run(self, many: bool, sql: str, parameters: Any) -> tuple[Any, int, int | None, list[Any]]:
-        cursor = self._raw()._conn.cursor()  # on the connection's thread
+    def _run(self, many: bool, sql: str, parameters: Any, begin: str | None) -> tuple[Any, int, int | None, list[Any]]:
+        raw = self._raw()._conn  # on the connection's thread
+        if begin is not None:  # the transaction's BEGIN rides with its first statement
+            raw.execute(begin)
+        cursor = raw.cursor()
         try:
             if many:
                 cursor.executemany(sql, parameters)
@@ -80,12 +89,12 @@ class OneHopCursor:
 
     async def execute(self, sql: str, parameters: Any = None) -> OneHopCursor:
         self.description, self.rowcount, self.lastrowid, self._rows = await self._raw()._execute(
-            self._run, False, sql, () if parameters is None else parameters)
+            self._run, False, sql, () if parameters is None else parameters, self._conn.take_begin())
         return self
 
     async def executemany(self, sql: str, parameters: Any) -> OneHopCursor:
         self.description, self.rowcount, self.lastrowid, self._rows = await self._raw()._execute(
-            self._run, True, sql, parameters)
+            self._run, True, sql, parameters, self._conn.take_begin())
         return self
 
     async def fetchall(self) -> list[Any]:
@@ -105,10 +114,25 @@ class OneHopCursor:
 
 
 class OneHopConnection(aiosqlite.Connection):
-    """aiosqlite's connection (its own thread) with OneHopCursor cursors."""
+    """aiosqlite's connection (its own thread) with OneHopCursor cursors, and a BEGIN that is sent with the
+    transaction's first statement instead of on a trip of its own (a one-query read: 2 trips, not 3)."""
+
+    pending_begin: str | None = None  # the BEGIN asked for and not sent yet
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
+
+    def take_begin(self) -> str | None:
+        begin, self.pending_begin = self.pending_begin, None
+        return begin
+
+    async def commit(self) -> None:
+        if self.take_begin() is None:  # else no statement ran: there is no transaction to end
+            await super().commit()
+
+    async def rollback(self) -> None:
+        if self.take_begin() is None:
+            await super().rollback()
 
 
 def _one_hop_creator(database: str, kwargs: Mapping[str, Any]) -> Any:
@@ -136,12 +160,19 @@ def _prepare_sqlite(engine: AsyncEngine, begin: str) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        driver = conn.connection.driver_connection
+        if isinstance(driver, OneHopConnection):
+            driver.pending_begin = begin  # sent with the first statement
+        else:
+            conn.exec_driver_sql(begin)
 
     @event.listens_for(engine.sync_engine.pool, "reset")
     def on_reset(dbapi_conn: Any, _record: Any, state: Any) -> None:
         # Roll back only a transaction still open: after a COMMIT the pool's default rollback-on-return
         # was one more trip to the connection's thread for nothing (two of the nine of a simple GET).
+        driver = getattr(dbapi_conn, "_connection", None)
+        if isinstance(driver, OneHopConnection):
+            driver.pending_begin = None  # a transaction that never ran a statement leaves nothing behind
         if state.asyncio_safe and not state.terminate_only and _in_transaction(dbapi_conn):
             dbapi_conn.rollback()
 
@@ -197,6 +228,7 @@ class Database:
         """Open a write transaction that commits on success and rolls back on error."""
         async with self._write() as session:
             session.info[OPENED_AT] = time.monotonic()
+            session.info[WRITING] = True
             async with session.begin():
                 yield session
 

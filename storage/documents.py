@@ -64,11 +64,12 @@ async def list_versions(
 async def next_number(session: AsyncSession, project_id: str) -> int:
     """Take the next version number of a project (call after lock_project); numbers are never reused.
 
-    A plain UPDATE, so the project's own row version does not change.
+    A plain UPDATE that leaves the project as clients see it unchanged: its version, and its updated_at
+    (named here, or the column's onupdate would set it), so no `project.updated` is owed to anyone.
     """
     number = await session.scalar(
         update(Project).where(Project.id == project_id)
-        .values(last_document_number=Project.last_document_number + 1)
+        .values(last_document_number=Project.last_document_number + 1, updated_at=Project.updated_at)
         .returning(Project.last_document_number)
     )
     return int(number or 1)

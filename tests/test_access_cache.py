@@ -107,3 +107,46 @@ async def test_a_read_that_raced_an_invalidation_is_not_cached(client):
     cache.apply(f"project:{project['id']}", "member.updated", {})  # a change committed after that read began
     cache.remember_role(started, owner.id, project["id"], "owner")
     assert cache.role(owner.id, project["id"]) is None
+
+
+async def test_a_cached_project_follows_renames_and_stays_as_it_was_when_documents_arrive(client):
+    owner = await register_and_login(client)
+    reader = await register_and_login(client)
+    project = await create_project(owner)
+    pid = project["id"]
+    await add_member(owner, pid, reader, "viewer")
+    first = await reader.get(f"/projects/{pid}")
+    assert first.status == 200 and client.app[keys.ACCESS].project(pid) is not None
+    assert (await reader.get(f"/projects/{pid}")).body == first.body  # the cached answer is the same answer
+
+    renamed = await owner.patch(f"/projects/{pid}", {"name": "Renamed"})
+    assert renamed.status == 200
+    seen = await reader.get(f"/projects/{pid}")
+    assert seen.body["name"] == "Renamed" and seen.body["version"] == renamed.body["version"]
+    assert seen.body["my_role"] == "viewer"
+
+    doc = await owner.post(f"/projects/{pid}/document-versions", {"title": "Spec", "content": "REQ-1 It shall log."})
+    assert doc.status == 201, doc.body
+    cached = await owner.get(f"/projects/{pid}")
+    client.app[keys.ACCESS].apply(f"project:{pid}", "project.updated", {})  # force a database read
+    fresh = await owner.get(f"/projects/{pid}")
+    assert fresh.body == cached.body  # a new document does not change the project as clients see it
+
+
+async def test_a_write_checks_the_database_not_the_cache(client):
+    """A change of rights whose event has not reached this process yet cannot let a write through."""
+    from sqlalchemy import update
+
+    from storage.models import ProjectMember
+
+    owner = await register_and_login(client)
+    member = await register_and_login(client)
+    pid = (await create_project(owner))["id"]
+    await add_member(owner, pid, member, "editor")
+    assert (await member.get(f"/projects/{pid}")).status == 200 and cached_role(member, pid) == "editor"
+    async with client.app[keys.DB].write() as s:  # behind the server's back: no event, the cache keeps "editor"
+        await s.execute(update(ProjectMember).where(ProjectMember.project_id == pid,
+                                                   ProjectMember.user_id == member.id).values(role="viewer"))
+    assert cached_role(member, pid) == "editor"
+    note = {"type": "note", "name": "n", "content": {"text": "t"}}
+    assert_error(await member.post(f"/projects/{pid}/artifacts", note), 403)

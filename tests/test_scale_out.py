@@ -11,6 +11,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -238,8 +239,6 @@ def test_stop_reaches_a_reply_streaming_on_another_process(tmp_path, database_ur
 
 def until_status(method: str, url: str, want: int, token: str, timeout: float = 3.0) -> float:
     """Repeat a request until it answers `want`; return how long that took (the access cache's TTL is 30 s)."""
-    import time
-
     start = time.monotonic()
     while True:
         status, _ = http(method, url, token=token)
@@ -265,6 +264,13 @@ def test_revoked_rights_reach_the_access_cache_of_every_process(servers):
     status, _ = http("DELETE", f"{a.base}/api/v1/projects/{project['id']}/members/{me['id']}", token=owner)
     assert status == 204
     assert until_status("GET", project_on_b, 404, member) < 3.0
+
+    assert http("GET", project_on_b, token=owner)[1]["name"] == "Shared"  # B caches the project too
+    assert http("PATCH", f"{a.base}/api/v1/projects/{project['id']}", {"name": "Renamed"}, token=owner)[0] == 200
+    deadline = time.monotonic() + 3.0
+    while http("GET", project_on_b, token=owner)[1]["name"] != "Renamed":
+        assert time.monotonic() < deadline, "B still serves the old project"
+        time.sleep(0.02)
 
     assert http("GET", f"{b.base}/api/v1/users/me", token=owner)[0] == 200
     assert http("POST", f"{a.base}/api/v1/users/logout", token=owner)[0] == 204

@@ -40,3 +40,41 @@ async def test_the_one_trip_cursor_runs_statements_on_the_connection_thread(tmp_
         assert await cursor.fetchall() == []
     finally:
         await conn.close()
+
+
+async def test_begin_rides_with_the_first_statement_and_an_empty_transaction_costs_no_trip(tmp_path: Path,
+                                                                                         monkeypatch):
+    from sqlalchemy import text
+
+    from storage.db import Database
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'trips.db'}")
+    try:
+        async with db.write() as s:
+            await s.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)"))
+            await s.execute(text("INSERT INTO t (name) VALUES ('a')"))
+        async with db.read() as s:  # the read pool's connection exists (connecting makes trips of its own)
+            await s.execute(text("SELECT 1"))
+        trips: list[str] = []
+        real = aiosqlite.Connection._execute
+
+        async def counted(self, fn, *args, **kw):
+            trips.append(getattr(fn, "__name__", repr(fn)))
+            return await real(self, fn, *args, **kw)
+
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        async with db.read() as s:
+            assert (await s.execute(text("SELECT name FROM t"))).scalar_one() == "a"
+        assert trips == ["_run", "commit"]  # BEGIN went with the SELECT
+        trips.clear()
+        async with db.read():
+            pass
+        assert trips == []  # nothing ran: no BEGIN was sent, nothing to commit
+        async with db.write() as s:  # a write still holds the lock from its first statement to its commit
+            await s.execute(text("INSERT INTO t (name) VALUES ('b')"))
+            raw = (await (await s.connection()).get_raw_connection()).driver_connection._conn
+            assert raw.in_transaction
+        async with db.read() as s:
+            assert (await s.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+    finally:
+        await db.close()
