@@ -416,3 +416,25 @@ class Result:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+async def start_app(module: str, *args: str, probe: str = "/") -> tuple[subprocess.Popen[bytes], str]:
+    """Start `python -m module PORT *args` and wait until `probe` answers 200."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", module, str(port), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(base + probe) as resp:
+                    if resp.status == 200:
+                        return proc, base
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                why = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+                raise BenchError(f"{module} did not start (for the seed replica: pip install -e '.[bench]')\n{why}")
+            await asyncio.sleep(0.05)

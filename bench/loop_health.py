@@ -2,7 +2,8 @@
 
 The chat load runs in its own process (bench.chatload); this process only probes `GET /projects/{id}`
 with a bearer token on one keep-alive connection at a fixed schedule (default every 10 ms), so its
-latency is the server's, not the load generator's. Goal: p99 with 64 streams ≤ 2 × idle p99.
+latency is the server's, not the load generator's. Goals: p99 with 64 streams ≤ 2 × chatsvc's idle p99, and
+(issue 11) ≤ 2 × the idle p99 of the seed's design (bench/seed_replica.py, probed the same way, no auth).
 
 In the full run one more row repeats the largest load with the server's threads pinned to a core of
 their own (everything else on the others): it separates what the loop's own streaming work costs from
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import tempfile
 import time
 from typing import Any
 
@@ -33,6 +36,7 @@ from bench.common import (
     gc_paused,
     ms,
     progress,
+    start_app,
     stats,
 )
 
@@ -124,6 +128,7 @@ async def run(cfg: Config) -> Result:
     phases = [(runs, False) for runs in cfg.loop_runs]
     if not cfg.quick and most and (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
         phases.append((most, True))
+    seed_p99 = await _seed_idle_p99(cfg, table)
     server = Server(cfg)
     await server.start()
     try:
@@ -155,6 +160,10 @@ async def run(cfg: Config) -> Result:
                     result.goals.append(Goal("loop health", f"p99 {ms(lat['p99'])} = {ratio:.2f}× idle "
                                              f"({ms(idle_p99)}) at {runs} runs", "≤ 2× idle p99",
                                              ratio <= GOAL_RATIO))
+                    vs_seed = lat["p99"] / seed_p99 if seed_p99 else float("nan")
+                    result.goals.append(Goal("loop health", f"p99 {ms(lat['p99'])} = {vs_seed:.2f}× the seed "
+                                             f"replica's idle p99 ({ms(seed_p99)}) at {runs} runs",
+                                             "≤ 2× seed idle p99", vs_seed <= GOAL_RATIO))
     finally:
         await server.stop()
         if server.tracebacks():
@@ -168,6 +177,25 @@ async def run(cfg: Config) -> Result:
                        "machine is shared). The pinned row is for diagnosis, not a goal.")
     result.tables.append(table)
     return result
+
+
+async def _seed_idle_p99(cfg: Config, table: Table) -> float:
+    """Probe the seed replica's `GET /items/1` idle, the same way; add its row; return its p99."""
+    with tempfile.TemporaryDirectory(prefix="chatsvc-seed-") as tmp:
+        seed, base = await start_app("bench.seed_replica", f"{tmp}/seed.db", probe="/items/1")
+        try:
+            with gc_paused():
+                probed = await probe(base, "/items/1", {}, cfg.loop_seconds, cfg.probe_interval_s)
+        finally:
+            seed.terminate()
+            try:
+                seed.wait(10)
+            except subprocess.TimeoutExpired:
+                seed.kill()
+    lat = stats(probed["latencies"])
+    table.rows.append(["seed replica, idle (no auth)", "", "", "", "", "", ms(lat["p50"]), ms(lat["p99"]),
+                       ms(lat["max"]), "", ""])
+    return float(lat["p99"])
 
 
 async def _sample_active(api: Api, seconds: float) -> float:

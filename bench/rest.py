@@ -10,17 +10,12 @@ table shows who was the bottleneck.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import sys
 import tempfile
-import time
 from typing import Any
 
-import aiohttp
-
 from bench.client import API, Api, client_session
-from bench.common import ROOT, BenchError, Config, Goal, Result, Server, Table, cpu_seconds, free_port, ms, percentile
+from bench.common import Config, Goal, Result, Server, Table, cpu_seconds, ms, percentile, start_app
 from bench.httpload import CLIENTS
 
 GET_VS_SEED = 3.0
@@ -28,28 +23,6 @@ GET_VS_BARE = 0.15
 POST_VS_BARE = 0.10
 NOTE_BODY = {"type": "note", "name": "Bench note", "content": {"text": "A short note written by the benchmark.",
                                                                "tags": ["bench", "rest"]}}
-
-
-async def start_app(module: str, *args: str, probe: str = "/") -> tuple[subprocess.Popen[bytes], str]:
-    """Start `python -m module PORT *args` and wait until `probe` answers 200."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", module, str(port), *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    async with aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(base + probe) as resp:
-                    if resp.status == 200:
-                        return proc, base
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                why = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-                raise BenchError(f"{module} did not start (for the seed replica: pip install -e '.[bench]')\n{why}")
-            await asyncio.sleep(0.05)
 
 
 async def measure(client: str, pid: int, url: str, method: str, headers: dict[str, str], body: Any,
