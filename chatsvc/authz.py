@@ -65,6 +65,12 @@ def cached_role(principal: Principal, project_id: str) -> str | None:
     return principal.access.role(principal.user_id, project_id) if principal.access is not None else None
 
 
+def cached_role_allows(principal: Principal, project_id: str, need: str) -> bool:
+    """Whether the cached role already allows `need` (a pre-check only: commands re-check in their write)."""
+    role = cached_role(principal, project_id)
+    return role is not None and ROLE_RANK[role] >= ROLE_RANK[need]
+
+
 async def require_project(
     session: AsyncSession, principal: Principal, project_id: str, need: str = "viewer"
 ) -> str:
