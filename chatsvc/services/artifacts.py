@@ -20,7 +20,6 @@ from chatsvc.security import Principal
 from storage import artifacts, documents
 from storage.db import Database
 
-
 INLINE_VALIDATION_CHARS = 4096  # content up to this much JSON is validated on the loop (well under 1 ms)
 
 
