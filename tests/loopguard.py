@@ -10,6 +10,15 @@ work (migrations, mapper set-up) that the app deliberately runs off the loop. Fo
 during which another thread of the process was preempted (it may have held the GIL) is not counted, nor the
 part of a wait during which the machine's storage was stalled (Linux PSI, /proc/pressure/io: on a machine
 whose disks are saturated by other jobs, even paging in a library or a page-cache miss waits that long).
+
+What those excuses would hide, the GIL watch counts: a thread of the server's pools (not asyncio's default
+executor, which carries start-up work; see UNWATCHED_PREFIXES) that holds the GIL for more than 100 ms at a
+stretch (a long C call — JSON of megabytes, a regex over a big document, pydantic on a huge payload — made from an
+executor thread of the server). The loop cannot run meanwhile, however idle it is, so that is blocking work of
+ours. A watcher thread wakes every 10 ms; when its wake-up is late by more than the limit, the thread whose CPU
+time grew by at least half that delay held the GIL (a garbage-collector pass, or a delay with no thread on the
+CPU — the machine was busy elsewhere — is not reported). Plain Python code on a thread gives the GIL away every
+5 ms and is not caught: the rule against Python-heavy threads stands on its own.
 """
 
 from __future__ import annotations
@@ -45,7 +54,8 @@ def _read_io_stall() -> float | None:
         return None
 
 
-_sampler_preempted = [0]  # the sampler's own involuntary switches: not a sign of a GIL holder preempted
+# The guard's own threads' involuntary switches, by thread: not a sign of a GIL holder preempted.
+_guard_preempted: dict[str, int] = {}
 
 
 def _sample_io_stalls() -> None:
@@ -54,7 +64,7 @@ def _sample_io_stalls() -> None:
         if total is None:
             return
         _io_stalls.append((time.perf_counter(), total))
-        _sampler_preempted[0] = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+        _guard_preempted["io"] = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
         time.sleep(0.05)
 
 
@@ -86,7 +96,7 @@ def _switches() -> tuple[int, int, int]:
     this thread's major page faults)."""
     mine = resource.getrusage(resource.RUSAGE_THREAD)
     process = resource.getrusage(resource.RUSAGE_SELF)
-    return mine.ru_nvcsw, process.ru_nivcsw - mine.ru_nivcsw - _sampler_preempted[0], mine.ru_majflt
+    return mine.ru_nvcsw, process.ru_nivcsw - mine.ru_nivcsw - sum(_guard_preempted.values()), mine.ru_majflt
 
 
 _original_handle_run = asyncio.events.Handle._run
@@ -117,6 +127,78 @@ def _timed_handle_run(self: asyncio.Handle) -> None:
                 _report[0](f"{self!r} blocked the loop: {cpu * 1000:.0f} ms CPU, {wall * 1000:.0f} ms wall")
 
 
+GIL_HOLD_S = float(os.environ.get("CHATSVC_GIL_HOLD_MS", "100")) / 1000
+WATCH_INTERVAL_S = 0.01
+WATCHER = "loop guard: gil watch"
+
+
+def _thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of every Python thread of the process, by thread id."""
+    found: dict[int, tuple[str, float]] = {}
+    for thread in threading.enumerate():
+        if thread.ident is None:
+            continue
+        try:
+            found[thread.ident] = (thread.name, time.clock_gettime(time.pthread_getcpuclockid(thread.ident)))
+        except (OSError, AttributeError):  # the thread ended meanwhile
+            pass
+    return found
+
+
+def gil_holder(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], late: float,
+               watcher: int, main: int) -> tuple[str, float] | None:
+    """The thread (not the loop's, not the watcher) whose CPU grew by at least half of `late`, with its CPU (on a
+    loaded machine the holder itself is preempted part of the time)."""
+    for ident, (name, cpu) in after.items():
+        if ident in (watcher, main) or name.startswith(UNWATCHED_PREFIXES):
+            continue
+        used = cpu - before.get(ident, (name, 0.0))[1]  # a thread new since the last sample: all its CPU
+        if used >= 0.5 * late:
+            return name, used
+    return None
+
+
+# Start-up work the app runs on a thread before it serves (nothing waits on the loop then): not starvation.
+STARTUP_WORK = frozenset({"run_migrations_blocking", "configure_mappers", "create_app", "sweep_temp"})
+# Threads watched: the server's own pools that run while it serves (the cpu executor, SQLite's connection
+# threads, thread-mode agent workers). asyncio's default executor (`asyncio_N`) carries the start-up work above
+# and the tests' own set-up (`asyncio.to_thread`); a start-up hold seen only after the job ended cannot be told
+# from a serving one, so that pool is not watched.
+UNWATCHED_PREFIXES = ("asyncio_", "loop guard", "hang guard")
+
+
+def _stack_of(thread_name: str) -> list[tuple[str, str]]:
+    """(function, file:line) of a thread's frames, outermost first (it just gave the GIL back: still close)."""
+    import sys
+    import traceback
+
+    ident = next((t.ident for t in threading.enumerate() if t.name == thread_name), None)
+    frame = sys._current_frames().get(ident) if ident is not None else None
+    if frame is None:
+        return []
+    return [(f.name, f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}") for f in traceback.extract_stack(frame)]
+
+
+def _watch_gil() -> None:
+    me, main = threading.get_ident(), threading.main_thread().ident or 0
+    before = _thread_cpu()
+    while True:
+        start = time.perf_counter()
+        time.sleep(WATCH_INTERVAL_S)  # waking needs the GIL back: lateness is how long someone else held it
+        end = time.perf_counter()
+        late = end - start - WATCH_INTERVAL_S
+        after = _thread_cpu()
+        if late > GIL_HOLD_S and gc_time_within(start, end) < late / 2:
+            holder = gil_holder(before, after, late, me, main)
+            where = _stack_of(holder[0]) if holder is not None else []
+            if holder is not None and not STARTUP_WORK.intersection(name for name, _at in where):
+                _report[0](f"thread {holder[0]!r} held the GIL for {late * 1000:.0f} ms ({holder[1] * 1000:.0f} ms "
+                           f"CPU): the event loop could not run meanwhile; it is now in "
+                           f"{' < '.join(at for _name, at in where[-3:][::-1])}")
+        before = after
+        _guard_preempted["gil"] = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+
+
 def install(report: Callable[[str], None] | None = None) -> None:
     """Time every loop callback of the main thread from now on; `report` gets each blocking one."""
     if report is not None:
@@ -125,4 +207,6 @@ def install(report: Callable[[str], None] | None = None) -> None:
         gc.callbacks.append(_track_gc)
     if _read_io_stall() is not None and not any(t.name == "loop guard: io stalls" for t in threading.enumerate()):
         threading.Thread(target=_sample_io_stalls, name="loop guard: io stalls", daemon=True).start()
+    if not any(t.name == WATCHER for t in threading.enumerate()):
+        threading.Thread(target=_watch_gil, name=WATCHER, daemon=True).start()
     asyncio.events.Handle._run = _timed_handle_run  # type: ignore[method-assign]

@@ -68,3 +68,47 @@ def test_guard_does_not_count_gil_waits_as_blocking():
     finally:
         stop.set()
         worker.join()
+
+
+def test_guard_catches_a_thread_that_holds_the_gil():
+    """A long C call on an executor thread (here: sum over a big range, which never gives the GIL away) starves the
+    loop however idle it is: the GIL watch reports the thread by name."""
+    import threading
+
+    from tests import loopguard
+
+    before = len(conftest._slow_callbacks)
+    saved = list(conftest._slow_callbacks)
+    summed, release = threading.Event(), threading.Event()
+
+    def hog() -> None:  # like an executor thread, it stays alive after its job
+        sum(range(40_000_000))
+        summed.set()
+        release.wait(10)
+
+    found: list[str] = []
+    for _attempt in range(3):  # a machine loaded by other jobs may preempt the hog itself: that is not reported
+        summed.clear()
+        release.clear()
+        thread = threading.Thread(target=hog, name="cpu-hog")
+        thread.start()
+        try:
+            assert summed.wait(30)
+            time.sleep(loopguard.WATCH_INTERVAL_S * 5)  # the watcher reports after its late wake-up
+        finally:
+            release.set()
+            thread.join()
+        found = conftest._slow_callbacks[before:]
+        if found:
+            break
+    conftest._slow_callbacks[:] = saved
+    assert any("'cpu-hog' held the GIL" in line for line in found), found
+
+
+def test_gil_holder_is_the_thread_that_used_the_cpu():
+    from tests.loopguard import gil_holder
+
+    before = {1: ("loop", 0.0), 2: ("watcher", 0.0), 3: ("cpu_0", 1.0), 4: ("aiosqlite", 2.0)}
+    after = {1: ("loop", 0.5), 2: ("watcher", 0.0), 3: ("cpu_0", 1.29), 4: ("aiosqlite", 2.01)}
+    assert gil_holder(before, after, 0.3, watcher=2, main=1) == ("cpu_0", after[3][1] - 1.0)
+    assert gil_holder(before, {**after, 3: ("cpu_0", 1.1)}, 0.3, watcher=2, main=1) is None  # nobody on the CPU
