@@ -141,7 +141,7 @@ async def parse_body(request: web.Request, model: type[BaseModel], *, form: bool
         else:
             try:
                 data = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except ValueError as exc:  # bad JSON or UTF-8, or an integer of more than 4300 digits
                 raise BadRequest(f"The body is not valid JSON: {exc}.") from None
             except RecursionError:
                 raise BadRequest("The body is nested too deeply.") from None

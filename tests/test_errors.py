@@ -99,3 +99,17 @@ def test_every_domain_error_has_its_own_http_status_and_no_transport():
 
     from chatsvc.redisbus import EventsUnavailable  # a subclass answers like its parent
     assert http_status(EventsUnavailable()) == 503 and EventsUnavailable().retryable
+
+
+async def test_client_input_at_the_edges_of_pythons_limits_is_a_client_error(client):
+    """Values the JSON grammar allows but Python refuses, and integers past the database's, answer 4xx, never 500."""
+    user = await register_and_login(client)
+    digits = "7" * 5000  # past CPython's int conversion limit (4300 digits)
+    r = await call(client, "POST", "/projects", data=f'{{"name": "x", "description": {digits}}}'.encode(),
+                   headers={**user.headers, "Content-Type": "application/json"})
+    assert_error(r, 400, "bad_request")
+    deep = b"[" * 5000 + b"]" * 5000
+    r = await call(client, "POST", "/projects", data=deep, headers={**user.headers, "Content-Type": "application/json"})
+    assert_error(r, 400, "bad_request")
+    for path in ("/users", "/projects", "/tasks"):
+        assert_error(await user.get(f"{path}?offset={2**63}"), 422, "validation_error")

@@ -111,7 +111,7 @@ class PasswordChange(Request):
 class DirectoryQuery(ORM):
     q: str = Field("", max_length=100)
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=2**31 - 1)  # as every list: a bigger one overflowed the database's integer
 
 
 class DirectoryEntry(ORM):
