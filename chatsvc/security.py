@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import bcrypt
 
+from chatsvc.common_passwords import COMMON_PASSWORDS
+
 if TYPE_CHECKING:
     from chatsvc.access_cache import AccessCache
 
@@ -31,6 +33,8 @@ def password_problem(password: str) -> str | None:
         return f"Password must be at least {MIN_PASSWORD_BYTES} bytes long."
     if size > MAX_PASSWORD_BYTES:
         return f"Password must be at most {MAX_PASSWORD_BYTES} bytes (UTF-8) long."
+    if password.lower() in COMMON_PASSWORDS:
+        return "This password is one of the most common ones and is guessed first: choose another."
     return None
 
 

@@ -214,3 +214,27 @@ async def test_session_probe_answers_who_is_signed_in_without_401(client):
     assert (await call(client, "DELETE", "/users/session", headers={"X-CSRF-Token": csrf})).status == 204
     after = await call(client, "GET", "/users/session")
     assert after.status == 200 and after.body == {"user": None, "csrf_token": None}
+
+
+async def test_passwords_are_taken_exactly_as_typed(client):
+    spaced = "   Spaced-pass1   "
+    r = await call(client, "POST", "/users/register",
+                   json={"email": "sp@example.com", "username": "spacey", "password": spaced})
+    assert r.status == 201, r.body
+    assert (await login(client, "spacey", spaced)).status == 200
+    assert_error(await login(client, "spacey", spaced.strip()), 401, "unauthorized")  # not the same password
+    user = await register_and_login(client, "changer")
+    changed = await user.post("/users/me/password", {"current_password": f" {user.password}",
+                                                     "new_password": "another long password"})
+    assert_error(changed, 403)  # a space more is a wrong current password
+
+
+async def test_the_most_common_passwords_are_refused(client):
+    for common in ("password123", "Password1", "12345678", "qwertyuiop", "iloveyou"):
+        r = await call(client, "POST", "/users/register",
+                       json={"email": "c@example.com", "username": "common", "password": common})
+        assert_error(r, 422, "validation_error")
+        assert "common" in r.body["error"]["details"][0]["msg"]
+    user = await register_and_login(client)
+    r = await user.post("/users/me/password", {"current_password": user.password, "new_password": "sunshine1"})
+    assert_error(r, 422, "validation_error")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, EmailStr, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field, StringConstraints, field_validator
 
 from chatsvc.schemas.common import ORM, Request
 from chatsvc.security import password_problem
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
+# Passwords are taken exactly as typed (ASVS 6.2.8): the request models strip other strings, never these.
+Password = Annotated[str, StringConstraints(strip_whitespace=False)]
 
 
 def _check_password(value: str) -> str:
@@ -23,7 +26,7 @@ def _check_password(value: str) -> str:
 class UserRegister(Request):
     email: EmailStr
     username: str = Field(min_length=3, max_length=32, description="3-32 of letters, digits, _ . -")
-    password: str = Field(description="8 to 72 bytes (UTF-8)")
+    password: Password = Field(description="8 to 72 bytes (UTF-8), taken exactly as typed; not a common password")
     full_name: str = Field("", max_length=200)
 
     @field_validator("username")
@@ -43,7 +46,7 @@ class LoginRequest(Request):
     """OAuth2 password grant: form or JSON. Extra OAuth2 fields (grant_type, scope, client_id) are tolerated."""
 
     username: str = Field(min_length=1, max_length=320, description="username or email")
-    password: str = Field(min_length=1, max_length=1024)
+    password: Password = Field(min_length=1, max_length=1024)
     grant_type: str | None = Field(None, pattern="^password$")
     scope: str | None = None
     client_id: str | None = None
@@ -52,7 +55,7 @@ class LoginRequest(Request):
 
 class BrowserLoginRequest(Request):
     username: str = Field(min_length=1, max_length=320, description="username or email")
-    password: str = Field(min_length=1, max_length=1024)
+    password: Password = Field(min_length=1, max_length=1024)
 
 
 class UserOut(ORM):
@@ -98,8 +101,8 @@ class MeUpdate(Request):
 
 
 class PasswordChange(Request):
-    current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str
+    current_password: Password = Field(min_length=1, max_length=1024)
+    new_password: Password
     logout_other_sessions: bool = True
 
     @field_validator("new_password")
