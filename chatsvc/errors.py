@@ -90,3 +90,13 @@ class Unavailable(DomainError):
 
     code, default_message = "internal", "The service is unavailable right now; retry shortly."
     retryable = True
+
+
+class Busy(Unavailable):
+    """Too much of one kind of work is queued (password hashing); come back after `retry_after` seconds."""
+
+    code, default_message = "busy", "The server is busy; retry shortly."
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from chatsvc.errors import (
     BadRequest,
+    Busy,
     Conflict,
     DomainError,
     Forbidden,
@@ -67,7 +68,7 @@ def http_headers(exc: DomainError) -> dict[str, str]:
     """Headers the status calls for: how to authenticate, when to come back."""
     if isinstance(exc, Unauthorized):
         return {"WWW-Authenticate": "Bearer"}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Busy):
         return {"Retry-After": str(exc.retry_after)}
     return {}
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import bcrypt
 
 from chatsvc.common_passwords import COMMON_PASSWORDS
+from chatsvc.errors import Busy
 
 if TYPE_CHECKING:
     from chatsvc.access_cache import AccessCache
@@ -39,17 +40,35 @@ def password_problem(password: str) -> str | None:
 
 
 class PasswordHasher:
-    """bcrypt in the cpu executor behind a semaphore; unknown users cost the same as wrong passwords."""
+    """bcrypt in the cpu executor behind a semaphore; unknown users cost the same as wrong passwords.
+
+    The queue in front of it is bounded: past `concurrency × QUEUE_FACTOR` waiting hashes a request fails at once
+    with a retryable 503 instead of queueing behind a flood (16 concurrent registrations made a real user's login
+    wait 4 s). A full queue refuses new work; work already queued still runs.
+    """
+
+    QUEUE_FACTOR = 4
 
     def __init__(self, executor: Executor, rounds: int, concurrency: int) -> None:
         self._executor = executor
         self._rounds = rounds
         self._slots = asyncio.Semaphore(concurrency)
+        self._max_waiting = concurrency * self.QUEUE_FACTOR
+        self._waiting = 0
         self._dummy_hash: bytes | None = None
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        async with self._slots:
+        if self._waiting >= self._max_waiting:
+            raise Busy("Too many password checks are waiting; retry in a moment.", retry_after=1)
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self._slots.release()
 
     async def warm_up(self) -> None:
         """Compute the dummy hash used to answer unknown users in constant time."""

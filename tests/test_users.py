@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from tests.helpers import PASSWORD, assert_error, call, login, register, register_and_login
@@ -238,3 +239,23 @@ async def test_the_most_common_passwords_are_refused(client):
     user = await register_and_login(client)
     r = await user.post("/users/me/password", {"current_password": user.password, "new_password": "sunshine1"})
     assert_error(r, 422, "validation_error")
+
+
+async def test_a_flood_of_registrations_fails_fast_and_taken_names_cost_no_bcrypt(aiohttp_client, tmp_path):
+    from tests.conftest import build_app, make_settings
+
+    # Real bcrypt cost, one hashing thread: the queue in front of it holds 4.
+    client = await aiohttp_client(await build_app(make_settings(tmp_path, bcrypt_rounds=10, cpu_threads=1)))
+    assert (await register(client, "taken")).status == 201
+    bodies = [{"email": f"f{i}@example.com", "username": f"flood{i}", "password": "a long password"}
+              for i in range(16)]
+    answers = await asyncio.gather(*(call(client, "POST", "/users/register", json=b) for b in bodies),
+                                   call(client, "POST", "/users/register",
+                                        json={"email": "t2@example.com", "username": "taken",
+                                              "password": "a long password"}))
+    statuses = [a.status for a in answers[:-1]]
+    assert set(statuses) <= {201, 503} and statuses.count(201) >= 4 and 503 in statuses
+    busy = next(a for a in answers if a.status == 503)
+    assert_error(busy, 503, "busy")
+    assert busy.headers["Retry-After"] == "1"
+    assert_error(answers[-1], 409, "conflict")  # answered without waiting for a hash slot

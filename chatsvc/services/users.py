@@ -30,6 +30,12 @@ def me_json(user: User, permissions: set[str]) -> MeOut:
     return out
 
 
+def _refuse_taken(clashes: list[str]) -> None:
+    if clashes:
+        raise Conflict(f"That {' and '.join(clashes)} is already taken.",
+                       details=[{"loc": ["body", c], "msg": "already taken"} for c in clashes])
+
+
 class UserService:
     """Register, log in and out, change one's own profile and password."""
 
@@ -46,12 +52,11 @@ class UserService:
 
         With `first_user_admin` (a local single-user install) the very first account becomes a superuser.
         """
+        async with self.db.read() as s:  # a taken name costs no bcrypt (a flood of them starved logins)
+            _refuse_taken(await users.taken(s, email=email, username=username))
         password_hash = await self.passwords.hash(password)  # before the transaction: bcrypt is slow
         async with self.db.write() as s:
-            clashes = await users.taken(s, email=email, username=username)
-            if clashes:
-                raise Conflict(f"That {' and '.join(clashes)} is already taken.",
-                               details=[{"loc": ["body", c], "msg": "already taken"} for c in clashes])
+            _refuse_taken(await users.taken(s, email=email, username=username))  # taken meanwhile
             make_admin = self.settings.first_user_admin and await users.count(s) == 0
             user = await users.create(
                 s, email=email, username=username, password_hash=password_hash,
