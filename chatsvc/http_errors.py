@@ -39,6 +39,7 @@ HTTP_STATUS: dict[type[DomainError], int] = {
     ValidationFailed: 422,
     RateLimited: 429,
     Unavailable: 503,
+    Busy: 503,
 }
 
 _HTTP_CODES = {
