@@ -153,11 +153,20 @@ class LoginLimiter:
 
     def retry_after(self, account: str, ip: str) -> int | None:
         """Return seconds to wait when this (account, ip) is over a limit, else None."""
-        now = self._clock()
-        for key, limit in (((account.lower(), ip), self.per_account), (("*", ip), self.per_ip)):
-            q = self._recent(key)
-            if len(q) >= limit:
-                return max(1, int(q[-limit] + self.window_s - now) + 1)
+        return self.account_wait(account, ip) or self.ip_wait(ip)
+
+    def account_wait(self, account: str, ip: str) -> int | None:
+        """Seconds to wait when this account is under attack from this ip, else None."""
+        return self._wait((account.lower(), ip), self.per_account)
+
+    def ip_wait(self, ip: str) -> int | None:
+        """Seconds until this ip is under its limit of failures over all accounts, else None."""
+        return self._wait(("*", ip), self.per_ip)
+
+    def _wait(self, key: tuple[str, str], limit: int) -> int | None:
+        q = self._recent(key)
+        if len(q) >= limit:
+            return max(1, int(q[-limit] + self.window_s - self._clock()) + 1)
         return None
 
     def record_failure(self, account: str, ip: str) -> None:

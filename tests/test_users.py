@@ -259,3 +259,40 @@ async def test_a_flood_of_registrations_fails_fast_and_taken_names_cost_no_bcryp
     assert_error(busy, 503, "busy")
     assert busy.headers["Retry-After"] == "1"
     assert_error(answers[-1], 409, "conflict")  # answered without waiting for a hash slot
+
+
+async def test_username_and_email_spellings_share_one_account_bucket(client):
+    await register(client, "ivan")
+    for i in range(10):
+        spelling = "ivan" if i % 2 else "IVAN@example.com"
+        assert (await login(client, spelling, "wrong password!")).status == 401
+    assert_error(await login(client, "ivan@example.com", PASSWORD), 429, "rate_limited")
+
+
+async def test_a_throttled_network_does_not_lock_out_a_correct_password(aiohttp_client, tmp_path):
+    """Past the per-IP limit (an office behind one NAT, someone spraying), attempts from that IP are slowed and
+    a wrong one answers 429 — but the right password of an account not under attack still gets in."""
+    from tests.conftest import build_app, make_settings
+
+    client = await aiohttp_client(await build_app(make_settings(tmp_path, login_fail_limit_ip=5)))
+    await register(client, "judy")
+    for i in range(5):
+        await register(client, f"victim{i}")
+        assert (await login(client, f"victim{i}", "wrong password!")).status == 401
+    started = asyncio.get_running_loop().time()
+    assert (await login(client, "judy", PASSWORD)).status == 200
+    assert asyncio.get_running_loop().time() - started >= 0.9  # it waited its turn
+    sprayed = await login(client, "victim0", "another wrong one")
+    assert_error(sprayed, 429, "rate_limited")
+    assert int(sprayed.headers["Retry-After"]) > 0
+
+
+async def test_wrong_current_passwords_are_rate_limited(client):
+    user = await register_and_login(client)
+    for _ in range(10):
+        wrong = await user.post("/users/me/password", {"current_password": "not my password",
+                                                       "new_password": "another long password"})
+        assert_error(wrong, 403)
+    limited = await user.post("/users/me/password", {"current_password": user.password,
+                                                     "new_password": "another long password"})
+    assert_error(limited, 429, "rate_limited")

@@ -2,12 +2,15 @@
 
 Registration, password login (bearer token or, through the view, a cookie session), logout, and changes
 to one's own profile and password. Login rules: unknown user and wrong password cost the same time and
-give the same 401; failures count per account and per IP, and an (account, IP) or IP over its limit gets a
-429 with the seconds to wait; a disabled account's correct password gets 403. The cookie itself, the CSRF
+give the same 401; failures count per account and per IP (see authenticate); a disabled account's correct
+password gets 403. The cookie itself, the CSRF
 token and the request's address are HTTP matters: the views handle them and pass plain values in.
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 from chatsvc import authz
 from chatsvc.errors import Conflict, Forbidden, RateLimited, Unauthorized
@@ -21,6 +24,10 @@ from storage.db import Database
 from storage.models import User, utcnow
 
 BAD_LOGIN = "Wrong username or password."
+THROTTLED_PAUSE_S = 1.0  # before each attempt from an IP over its failure limit
+MAX_THROTTLED_WAITING = 8  # attempts queued per throttled IP; more answer 429 at once
+MAX_THROTTLED_IPS = 10_000
+PASSWORD_CHANGE = "password change"  # the limiter's "ip" for wrong current passwords: one bucket per account
 
 
 def me_json(user: User, permissions: set[str]) -> MeOut:
@@ -46,6 +53,7 @@ class UserService:
         self.passwords = passwords
         self.limiter = limiter
         self.settings = settings
+        self._throttled: dict[str, list[Any]] = {}  # ip -> [lock, attempts queued]: see _verify_throttled
 
     async def register(self, *, email: str, username: str, password: str, full_name: str) -> UserOut:
         """Create an account with the default role; a taken email or username is a 409 naming the field.
@@ -69,17 +77,30 @@ class UserService:
             return UserOut.model_validate(user)
 
     async def authenticate(self, login: str, password: str, *, ip: str) -> UserOut:
-        """Check a username-or-email and password, rate limited per account and IP; record the login time."""
+        """Check a username-or-email and password, rate limited per account and IP; record the login time.
+
+        Failures count per account (its username and email are one account) and IP, and per IP over all
+        accounts. An account over its limit from an IP answers 429 at once. An IP over its limit (someone there
+        is spraying accounts) does not lock out the others behind it — a whole office behind one NAT or proxy:
+        its attempts go one at a time, each after a pause, and a correct password still gets in; a wrong one
+        answers 429.
+        """
         limiter_ip = ip or "?"  # an unknown address still shares one bucket
-        wait = self.limiter.retry_after(login, limiter_ip)
-        if wait is not None:
-            raise RateLimited(wait, "Too many failed logins; wait before trying again.")
         async with self.db.read() as s:
             user = await users.by_login(s, login)
-        # Verified against a dummy hash when the user is unknown, so both failures take the same time.
-        ok = await self.passwords.verify(password, user.password_hash if user else None)
+        account = user.id if user is not None else login  # one bucket whichever spelling is used
+        wait = self.limiter.account_wait(account, limiter_ip)
+        if wait is not None:
+            raise RateLimited(wait, "Too many failed logins; wait before trying again.")
+        ip_wait = self.limiter.ip_wait(limiter_ip)
+        if ip_wait is None:
+            ok = await self._verify(password, user)
+        else:
+            ok = await self._verify_throttled(limiter_ip, ip_wait, password, user)
         if not ok or user is None:
-            self.limiter.record_failure(login, limiter_ip)
+            self.limiter.record_failure(account, limiter_ip)
+            if ip_wait is not None:
+                raise RateLimited(ip_wait, "Too many failed logins from your network; wait before trying again.")
             raise Unauthorized(BAD_LOGIN)
         if not user.is_active:
             raise Forbidden("This account is disabled.")
@@ -88,6 +109,30 @@ class UserService:
             assert row is not None
             row.last_login_at = utcnow()
         return UserOut.model_validate(row)
+
+    async def _verify(self, password: str, user: User | None) -> bool:
+        # Verified against a dummy hash when the user is unknown, so both failures take the same time.
+        return await self.passwords.verify(password, user.password_hash if user else None)
+
+    async def _verify_throttled(self, ip: str, wait: int, password: str, user: User | None) -> bool:
+        """One attempt at a time from a throttled IP, each after THROTTLED_PAUSE_S: guessing from there crawls."""
+        queued = self._throttled.get(ip)
+        if queued is None:
+            if len(self._throttled) >= MAX_THROTTLED_IPS:
+                raise RateLimited(wait, "Too many failed logins from your network; wait before trying again.")
+            queued = self._throttled[ip] = [asyncio.Lock(), 0]
+        gate: asyncio.Lock = queued[0]
+        if queued[1] >= MAX_THROTTLED_WAITING:
+            raise RateLimited(wait, "Too many failed logins from your network; wait before trying again.")
+        queued[1] += 1
+        try:
+            async with gate:
+                await asyncio.sleep(THROTTLED_PAUSE_S)
+                return await self._verify(password, user)
+        finally:
+            queued[1] -= 1
+            if queued[1] == 0:
+                del self._throttled[ip]
 
     async def login_bearer(self, login: str, password: str, *, ip: str, user_agent: str) -> TokenOut:
         """Authenticate, then issue a bearer token (stored only as its hash)."""
@@ -128,8 +173,13 @@ class UserService:
         async with self.db.read() as s:
             user = await users.get(s, principal.user_id)
         assert user is not None
+        # Wrong current passwords count like failed logins (a stolen session must not become a password oracle).
+        wait = self.limiter.account_wait(user.id, PASSWORD_CHANGE)
+        if wait is not None:
+            raise RateLimited(wait, "Too many wrong current passwords; wait before trying again.")
         # Both bcrypt calls run before the write transaction, so it is never held open for them.
         if not await self.passwords.verify(current_password, user.password_hash):
+            self.limiter.record_failure(user.id, PASSWORD_CHANGE)
             raise Forbidden("The current password is wrong.")
         new_hash = await self.passwords.hash(new_password)
         async with self.db.write() as s:
