@@ -70,6 +70,7 @@ async def security_headers_middleware(request: web.Request, handler: Any) -> web
     if not response.prepared:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        response.headers["Server"] = "chatsvc"  # not aiohttp's exact versions: no free hint for an attacker
         is_page = response.content_type == "text/html" or (
             isinstance(response, web.FileResponse) and request.path.endswith((".html", "/", "/api/docs"))
         )

@@ -136,11 +136,14 @@ class DirectoryView(AccountView):
     path = "/users"
 
     @endpoint("Search the user directory (to add project members)", query=DirectoryQuery,
-              response=Page[DirectoryEntry])
+              response=Page[DirectoryEntry],
+              description="`q` matches part of a username or full name; holders of `admin.access` also find a "
+                          "user by their exact email. Never by part of an email.")
     async def get(self, query: DirectoryQuery) -> dict[str, Any]:
         async with self.db.read() as s:
             await authz.require_permission(s, self.principal, "users.read")
-            rows, total = await users.search(s, query.q, query.limit, query.offset)
+            admin = "admin.access" in await authz.global_permissions(s, self.principal)
+            rows, total = await users.search(s, query.q, query.limit, query.offset, exact_email=admin)
         return page_of(DirectoryEntry, rows, total, query)  # type: ignore[arg-type]
 
 

@@ -61,12 +61,19 @@ async def create(
     return user
 
 
-async def search(session: AsyncSession, q: str, limit: int, offset: int) -> tuple[list[User], int]:
-    """Active users whose username, name or email contains q."""
+async def search(session: AsyncSession, q: str, limit: int, offset: int,
+                 exact_email: bool = False) -> tuple[list[User], int]:
+    """Active users whose username or name contains q, or (exact_email) whose email is q.
+
+    Never by part of an email: that would let any user confirm others' addresses letter by letter.
+    """
     cond: ColumnElement[bool] = User.is_active.is_(True)
     if q:
         like = f"%{q.lower().replace('%', '').replace('_', '')}%"
-        cond = cond & or_(User.username_key.like(like), func.lower(User.full_name).like(like), User.email.like(like))
+        matches = [User.username_key.like(like), func.lower(User.full_name).like(like)]
+        if exact_email:
+            matches.append(User.email == q.strip().lower())
+        cond = cond & or_(*matches)
     total = await session.scalar(select(func.count()).select_from(User).where(cond))
     rows = await session.scalars(select(User).where(cond).order_by(User.username_key).limit(limit).offset(offset))
     return list(rows), int(total or 0)

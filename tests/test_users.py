@@ -296,3 +296,23 @@ async def test_wrong_current_passwords_are_rate_limited(client):
     limited = await user.post("/users/me/password", {"current_password": user.password,
                                                      "new_password": "another long password"})
     assert_error(limited, 429, "rate_limited")
+
+
+async def test_the_directory_never_matches_part_of_an_email(client, settings):
+    from tests.helpers import make_admin
+
+    await register(client, "karl")  # karl@example.com
+    user = await register_and_login(client, "lena")
+    for q in ("example", "karl@ex", "@example.com"):
+        found = [e["username"] for e in (await user.get(f"/users?q={q}")).body["items"]]
+        assert "karl" not in found, q
+    assert [e["username"] for e in (await user.get("/users?q=kar")).body["items"]] == ["karl"]  # by username
+    assert (await user.get("/users?q=karl@example.com")).body["total"] == 0  # not even exactly, for a member
+    admin = await make_admin(client, settings)
+    exact = await admin.get("/users?q=KARL@example.com")
+    assert [e["username"] for e in exact.body["items"]] == ["karl"]
+
+
+async def test_the_server_header_names_no_versions(client):
+    r = await call(client, "GET", "/users/session")
+    assert r.headers["Server"] == "chatsvc"
