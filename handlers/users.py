@@ -93,6 +93,9 @@ class BrowserSessionView(AccountView):
               response=BrowserSessionOut, auth=False, errors=(401, 403, 429))
     async def post(self, body: BrowserLoginRequest) -> BrowserSessionOut:
         user = await self.users.authenticate(body.username, body.password, ip=self.client_ip())
+        earlier = getattr(self, "principal", None)
+        if earlier is not None and earlier.via == "cookie":  # a new login in this browser ends the one before
+            await self.users.logout(earlier)
         _row_id, csrf = await start_cookie_session(self.request, user.id)
         return BrowserSessionOut(user=user, csrf_token=csrf)
 

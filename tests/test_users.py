@@ -316,3 +316,19 @@ async def test_the_directory_never_matches_part_of_an_email(client, settings):
 async def test_the_server_header_names_no_versions(client):
     r = await call(client, "GET", "/users/session")
     assert r.headers["Server"] == "chatsvc"
+
+
+async def test_logging_in_again_in_the_same_browser_ends_the_earlier_session(client):
+    from aiohttp import CookieJar
+
+    await register(client, "mona")
+    first = await client.post("/api/v1/users/session", json={"username": "mona", "password": PASSWORD})
+    old_cookie = first.cookies["chatsvc_session"].value
+    second = await client.post("/api/v1/users/session", json={"username": "mona", "password": PASSWORD})
+    assert second.status == 200
+    assert (await client.get("/api/v1/users/me")).status == 200  # the jar holds the new cookie
+    jar = client.session.cookie_jar
+    assert isinstance(jar, CookieJar)
+    jar.clear()
+    replay = await client.get("/api/v1/users/me", cookies={"chatsvc_session": old_cookie})
+    assert replay.status == 401  # the earlier session was revoked, not left alive
