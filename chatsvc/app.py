@@ -10,17 +10,18 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_session import session_middleware
-from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from sqlalchemy.orm import configure_mappers
 
 from agent.providers import provider_settings
 from chatsvc import keys
 from chatsvc.access_cache import AccessCache
 from chatsvc.agent_pool import AgentPool
+from chatsvc.auth import SessionCookieStorage
 from chatsvc.events import EventBus, InMemoryEventBus
 from chatsvc.http_errors import error_middleware
 from chatsvc.live import Limits
 from chatsvc.permissions import BUILTIN_ROLES
+from chatsvc.proxies import TrustedProxies
 from chatsvc.run_manager import RunManager
 from chatsvc.security import LoginLimiter, PasswordHasher
 from chatsvc.services import Services
@@ -71,6 +72,8 @@ async def security_headers_middleware(request: web.Request, handler: Any) -> web
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers["Server"] = "chatsvc"  # not aiohttp's exact versions: no free hint for an attacker
+        if request.secure:  # served over HTTPS (directly or via a trusted proxy): browsers stay on it
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         is_page = response.content_type == "text/html" or (
             isinstance(response, web.FileResponse) and request.path.endswith((".html", "/", "/api/docs"))
         )
@@ -202,16 +205,17 @@ def create_app(settings: Settings, *, db_connect_args: dict[str, Any] | None = N
     from handlers import VIEWS, add_static_routes
 
     settings = settings.with_secrets()
-    storage = EncryptedCookieStorage(
+    storage = SessionCookieStorage(
         settings.secret_key,
         cookie_name=settings.cookie_name,
         httponly=True,
         samesite="Lax",
-        secure=bool(settings.cookie_secure),
+        secure=settings.cookie_secure,
         max_age=settings.session_absolute_s,
     )
+    proxies = [TrustedProxies(settings.trusted_proxies).middleware] if settings.trusted_proxies else []
     app = web.Application(
-        middlewares=[security_headers_middleware, error_middleware, session_middleware(storage)],
+        middlewares=[*proxies, security_headers_middleware, error_middleware, session_middleware(storage)],
         client_max_size=settings.max_json_bytes,
     )
     app[keys.SETTINGS] = settings

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp_session import Session, get_session, new_session
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from chatsvc import keys
 from chatsvc.errors import Forbidden, Unauthorized
@@ -16,6 +18,20 @@ from storage.db import opened_at
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SESSION_ID_KEY = "sid"
 TOUCH_EVERY_S = 60.0  # last_seen_at is written at most this often per session
+
+
+class SessionCookieStorage(EncryptedCookieStorage):
+    """The encrypted session cookie; with `secure=None` it is Secure exactly when the request came over HTTPS
+    (directly, or through a trusted proxy's X-Forwarded-Proto)."""
+
+    def __init__(self, secret_key: bytes, *, secure: bool | None, **params: Any) -> None:
+        super().__init__(secret_key, secure=bool(secure), **params)
+        self._secure_by_request = secure is None
+
+    async def save_session(self, request: web.Request, response: web.StreamResponse, session: Session) -> None:
+        if self._secure_by_request:  # save_session sets the cookie without awaiting: no other request interleaves
+            self._cookie_params["secure"] = request.secure
+        await super().save_session(request, response, session)
 
 
 def bearer_from(request: web.Request) -> str | None:

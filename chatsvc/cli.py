@@ -13,6 +13,7 @@ import os
 import queue
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Sequence
 from logging.handlers import QueueHandler, QueueListener
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, help="port to listen on (8080)")
         p.add_argument("--llm", choices=["offline", "openai"], help="agent model provider (offline)")
         p.add_argument("--workers", type=int, help="server processes sharing the port (1)")
+        p.add_argument("--tls-cert", help="serve HTTPS: certificate chain (PEM), with --tls-key")
+        p.add_argument("--tls-key", help="serve HTTPS: private key (PEM), with --tls-cert")
         common(p)
 
     cu = sub.add_parser("create-user", help="create a user, e.g. the first admin")
@@ -62,6 +65,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         database_url=getattr(args, "database_url", None),
         llm=getattr(args, "llm", None),
         workers=getattr(args, "workers", None),
+        tls_cert=getattr(args, "tls_cert", None),
+        tls_key=getattr(args, "tls_key", None),
     )
 
 
@@ -139,6 +144,12 @@ def serve(settings: Settings) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if settings.tls_cert:
+        try:
+            tls_context(settings)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"error: cannot use --tls-cert/--tls-key: {exc}", file=sys.stderr)
+            return 2
     if settings.workers > 1 and not settings.redis_url:
         print("error: --workers N > 1 needs CHATSVC_REDIS_URL=redis://...: without it, events published by one "
               "process would not reach websockets on the others", file=sys.stderr)
@@ -232,8 +243,18 @@ def _serve_one(settings: Settings, reuse_port: bool, first: bool = True) -> None
     app.on_startup.append(freeze_startup_heap)
     web.run_app(
         app, host=settings.host, port=settings.port, reuse_port=reuse_port or None,
-        print=announce, shutdown_timeout=15, access_log=None,
+        print=announce, shutdown_timeout=15, access_log=None, ssl_context=tls_context(settings),
     )
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """HTTPS without a proxy in front (the single-file build): a server context with the given chain and key."""
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
 
 
 def first_start_hint(url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -36,6 +37,9 @@ class Settings:
     bcrypt_rounds: int = 12
     cookie_name: str = "chatsvc_session"
     cookie_secure: bool | None = None  # None: Secure when the request came over HTTPS
+    trusted_proxies: tuple[str, ...] = ()  # proxies whose X-Forwarded-* headers are believed (addresses, networks)
+    tls_cert: str = ""  # serve HTTPS with this certificate chain (PEM) ...
+    tls_key: str = ""  # ... and this private key
     allowed_origins: tuple[str, ...] = ()  # besides the server's own origin
     session_idle_s: int = 7 * 24 * 3600
     session_absolute_s: int = 30 * 24 * 3600
@@ -111,6 +115,13 @@ class Settings:
             raise ValueError("port must be between 0 and 65535")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"CHATSVC_TRUSTED_PROXIES: {entry!r} is not an address or network") from None
         if self.llm == "openai" and not self.openai_api_key:
             raise ValueError("--llm openai needs OPENAI_API_KEY (any value works for a local server such as "
                              "vLLM, llama.cpp or Ollama) and usually OPENAI_BASE_URL")

@@ -70,7 +70,7 @@ async def search(session: AsyncSession, q: str, limit: int, offset: int,
     cond: ColumnElement[bool] = User.is_active.is_(True)
     if q:
         like = f"%{q.lower().replace('%', '').replace('_', '')}%"
-        matches = [User.username_key.like(like), func.lower(User.full_name).like(like)]
+        matches: list[ColumnElement[bool]] = [User.username_key.like(like), func.lower(User.full_name).like(like)]
         if exact_email:
             matches.append(User.email == q.strip().lower())
         cond = cond & or_(*matches)
