@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from chatsvc import keys
+from chatsvc.audit import security_event
 from chatsvc.errors import (
     BadRequest,
     Busy,
@@ -27,6 +29,8 @@ from chatsvc.errors import (
 )
 
 log = logging.getLogger("chatsvc.errors")
+# Refusals worth a line in the security log (chatsvc/audit.py), by status.
+AUDITED = {401: "unauthorized", 403: "forbidden", 429: "rate_limited", 503: "busy"}
 
 HTTP_STATUS: dict[type[DomainError], int] = {
     BadRequest: 400,
@@ -86,6 +90,13 @@ def domain_error_response(exc: DomainError) -> web.Response:
     return error_response(http_status(exc), exc.code, exc.message, exc.details, http_headers(exc))
 
 
+def _audit_refusal(request: web.Request, status: int, code: str) -> None:
+    if status in AUDITED:
+        principal = request.get(keys.PRINCIPAL)
+        security_event(AUDITED[status], code=code, status=status, method=request.method, path=request.path,
+                       user_id=principal.user_id if principal else None, ip=request.remote)
+
+
 def _message_for(exc: web.HTTPException) -> str:
     if exc.status == 404:
         return "No such resource."
@@ -103,7 +114,9 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         response: web.StreamResponse = await handler(request)
         return response
     except DomainError as exc:
-        return domain_error_response(exc)
+        response = domain_error_response(exc)
+        _audit_refusal(request, response.status, exc.code)
+        return response
     except ValidationError as exc:  # a schema used outside the view helpers
         return domain_error_response(ValidationFailed.from_pydantic(exc))
     except web.HTTPException as exc:
@@ -111,6 +124,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
             raise
         code = _HTTP_CODES.get(exc.status, "internal" if exc.status >= 500 else "bad_request")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+        _audit_refusal(request, exc.status, code)
         return error_response(exc.status, code, _message_for(exc), headers=headers)
     except Exception:
         error_id = uuid.uuid4().hex[:12]

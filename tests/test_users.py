@@ -332,3 +332,28 @@ async def test_logging_in_again_in_the_same_browser_ends_the_earlier_session(cli
     jar.clear()
     replay = await client.get("/api/v1/users/me", cookies={"chatsvc_session": old_cookie})
     assert replay.status == 401  # the earlier session was revoked, not left alive
+
+
+async def test_security_events_are_logged_one_line_each_without_secrets(client, caplog):
+    import json
+    import logging
+
+    caplog.set_level(logging.INFO, logger="chatsvc.security")
+    user = await register_and_login(client, "olaf")
+    assert (await login(client, "olaf", "wrong password!")).status == 401
+    assert_error(await user.get("/users?q=x", headers={"Authorization": "Bearer nope"}), 401)
+    other = await register_and_login(client, "pia")
+    project = (await other.post("/projects", {"name": "Private"})).body
+    assert (await user.delete(f"/projects/{project['id']}")).status == 404  # hidden, not logged as a refusal
+    added = await other.post(f"/projects/{project['id']}/members", {"user_id": user.id, "role": "viewer"})
+    assert added.status == 201
+    assert (await user.delete(f"/projects/{project['id']}")).status == 403
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "chatsvc.security"]
+    kinds = [e["event"] for e in events]
+    assert "login_failed" in kinds and "unauthorized" in kinds and kinds.count("forbidden") == 1
+    forbidden = next(e for e in events if e["event"] == "forbidden")
+    assert forbidden["user_id"] == user.id and forbidden["method"] == "DELETE" and forbidden["status"] == 403
+    failed = next(e for e in events if e["event"] == "login_failed")
+    assert failed["user_id"] == user.id and failed["ip"] == "127.0.0.1"
+    text = caplog.text
+    assert "wrong password!" not in text and user.token not in text and "Bearer" not in text

@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from chatsvc import authz
+from chatsvc.audit import security_event
 from chatsvc.errors import Conflict, Forbidden, RateLimited, Unauthorized
 from chatsvc.events import EventBus, publish_sessions_revoked
 from chatsvc.permissions import DEFAULT_ROLE
@@ -99,6 +100,8 @@ class UserService:
             ok = await self._verify_throttled(limiter_ip, ip_wait, password, user)
         if not ok or user is None:
             self.limiter.record_failure(account, limiter_ip)
+            security_event("login_failed", user_id=user.id if user else None, known_user=user is not None,
+                           ip=limiter_ip, throttled=ip_wait is not None)
             if ip_wait is not None:
                 raise RateLimited(ip_wait, "Too many failed logins from your network; wait before trying again.")
             raise Unauthorized(BAD_LOGIN)
