@@ -107,6 +107,16 @@ def analyse_coverage(requirements: list[dict[str, Any]], test_cases: list[dict[s
     }
 
 
+def merge_test_cases(contents: Iterable[Any]) -> list[dict[str, Any]]:
+    """The test cases of `test_cases` artifact contents, oldest artifact first; for a repeated id the newest wins."""
+    cases: dict[str, dict[str, Any]] = {}
+    for content in contents:
+        for case in content.get("test_cases", []) if isinstance(content, dict) else ():
+            if isinstance(case, dict) and case.get("id"):
+                cases[str(case["id"])] = case
+    return list(cases.values())
+
+
 def _declared_pairs(requirements: list[dict[str, Any]], test_cases: list[dict[str, Any]],
                     ) -> tuple[dict[tuple[int, int], tuple[str, float]], set[tuple[str, str]], set[int]]:
     """Return the declared (req, test) pairs with their origin, the dangling refs, and the explicitly linked tests."""

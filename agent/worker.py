@@ -11,6 +11,10 @@ process. Either way it receives plain data and sends back:
   done {run_id, text, usage}     the run finished; text is the whole reply
   cancelled {run_id, text}       stopped on request, with the text so far
   error {run_id, message, text}  failed, with the text so far
+  job_done {job_id, result} | job_failed {job_id, message}   the end of a heavy job (agent/jobs.py)
+
+Frames are encoded and decoded on the server's event loop, so they stay small: a job's big inputs and
+results travel as spool files named in its arguments (agent/spool.py), never inside a frame.
 """
 
 from __future__ import annotations
@@ -34,11 +38,15 @@ log = logging.getLogger("chatsvc.agent.worker")
 FLUSH_S = 0.01
 WORKER_NICE = 10
 HEADER = struct.Struct("!I")
+BIG_FRAME = 1 << 20  # ~10 ms of the server's loop to encode or decode: such data belongs in a spool file
 Send = Callable[[dict[str, Any]], None]
 
 
 def encode(message: dict[str, Any]) -> bytes:
     body = json.dumps(message, separators=(",", ":"), default=str).encode()
+    if len(body) > BIG_FRAME:
+        log.warning("a %d KiB %r frame on the agent worker pipe: pass big data as spool files (agent/spool.py)",
+                    len(body) >> 10, message.get("t"))
     return HEADER.pack(len(body)) + body
 
 

@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, tuple[str, float, float]] = {
     "streaming": ("bench.streaming", 120, 90),
     "connections": ("bench.connections", 180, 90),
     "startup": ("bench.startup", 120, 90),
+    "largedoc": ("bench.large_doc", 360, 120),
 }
 TOTAL_S = {False: 600.0, True: 300.0}  # the whole suite, full and --quick: no benchmark starts past it
 

@@ -2,7 +2,9 @@
 
 The pool starts workers lazily, gives each run to the least busy one, routes what comes back (token
 batches, tool calls, results) to the run's listener, executes tool calls on the server loop, and
-replaces a worker that died after failing its runs. Nothing Python-heavy runs on the server's loop.
+replaces a worker that died after failing its runs. Nothing Python-heavy runs on the server's loop:
+frames are small (token batches, tool calls, job arguments and results of a few KiB), and big job inputs
+and results are files in the pool's spool directory (agent/spool.py), read and written by the worker.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import threading
 from typing import Any, Protocol
 
+from agent.spool import Spool
 from agent.worker import RunHost, encode, read_frame, worker_main
 from chatsvc.shutdown import TaskSet, stop_tasks, wait_bounded
 
@@ -192,6 +195,7 @@ class AgentPool:
         self._job_ids = itertools.count(1)
         self._starting: asyncio.Lock | None = None
         self._tool_tasks = TaskSet("agent tool calls")
+        self.spool = Spool()  # big job inputs and results, as files
         self.closed = False
 
     async def _worker(self) -> Worker:
@@ -224,7 +228,11 @@ class AgentPool:
             worker.send({"t": "cancel", "run_id": run_id})
 
     async def job(self, name: str, args: dict[str, Any]) -> Any:
-        """Run a heavy job on a worker and return its result."""
+        """Run a heavy job on a worker and return its result.
+
+        `args` and the result cross the pipe as JSON encoded and decoded on this loop: keep them to a few
+        hundred KiB at most and pass bigger data as paths from `self.spool` (see agent/jobs.py).
+        """
         worker = await self._worker()
         job_id = f"j{next(self._job_ids)}"
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -314,6 +322,7 @@ class AgentPool:
         await self._tool_tasks.stop()
         stops = [asyncio.ensure_future(w.stop()) for w in self.workers if w.alive]
         await wait_bounded(stops, "agent workers", timeout=WORKER_STOP_S)
+        await self.spool.close()
 
 
 class JobFailed(RuntimeError):

@@ -164,7 +164,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.SERVICES] = Services(
         chat=ChatService(db=db, bus=bus, runs=runs), bot=bot,
         projects=ProjectService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
-        documents=DocumentService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
+        documents=DocumentService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR], agents=pool),
         files=FileService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
         rbac=RbacService(db=db),
         users=UserService(db=db, bus=bus, passwords=app[keys.PASSWORDS], limiter=app[keys.LOGIN_LIMITER],

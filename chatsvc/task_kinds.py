@@ -1,27 +1,38 @@
 """What each kind of background task does: test-case generation and coverage analysis.
 
 The pure parts (agent/testgen.py, agent/coverage.py) run off the loop: small inputs in the cpu thread
-pool (measured at a few ms), large ones — and every LLM call — in the agent worker processes.
+pool (measured at a few ms), large ones — and every LLM call — in the agent worker processes. Large
+inputs and results travel as spool files (agent/spool.py): a worker writes the artifact's JSON text and
+the server stores that text as it is, so a 50 MB artifact is never built, encoded or validated on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
+import json
 from concurrent.futures import Executor
 from typing import Any
 
+from agent import spool
+from agent.jobs import coverage_report
+from agent.testgen import chunk_requirements, generate_test_cases
 from chatsvc.agent_pool import AgentPool
-from chatsvc.events import EventBus, project_topic, publish_resource
-from chatsvc.schemas.artifacts import artifact_json
+from chatsvc.events import EMBED_LIMIT, EventBus, project_topic, publish_resource, resource_event
+from chatsvc.schemas.artifacts import ArtifactOut
 from chatsvc.settings import Settings
 from chatsvc.task_manager import TaskContext, TaskError, TaskKind
-from storage import agentdata, artifacts
+from storage import agentdata, rawjson
 from storage.db import Database
+from storage.models import DocumentVersion
 
-CHUNK = 8
+CHUNK = 8  # requirements per test-generation step (one LLM call)
+BATCH = 64 * CHUNK  # offline generation in a worker: requirements per job (~20 ms of work), progress between jobs;
+# a multiple of CHUNK, so that the chunks (and the test-case ids) are those of the in-process path
+INLINE_TESTGEN = 64  # offline generation of at most this many requirements runs in a thread (a few ms)
 INLINE_COVERAGE_PAIRS = 20_000  # requirements x test cases below this run in a thread (a few ms)
+CASE_CHARS = 200  # a test case's JSON is rarely shorter: stored text / this estimates the test cases
+TEST_CASES_PREFIX = '{"test_cases":['
 
 
 def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
@@ -31,25 +42,30 @@ def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
     async def in_thread(fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(cpu, fn, *args)
 
-    async def load(ctx: TaskContext) -> tuple[Any, list[dict[str, Any]]]:
+    async def load(ctx: TaskContext) -> tuple[DocumentVersion, list[dict[str, Any]]]:
         async with db.read() as s:
             version = await agentdata.resolve_version(s, ctx.project_id, ctx.params.get("document_version_id"))
             if version is None:
                 raise TaskError("The document version no longer exists.")
             return version, await agentdata.requirements_of(s, version.id)
 
-    async def save(ctx: TaskContext, version: Any, type_: str, name: str, content: Any) -> str:
+    async def save(ctx: TaskContext, version: DocumentVersion, type_: str, name: str, text: str) -> str:
+        """Store an artifact from its content's JSON text and announce it (with the content only when small)."""
         async with db.write() as s:
-            artifact = await artifacts.create(
+            row = await rawjson.create_artifact(
                 s, project_id=ctx.project_id, document_version_id=version.id, type=type_, name=name,
-                content=content, created_by=ctx.created_by, task_id=ctx.task_id)
-            data = artifact_json(artifact)
-        publish_resource(bus, [project_topic(ctx.project_id)], "artifact", "created", data, ctx.created_by)
-        return artifact.id
+                content_text=text, created_by=ctx.created_by, task_id=ctx.task_id)
+        topics = [project_topic(ctx.project_id)]
+        if len(text) <= EMBED_LIMIT:  # may ride along in the event: decoding it is cheap
+            resource = ArtifactOut.model_validate({**row, "content": json.loads(text)}).model_dump(mode="json")
+            publish_resource(bus, topics, "artifact", "created", resource, ctx.created_by)
+        else:  # its JSON is longer still in the event's encoding: ids only, as publish_resource would send
+            event, data = resource_event("artifact", "created", id=row["id"], version=row["version"],
+                                         actor=ctx.created_by)
+            bus.publish(topics, event, data)
+        return str(row["id"])
 
     async def test_generation(ctx: TaskContext) -> dict[str, Any]:
-        from agent.testgen import chunk_requirements, generate_test_cases
-
         version, requirements = await load(ctx)
         wanted = ctx.params.get("requirement_uids")
         if wanted:
@@ -57,66 +73,96 @@ def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
             missing = sorted(set(wanted) - known)
             if missing:
                 raise TaskError(f"Unknown requirement ids: {', '.join(missing[:10])}.")
-            requirements = [r for r in requirements if r["uid"] in set(wanted)]
+            keep = set(wanted)
+            requirements = [r for r in requirements if r["uid"] in keep]
         if not requirements:
             raise TaskError("The document has no requirements to write tests for.")
-        chunks = chunk_requirements(requirements, CHUNK)
-        cases: list[dict[str, Any]] = []
         await ctx.progress(0, len(requirements), "Writing test cases")
-        done = 0
-        for chunk in chunks:
-            ctx.check_cancel()
-            if settings.llm == "openai":
-                from agent.providers import provider_settings
+        if settings.llm != "openai" and len(requirements) <= INLINE_TESTGEN:
+            text, count = await generate_inline(ctx, requirements)
+        else:
+            text, count = await generate_in_workers(ctx, requirements)
+        await spool.release(requirements)
+        name = f"Test cases for {version.title} v{version.number}"
+        artifact_id = await save(ctx, version, "test_cases", name, text)
+        return {"artifact_id": artifact_id, "test_case_count": count, "document_version_id": version.id}
 
-                raw = await agents.job("testgen_llm", {"requirements": chunk,
-                                                                 "provider": provider_settings(settings)})
-                cases.extend(normalise_llm_cases(raw, chunk))
-            else:
-                cases.extend(await in_thread(generate_test_cases, chunk))
+    async def generate_inline(ctx: TaskContext, requirements: list[dict[str, Any]]) -> tuple[str, int]:
+        cases: list[dict[str, Any]] = []
+        done = 0
+        for chunk in chunk_requirements(requirements, CHUNK):
+            ctx.check_cancel()
+            cases.extend(await in_thread(generate_test_cases, chunk))
             done += len(chunk)
             await ctx.progress(done, len(requirements), f"Wrote tests for {done} of {len(requirements)} requirements")
-        name = f"Test cases for {version.title} v{version.number}"
-        artifact_id = await save(ctx, version, "test_cases", name, {"test_cases": cases})
-        return {"artifact_id": artifact_id, "test_case_count": len(cases), "document_version_id": version.id}
+        return await in_thread(spool.dumps, {"test_cases": cases}), len(cases)
+
+    async def generate_in_workers(ctx: TaskContext, requirements: list[dict[str, Any]]) -> tuple[str, int]:
+        """Batches of requirements to the workers, which append their cases to one spooled JSON array."""
+        provider = None
+        if settings.llm == "openai":
+            from agent.providers import provider_settings
+
+            provider = provider_settings(settings)
+        out = agents.spool.path("test-cases")
+        try:
+            await agents.spool.write(out, [TEST_CASES_PREFIX])
+            count = done = 0
+            for batch in chunk_requirements(requirements, CHUNK if provider else BATCH):
+                ctx.check_cancel()
+                result = await agents.job("testgen", {"requirements": batch, "chunk": CHUNK, "provider": provider,
+                                                      "out": out, "start": len(TEST_CASES_PREFIX)})
+                count += int(result["count"])
+                done += len(batch)
+                await ctx.progress(done, len(requirements),
+                                   f"Wrote tests for {done} of {len(requirements)} requirements")
+            await agents.spool.write(out, ["]}"], append=True)
+            return await agents.spool.read(out), count
+        finally:
+            await agents.spool.discard(out)
 
     async def coverage(ctx: TaskContext) -> dict[str, Any]:
-        from agent.coverage import analyse_coverage
-
         version, requirements = await load(ctx)
         async with db.read() as s:
-            cases = await agentdata.project_test_cases(s, ctx.project_id)
+            stored = await agentdata.test_case_artifacts(s, ctx.project_id)
+            contents = [await agentdata.content_pieces(s, artifact_id) for artifact_id, _size in stored]
         await ctx.progress(0, 2, "Matching test cases to requirements")
-        args = {"requirements": requirements, "test_cases": cases, "document_version_id": version.id,
-                "generated_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")}
-        if len(requirements) * max(1, len(cases)) <= INLINE_COVERAGE_PAIRS:
-            report = await in_thread(lambda: analyse_coverage(**args))
+        generated_at = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        if len(requirements) * max(1, sum(size for _id, size in stored) // CASE_CHARS) <= INLINE_COVERAGE_PAIRS:
+            texts = ["".join(pieces) for pieces in contents]
+            text, pct = await in_thread(cover_inline, requirements, texts, version.id, generated_at)
         else:
-            report = await agents.job("coverage", args)
+            text, pct = await cover_in_worker(requirements, contents, version.id, generated_at)
+        await spool.release(requirements)
         ctx.check_cancel()
         await ctx.progress(1, 2, "Saving the report")
         name = f"Coverage of {version.title} v{version.number}"
-        artifact_id = await save(ctx, version, "coverage_report", name, report)
+        artifact_id = await save(ctx, version, "coverage_report", name, text)
         await ctx.progress(2, 2, "Done")
-        return {"artifact_id": artifact_id, "coverage_pct": report["summary"]["coverage_pct"],
-                "document_version_id": version.id}
+        return {"artifact_id": artifact_id, "coverage_pct": pct, "document_version_id": version.id}
+
+    async def cover_in_worker(requirements: list[dict[str, Any]], contents: list[list[str]], version_id: str,
+                              generated_at: str) -> tuple[str, float]:
+        """Spool the inputs (requirements encoded a slice at a time), let a worker write the report, read it."""
+        paths = [agents.spool.path("requirements"), *(agents.spool.path("artifact") for _ in contents),
+                 agents.spool.path("coverage")]
+        try:
+            await agents.spool.write(paths[0], await spool.encode_array(requirements))
+            for path, pieces in zip(paths[1:-1], contents, strict=True):
+                await agents.spool.write(path, pieces)
+            result = await agents.job("coverage", {
+                "requirements": paths[0], "test_cases": paths[1:-1], "out": paths[-1],
+                "document_version_id": version_id, "generated_at": generated_at})
+            return await agents.spool.read(paths[-1]), float(result["coverage_pct"])
+        finally:
+            await agents.spool.discard(*paths)
 
     return {"test_generation": test_generation, "coverage": coverage}
 
 
-def normalise_llm_cases(raw: list[dict[str, Any]], chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Give LLM-written cases stable ids and fingerprinted links to the requirements they name."""
-    by_uid = {r["uid"]: r for r in chunk}
-    out = []
-    for case in raw:
-        uids = [u for u in case.get("requirement_uids", []) if u in by_uid]
-        if not uids:
-            continue
-        digest = hashlib.sha256(f"{case['title']}|{'|'.join(by_uid[u]['fingerprint'] for u in uids)}".encode())
-        out.append({
-            **case,
-            "id": "TC-" + digest.hexdigest()[:10].upper(),
-            "requirement_uids": uids,
-            "links": [{"req_uid": u, "fingerprint": by_uid[u]["fingerprint"], "origin": "generated"} for u in uids],
-        })
-    return out
+def cover_inline(requirements: list[dict[str, Any]], texts: list[str], version_id: str,
+                 generated_at: str) -> tuple[str, float]:
+    """The coverage report's JSON text and coverage_pct for small inputs (CPU-bound: run it in a thread)."""
+    report = coverage_report(requirements, [json.loads(text) for text in texts], document_version_id=version_id,
+                             generated_at=generated_at)
+    return spool.dumps(report), float(report["summary"]["coverage_pct"])

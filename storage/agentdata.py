@@ -1,15 +1,24 @@
-"""Read-side queries for the agent's tools and the background tasks: requirements, test cases, reports."""
+"""Read-side queries for the agent's tools and the background tasks: requirements, test cases, reports.
+
+A document may hold tens of thousands of requirements and an artifact tens of MB, so nothing here builds
+ORM objects for them or decodes big JSON on the event loop: requirements come as plain rows turned into
+dicts a slice at a time, test-case contents as pieces of their JSON text (for a worker process to decode).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from storage.models import Artifact, DocumentVersion, Requirement
 
 REQUIREMENT_FIELDS = ("uid", "title", "statement", "modality", "priority", "section", "fingerprint")
+ROWS_PER_SLICE = 1000  # requirement dicts built between two turns of the loop (~1 ms)
+TEXT_PIECE = 4 << 20  # characters of a big JSON text read per query (a Python string made in ~2 ms)
 
 
 async def resolve_version(session: AsyncSession, project_id: str, version_id: str | None) -> DocumentVersion | None:
@@ -24,24 +33,57 @@ async def resolve_version(session: AsyncSession, project_id: str, version_id: st
 
 async def requirements_of(session: AsyncSession, version_id: str) -> list[dict[str, Any]]:
     """The requirements of a document version as plain dicts, in document order."""
-    rows = await session.scalars(
-        select(Requirement).where(Requirement.document_version_id == version_id).order_by(Requirement.position)
+    table = Requirement.__table__  # a Core select: its rows are processed as they are read, a slice at a time
+    result = await session.execute(
+        select(*(table.c[f] for f in REQUIREMENT_FIELDS))
+        .where(table.c.document_version_id == version_id).order_by(table.c.position)
     )
-    return [{f: getattr(r, f) for f in REQUIREMENT_FIELDS} for r in rows]
+    out: list[dict[str, Any]] = []
+    for index, rows in enumerate(result.partitions(ROWS_PER_SLICE)):
+        if index:
+            await asyncio.sleep(0)  # the rows are in memory already: let the loop run between slices
+        out.extend(dict(zip(REQUIREMENT_FIELDS, row, strict=True)) for row in rows)
+    return out
 
 
-async def project_test_cases(session: AsyncSession, project_id: str) -> list[dict[str, Any]]:
-    """Every test case in the project's test_cases artifacts; for a repeated id the newest artifact wins."""
-    rows = await session.scalars(
-        select(Artifact).where(Artifact.project_id == project_id, Artifact.type == "test_cases")
+async def requirement_uids(session: AsyncSession, version_id: str) -> set[str]:
+    """The requirement uids of a document version (all that checking a request's ids needs)."""
+    table = Requirement.__table__
+    result = await session.execute(select(table.c.uid).where(table.c.document_version_id == version_id))
+    uids: set[str] = set()
+    for index, rows in enumerate(result.partitions(ROWS_PER_SLICE * 5)):
+        if index:
+            await asyncio.sleep(0)
+        uids.update(row[0] for row in rows)
+    return uids
+
+
+async def test_case_artifacts(session: AsyncSession, project_id: str) -> list[tuple[str, int]]:
+    """(id, characters of content JSON text) of every test_cases artifact of the project with content, oldest first
+    (for a test-case id in several artifacts the newest wins, so the order matters)."""
+    rows = await session.execute(
+        select(Artifact.id, func.length(cast(Artifact.content, Text)))
+        .where(Artifact.project_id == project_id, Artifact.type == "test_cases")
         .order_by(Artifact.created_at, Artifact.id)
     )
-    cases: dict[str, dict[str, Any]] = {}
-    for artifact in rows:
-        for case in (artifact.content or {}).get("test_cases", []):
-            if isinstance(case, dict) and case.get("id"):
-                cases[str(case["id"])] = case
-    return list(cases.values())
+    return [(artifact_id, int(size)) for artifact_id, size in rows if size is not None]
+
+
+async def content_pieces(session: AsyncSession, artifact_id: str) -> list[str]:
+    """An artifact's content JSON text (to decode off the loop) in pieces of at most TEXT_PIECE characters.
+
+    One query per piece: read at once, a 50 MB text holds the GIL for 50-150 ms in the driver's thread while
+    it becomes one Python string, and the loop cannot run meanwhile.
+    """
+    text = cast(Artifact.content, Text)
+    pieces: list[str] = []
+    while True:
+        piece = await session.scalar(select(func.substr(text, len(pieces) * TEXT_PIECE + 1, TEXT_PIECE))
+                                     .where(Artifact.id == artifact_id))
+        if piece:
+            pieces.append(piece)
+        if not piece or len(piece) < TEXT_PIECE:
+            return pieces
 
 
 async def latest_artifact(session: AsyncSession, project_id: str, type_: str,
@@ -54,8 +96,9 @@ async def latest_artifact(session: AsyncSession, project_id: str, type_: str,
 
 
 async def recent_artifacts(session: AsyncSession, project_id: str, type_: str | None, limit: int) -> list[Artifact]:
+    """The newest artifacts of a project, without their content (which may be tens of MB)."""
     cond = Artifact.project_id == project_id
     if type_:
         cond = cond & (Artifact.type == type_)
-    return list(await session.scalars(select(Artifact).where(cond).order_by(Artifact.created_at.desc(),
-                                                                            Artifact.id.desc()).limit(limit)))
+    stmt = select(Artifact).options(defer(Artifact.content, raiseload=True)).where(cond)  # listed, not read
+    return list(await session.scalars(stmt.order_by(Artifact.created_at.desc(), Artifact.id.desc()).limit(limit)))

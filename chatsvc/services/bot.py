@@ -49,7 +49,7 @@ class BotService:
                 if document_version_id:
                     raise NotFound("No such document version in this project.")
                 raise Conflict("The project has no document version yet; add a requirements document first.")
-            known = {r["uid"] for r in await agentdata.requirements_of(s, version.id)}
+            known = await agentdata.requirement_uids(s, version.id)
         count = len(known)
         params: dict[str, Any] = {"document_version_id": version.id}
         if requirement_uids:

@@ -2,7 +2,10 @@
 
 Members read; editors and owners create, edit and delete (viewer 403, non-member 404). Numbers are 1, 2, 3...
 per project; exactly one version is current whenever any exist; content never changes after creation.
-Extraction runs in the cpu executor before the write transaction, so the database is never held while parsing.
+Extraction runs before the write transaction, so the database is never held while parsing: a small document
+in the cpu executor (a few ms), a bigger one in an agent worker process, because extraction is pure Python
+that would hold the GIL for hundreds of ms on a thread of this process and starve its event loop. The
+worker writes the requirements to a spool file; they are turned into rows here a slice at a time.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ import asyncio
 from concurrent.futures import Executor
 from typing import Any
 
+from agent import spool
 from agent.requirements import extract_requirements
 from chatsvc import authz
+from chatsvc.agent_pool import AgentPool
 from chatsvc.errors import NotFound, PayloadTooLarge, ValidationFailed
 from chatsvc.events import EventBus, project_topic, publish_resource
 from chatsvc.schemas.artifacts import artifact_json
@@ -24,6 +29,8 @@ from storage.db import Database
 from storage.models import DocumentVersion, new_id
 
 MAX_MIB = MAX_CONTENT_BYTES // (1024 * 1024)
+INLINE_EXTRACT_CHARS = 32 * 1024  # extracted in the cpu executor up to this (~4 ms); beyond, in a worker process
+PER_LINE = 500  # requirements per spooled line: one slice of row building on the loop (~2 ms)
 
 
 def summary_json(version: DocumentVersion) -> dict[str, Any]:
@@ -56,11 +63,13 @@ def read_text(blobs: BlobStore, sha256: str) -> tuple[str | None, str]:
 class DocumentService:
     """Document versions: create (from text or an uploaded file), rename/annotate/make current, delete."""
 
-    def __init__(self, *, db: Database, bus: EventBus, blobs: BlobStore, cpu: Executor) -> None:
+    def __init__(self, *, db: Database, bus: EventBus, blobs: BlobStore, cpu: Executor,
+                 agents: AgentPool | None = None) -> None:
         self.db = db
         self.bus = bus
         self.blobs = blobs
         self.cpu = cpu
+        self.agents = agents  # None: every document is extracted in the cpu executor
 
     def _publish(self, principal: Principal, project_id: str, kind: str, action: str,
                  resource: dict[str, Any]) -> None:
@@ -91,7 +100,7 @@ class DocumentService:
         """A new version with the next number; current unless `make_current` is false (the first always is)."""
         title, content = await self._source(principal, project_id, title=title, content=content, file_id=file_id)
         version_id = new_id()
-        rows = await asyncio.get_running_loop().run_in_executor(self.cpu, extract_rows, version_id, content)
+        rows = await self._rows(version_id, content)
         async with self.db.write() as s:
             await authz.require_project(s, principal, project_id, need="editor")
             if not await documents.lock_project(s, project_id):
@@ -108,7 +117,30 @@ class DocumentService:
         self._publish(principal, project_id, "document_version", "created", summary_json(version))
         for resource in demoted_json:
             self._publish(principal, project_id, "document_version", "updated", resource)
+        await spool.release(rows)
         return out
+
+    async def _rows(self, version_id: str, content: str) -> list[dict[str, Any]]:
+        """The requirement rows of a new version's content (see the module docstring for where it runs)."""
+        if self.agents is None or len(content) <= INLINE_EXTRACT_CHARS:
+            rows: list[dict[str, Any]] = await asyncio.get_running_loop().run_in_executor(
+                self.cpu, extract_rows, version_id, content)
+            return rows
+        pool = self.agents
+        source, out = pool.spool.path("document"), pool.spool.path("requirements")
+        try:
+            await pool.spool.write(source, [content])
+            await pool.job("extract", {"content": source, "out": out, "per_line": PER_LINE})
+            text = await pool.spool.read(out)
+        finally:
+            await pool.spool.discard(source, out)
+        rows = []
+        async for batch in spool.json_lines(text):
+            made = documents.requirement_rows(version_id, batch)
+            for position, row in enumerate(made, start=len(rows)):
+                row["position"] = position
+            rows.extend(made)
+        return rows
 
     async def update(self, principal: Principal, version_id: str, *, title: str | None, notes: str | None,
                      make_current: bool) -> DocumentVersionOut:
