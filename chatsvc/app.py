@@ -180,6 +180,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
 
     bus.add_tap(on_event)
     bus.add_tap(runs.on_control)  # cancel requests relayed from other processes
+    bus.add_tap(tasks.on_control)
     app[keys.METRICS].append(lambda: [
         ("chatsvc_active_runs", "Agent runs streaming now.", runs.active_count()),
         ("chatsvc_running_tasks", "Background tasks running in this process.", len(tasks.running)),

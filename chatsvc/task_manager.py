@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatsvc.events import EventBus, project_topic, task_topic
+from chatsvc.events import Event, EventBus, project_topic, task_topic
 from chatsvc.schemas.tasks import TaskOut
 from chatsvc.shutdown import TaskSet, stop_tasks
 from storage import tasks as repo
@@ -29,6 +29,8 @@ from storage.models import Task, utcnow
 log = logging.getLogger("chatsvc.task_manager")
 
 LEASE_S = 60.0
+SWEEP_EVERY_S = LEASE_S / 3  # how often expired leases are looked for (leases are renewed as often)
+CONTROL_TOPIC = "control:tasks"  # server-to-server requests; authorize_topic refuses it to every client
 PUBLISH_EVERY_S = 0.1
 PERSIST_EVERY_S = 1.0
 
@@ -188,10 +190,13 @@ class TaskManager:
             task = await repo.get(s, task_id, lock=True)
             if task is None:
                 return None
-            if task.status == "queued":
+            orphaned = task.status == "running" and task_id not in self.running and (
+                not self.bus.shared or task.lease_until is None or task.lease_until < utcnow())
+            if task.status == "queued" or orphaned:  # nobody runs it: it ends here, now
                 task.status = "cancelled"
                 task.finished_at = utcnow()
-                task.error = "Cancelled before it started."
+                task.error = "Cancelled before it started." if not orphaned else \
+                    "Cancelled; the server that was running it had stopped."
                 data = task_json(task)
                 cancelled_now = True
             else:
@@ -200,7 +205,10 @@ class TaskManager:
         if cancelled_now:
             self._publish(data, "task.cancelled", {"status": "cancelled", "error": data["error"]})
         elif data["status"] == "running":
-            self.cancel_requested.add(task_id)
+            if task_id in self.running:
+                self.cancel_requested.add(task_id)
+            else:  # another process runs it: ask it (it stops at its next step)
+                self.bus.publish([CONTROL_TOPIC], "task.cancel_requested", {"task_id": task_id})
         return data
 
     def stop_project(self, project_id: str) -> None:
@@ -214,14 +222,37 @@ class TaskManager:
             await asyncio.shield(running)
 
     async def recover(self) -> None:
-        """Start-up: running tasks whose lease expired become interrupted; queued ones are scheduled."""
-        async with self.db.write() as s:
-            interrupted = [task_json(t) for t in await repo.interrupt_expired(s)]
+        """Start-up: tasks a crash left `running` become interrupted — every one when this process works alone
+        (no other can be running them), else those whose owner's lease expired, then the same every
+        SWEEP_EVERY_S for as long as the server runs; queued ones are scheduled."""
+        await self._interrupt_orphans(every_running=not self.bus.shared)
+        async with self.db.read() as s:
             queued = await repo.queued_ids(s)
-        for task in interrupted:
-            self._publish(task, "task.failed", {"status": "interrupted", "error": task["error"]})
         for task_id in queued:
             self.schedule(task_id)
+        self._tasks.spawn(self._sweep())
+
+    async def _interrupt_orphans(self, every_running: bool = False) -> None:
+        async with self.db.write() as s:
+            interrupted = [task_json(t) for t in await repo.interrupt_expired(s, every_running=every_running)]
+        for task in interrupted:
+            self._publish(task, "task.failed", {"status": "interrupted", "error": task["error"]})
+
+    async def _sweep(self) -> None:
+        """Interrupt tasks whose owner stopped renewing its lease (a process that crashed while others run)."""
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            try:
+                await self._interrupt_orphans()
+            except Exception:  # the next sweep retries
+                log.exception("sweeping expired task leases failed")
+
+    def on_control(self, event: Event) -> None:
+        """Bus tap: stop a task this process runs that another process was asked to cancel."""
+        if event.topic == CONTROL_TOPIC and event.name == "task.cancel_requested":
+            task_id = event.data.get("task_id")
+            if task_id in self.running:
+                self.cancel_requested.add(task_id)
 
     async def close(self) -> None:
         """Shutdown: stop running tasks; they are stored as interrupted."""

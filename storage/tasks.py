@@ -56,12 +56,15 @@ async def queued_ids(session: AsyncSession) -> list[str]:
     return list(await session.scalars(select(Task.id).where(Task.status == "queued").order_by(Task.created_at)))
 
 
-async def interrupt_expired(session: AsyncSession, *, owner: str | None = None) -> list[Task]:
-    """Mark running tasks whose lease expired (or that this owner held) as interrupted."""
+async def interrupt_expired(session: AsyncSession, *, owner: str | None = None,
+                            every_running: bool = False) -> list[Task]:
+    """Mark running tasks whose lease expired (or that this owner held; or all: `every_running`) as interrupted."""
     now = utcnow()
-    cond = (Task.status == "running") & (Task.lease_until < now)
+    cond: ColumnElement[bool] = (Task.status == "running") & (Task.lease_until < now)
     if owner is not None:
         cond = (Task.status == "running") & ((Task.lease_until < now) | (Task.lease_owner == owner))
+    if every_running:
+        cond = Task.status == "running"
     rows = list(await session.scalars(select(Task).where(cond)))
     for task in rows:
         task.status = "interrupted"

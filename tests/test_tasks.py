@@ -264,6 +264,42 @@ async def test_interrupted_tasks_after_a_crash(aiohttp_client, tmp_path):
     assert r.body["status"] == "interrupted" and "stopped" in r.body["error"]
 
 
+async def test_a_task_running_at_a_crash_is_interrupted_at_the_next_start_however_fresh_its_lease(
+        aiohttp_client, tmp_path):
+    """One process alone (SQLite, no Redis): nobody else can be running it, so the lease does not matter."""
+    settings = make_settings(tmp_path)
+    client = await aiohttp_client(await build_app(settings))
+    owner = await register_and_login(client)
+    project = await create_project(owner)
+    from storage.models import Task
+
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=50)  # killed -9 a moment ago
+    async with client.app[keys.DB].write() as s:
+        crashed = Task(kind="coverage", project_id=project["id"], created_by=owner.id, status="running",
+                       params={}, lease_owner="dead-host:1", lease_until=soon)
+        s.add(crashed)
+    await client.close()
+    again = await aiohttp_client(await build_app(settings))
+    user = owner.__class__(**{**owner.__dict__, "client": again})
+    r = await user.get(f"/tasks/{crashed.id}")
+    assert r.body["status"] == "interrupted" and "stopped" in r.body["error"]
+
+
+async def test_cancelling_a_task_nobody_runs_ends_it_at_once(client):
+    owner = await register_and_login(client)
+    project = await create_project(owner)
+    from storage.models import Task
+
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=50)
+    async with client.app[keys.DB].write() as s:  # left running by a process that is gone
+        orphan = Task(kind="coverage", project_id=project["id"], created_by=owner.id, status="running",
+                      params={}, lease_owner="dead-host:1", lease_until=soon)
+        s.add(orphan)
+    r = await owner.post(f"/tasks/{orphan.id}/cancel")
+    assert r.status == 202 and r.body["status"] == "cancelled" and "stopped" in r.body["error"]
+    assert (await owner.get(f"/tasks/{orphan.id}")).body["status"] == "cancelled"
+
+
 async def test_deleting_a_project_stops_its_runs(aiohttp_client, tmp_path):
     client = await aiohttp_client(await build_app(make_settings(tmp_path, offline_tokens_per_s=20)))
     owner = await register_and_login(client)
