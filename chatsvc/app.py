@@ -157,7 +157,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     kinds = task_kinds(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR], agents=pool, settings=settings)
     tasks = TaskManager(db=db, bus=bus, kinds=kinds, concurrency=settings.task_concurrency)
     app[keys.TASKS] = tasks
-    bot = BotService(db=db, tasks=tasks)
+    bot = BotService(db=db, tasks=tasks, max_per_user=settings.max_tasks_per_user)
     tools = AgentTools(db=db, bot=bot)
     runs = RunManager(db=db, bus=bus, pool=pool, provider=lambda: provider_settings(settings), tools=tools.run)
     app[keys.RUNS] = runs

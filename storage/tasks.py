@@ -52,6 +52,13 @@ async def renew_lease(session: AsyncSession, task_id: str, owner: str, lease_s: 
     )
 
 
+async def unfinished_count(session: AsyncSession, user_id: str) -> int:
+    """How many tasks a user started are queued or running."""
+    return int(await session.scalar(
+        select(func.count()).select_from(Task).where(Task.created_by == user_id,
+                                                    Task.status.in_(("queued", "running")))) or 0)
+
+
 async def queued_ids(session: AsyncSession) -> list[str]:
     return list(await session.scalars(select(Task.id).where(Task.status == "queued").order_by(Task.created_at)))
 

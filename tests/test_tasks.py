@@ -334,3 +334,22 @@ async def test_the_agent_says_when_there_is_no_document_yet(client):
     listed = await owner.get(f"/tasks?project_id={project['id']}")
     assert listed.body["total"] == 0  # nothing was started
     await ws.close()
+
+
+async def test_one_user_can_have_only_so_many_tasks_at_once(aiohttp_client, tmp_path):
+    client = await aiohttp_client(await build_app(make_settings(tmp_path, max_tasks_per_user=2)))
+    owner = await register_and_login(client)
+    other = await register_and_login(client)
+    pid = (await create_project(owner))["id"]
+    await add_member(owner, pid, other, "editor")
+    assert (await owner.post(f"/projects/{pid}/document-versions", {"title": "Spec", "content": SPEC})).status == 201
+    from storage.models import Task
+
+    async with client.app[keys.DB].write() as s:  # two of the owner's tasks are still busy
+        for status in ("queued", "running"):
+            s.add(Task(kind="coverage", project_id=pid, created_by=owner.id, status=status, params={},
+                       lease_owner="elsewhere:1", lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)))
+    refused = await owner.post("/bot/coverage", {"project_id": pid})
+    assert refused.status == 429 and refused.body["error"]["code"] == "rate_limited"
+    assert "2 tasks" in refused.body["error"]["message"] and int(refused.headers["Retry-After"]) > 0
+    assert (await other.post("/bot/coverage", {"project_id": pid})).status == 202  # a quota per user

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatsvc import authz
-from chatsvc.errors import Conflict, NotFound, ValidationFailed
+from chatsvc.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from chatsvc.security import Principal
 from chatsvc.task_manager import TaskManager
 from storage import agentdata
+from storage import tasks as tasks_repo
 from storage.db import Database
 
 TASK_KINDS = ("test_generation", "coverage")
+TASK_QUOTA_RETRY_S = 5
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,10 @@ class StartedTask:
 class BotService:
     """Check and start background work on a project's document; cancel it."""
 
-    def __init__(self, *, db: Database, tasks: TaskManager) -> None:
+    def __init__(self, *, db: Database, tasks: TaskManager, max_per_user: int) -> None:
         self.db = db
         self.tasks = tasks
+        self.max_per_user = max_per_user
 
     async def start(self, principal: Principal, kind: str, project_id: str, *,
                     document_version_id: str | None = None,
@@ -44,6 +47,9 @@ class BotService:
             raise ValueError(f"unknown task kind {kind!r}")
         async with self.db.read() as s:
             await authz.require_project(s, principal, project_id, "editor")
+            if await tasks_repo.unfinished_count(s, principal.user_id) >= self.max_per_user:
+                raise RateLimited(TASK_QUOTA_RETRY_S, f"You have {self.max_per_user} tasks queued or running "
+                                  "(the most one user may have); wait for one to finish or cancel one.")
             version = await agentdata.resolve_version(s, project_id, document_version_id)
             if version is None:
                 if document_version_id:
