@@ -115,6 +115,20 @@ async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
     cpu.shutdown(wait=True, cancel_futures=True)
 
 
+def login_limiter(settings: Settings) -> LoginLimiter:
+    """Failed logins counted in Redis when processes share the work (so N of them allow what one does)."""
+    limits = (settings.login_fail_limit_account, settings.login_fail_limit_ip, settings.login_window_s)
+    if settings.redis_url:
+        from chatsvc.redis_limiter import RedisLoginLimiter  # redis-py is an optional extra
+
+        return RedisLoginLimiter(settings.redis_url, *limits)
+    return LoginLimiter(*limits)
+
+
+async def close_login_limiter(app: web.Application) -> None:
+    await app[keys.LOGIN_LIMITER].close()
+
+
 async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     """The event bus (in memory, or on Redis when processes share the work) and the registry of live sockets."""
     redis_url = app[keys.SETTINGS].redis_url
@@ -226,9 +240,8 @@ def create_app(settings: Settings, *, db_connect_args: dict[str, Any] | None = N
     app[keys.TOPIC_SNAPSHOTS] = []
     if db_connect_args:
         app[keys.DB_CONNECT_ARGS] = db_connect_args
-    app[keys.LOGIN_LIMITER] = LoginLimiter(
-        settings.login_fail_limit_account, settings.login_fail_limit_ip, settings.login_window_s
-    )
+    app[keys.LOGIN_LIMITER] = login_limiter(settings)
+    app.on_cleanup.append(close_login_limiter)
     app[keys.BLOBS] = BlobStore(settings.blob_dir)
     app.cleanup_ctx.extend([database_ctx, executors_ctx, events_ctx, agents_ctx])
     app.on_shutdown.append(close_sockets)

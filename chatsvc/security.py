@@ -131,7 +131,11 @@ class Principal:
 
 
 class LoginLimiter:
-    """Count failed logins per (account, ip) and per ip in a sliding window; never locks out a victim elsewhere."""
+    """Count failed logins per (account, ip) and per ip in a sliding window; never locks out a victim elsewhere.
+
+    This one counts in the process; with several processes the app uses chatsvc/redis_limiter.py, the same
+    rules counted in Redis for all of them. Methods are coroutines for that reason.
+    """
 
     def __init__(self, per_account: int, per_ip: int, window_s: int, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
         self.per_account = per_account
@@ -151,15 +155,11 @@ class LoginLimiter:
             del self._fails[key]
         return q
 
-    def retry_after(self, account: str, ip: str) -> int | None:
-        """Return seconds to wait when this (account, ip) is over a limit, else None."""
-        return self.account_wait(account, ip) or self.ip_wait(ip)
-
-    def account_wait(self, account: str, ip: str) -> int | None:
+    async def account_wait(self, account: str, ip: str) -> int | None:
         """Seconds to wait when this account is under attack from this ip, else None."""
         return self._wait((account.lower(), ip), self.per_account)
 
-    def ip_wait(self, ip: str) -> int | None:
+    async def ip_wait(self, ip: str) -> int | None:
         """Seconds until this ip is under its limit of failures over all accounts, else None."""
         return self._wait(("*", ip), self.per_ip)
 
@@ -169,7 +169,7 @@ class LoginLimiter:
             return max(1, int(q[-limit] + self.window_s - self._clock()) + 1)
         return None
 
-    def record_failure(self, account: str, ip: str) -> None:
+    async def record_failure(self, account: str, ip: str) -> None:
         now = self._clock()
         for key in ((account.lower(), ip), ("*", ip)):
             self._fails.setdefault(key, deque()).append(now)
@@ -179,3 +179,6 @@ class LoginLimiter:
     def _prune(self) -> None:
         for key in list(self._fails):
             self._recent(key)
+
+    async def close(self) -> None:
+        """Nothing to release here (the Redis limiter closes its connection)."""

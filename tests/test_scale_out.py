@@ -275,3 +275,13 @@ def test_revoked_rights_reach_the_access_cache_of_every_process(servers):
     assert http("GET", f"{b.base}/api/v1/users/me", token=owner)[0] == 200
     assert http("POST", f"{a.base}/api/v1/users/logout", token=owner)[0] == 204
     assert until_status("GET", f"{b.base}/api/v1/users/me", 401, owner) < 3.0
+
+
+def test_failed_logins_count_across_processes(servers):
+    """12 wrong logins spread over two processes reach the per-account limit (10), as on one process."""
+    a, b = servers
+    sign_up(a, "rita")
+    statuses = [http("POST", f"{server.base}/api/v1/users/login", {"username": "rita", "password": "wrong one!"})[0]
+                for server in (a, b) * 6]
+    assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429], statuses
+    assert http("POST", f"{b.base}/api/v1/users/login", {"username": "rita", "password": PASSWORD})[0] == 429

@@ -90,16 +90,16 @@ class UserService:
         async with self.db.read() as s:
             user = await users.by_login(s, login)
         account = user.id if user is not None else login  # one bucket whichever spelling is used
-        wait = self.limiter.account_wait(account, limiter_ip)
+        wait = await self.limiter.account_wait(account, limiter_ip)
         if wait is not None:
             raise RateLimited(wait, "Too many failed logins; wait before trying again.")
-        ip_wait = self.limiter.ip_wait(limiter_ip)
+        ip_wait = await self.limiter.ip_wait(limiter_ip)
         if ip_wait is None:
             ok = await self._verify(password, user)
         else:
             ok = await self._verify_throttled(limiter_ip, ip_wait, password, user)
         if not ok or user is None:
-            self.limiter.record_failure(account, limiter_ip)
+            await self.limiter.record_failure(account, limiter_ip)
             security_event("login_failed", user_id=user.id if user else None, known_user=user is not None,
                            ip=limiter_ip, throttled=ip_wait is not None)
             if ip_wait is not None:
@@ -177,12 +177,12 @@ class UserService:
             user = await users.get(s, principal.user_id)
         assert user is not None
         # Wrong current passwords count like failed logins (a stolen session must not become a password oracle).
-        wait = self.limiter.account_wait(user.id, PASSWORD_CHANGE)
+        wait = await self.limiter.account_wait(user.id, PASSWORD_CHANGE)
         if wait is not None:
             raise RateLimited(wait, "Too many wrong current passwords; wait before trying again.")
         # Both bcrypt calls run before the write transaction, so it is never held open for them.
         if not await self.passwords.verify(current_password, user.password_hash):
-            self.limiter.record_failure(user.id, PASSWORD_CHANGE)
+            await self.limiter.record_failure(user.id, PASSWORD_CHANGE)
             raise Forbidden("The current password is wrong.")
         new_hash = await self.passwords.hash(new_password)
         async with self.db.write() as s:
