@@ -87,8 +87,8 @@ class Api:
         async with self.session.get(self.base + "/metrics") as resp:
             text = await resp.text()
         for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
+            if line.startswith((name + " ", name + "{")):  # series carry a process label
+                return float(line.rsplit(" ", 1)[1])
         return float("nan")
 
 

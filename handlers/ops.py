@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 import json
+import os
+import socket
 from pathlib import Path
 
 from aiohttp import web
@@ -49,6 +51,9 @@ class ReadyView(ApiView):
         return HealthOut(status="ready", version=__version__)
 
 
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
+
+
 class MetricsView(ApiView):
     path = "/metrics"
     root = True
@@ -56,13 +61,16 @@ class MetricsView(ApiView):
 
     @endpoint("Prometheus metrics", auth=False, produces="text/plain")
     async def get(self) -> web.Response:
+        # Every series names its process: with several server processes Prometheus scrapes each (or one at
+        # random through the load balancer) and sums by metric; unlabelled series would overwrite each other.
+        process = f'process="{PROCESS}"'
         lines = [
             "# HELP chatsvc_info Build information.",
             "# TYPE chatsvc_info gauge",
-            f'chatsvc_info{{version="{__version__}"}} 1',
+            f'chatsvc_info{{version="{__version__}",{process}}} 1',
         ]
         for name, help_text, value in collect_metrics(self.app):
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name}{{{process}}} {value}"]
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 

@@ -20,3 +20,13 @@ async def test_only_client_assets_inside_the_folder_are_served(client):
     for path in ("/static/__init__.py", "/static/../setup.cfg", "/static/%2e%2e/setup.cfg", "/static/js/",
                  "/static/nope.js", "/static/js/../../run.py"):
         assert (await call(client, "GET", path)).status == 404, path
+
+
+async def test_metrics_name_the_process_so_several_can_be_summed(client):
+    import os
+
+    r = await client.get("/metrics")
+    text = await r.text()
+    series = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert series and all(f':{os.getpid()}"' in line.split("}")[0] for line in series), series
+    assert any(line.startswith("chatsvc_websockets{process=") for line in series)
