@@ -245,56 +245,47 @@ async def test_viewer_chat_cannot_start_tasks(client):
     await ws.close()
 
 
-async def test_interrupted_tasks_after_a_crash(aiohttp_client, tmp_path):
+async def task_left_behind(client, owner, project_id: str, *, lease_in_s: float, status: str = "running"):
+    """A task row as a process that crashed (kill -9) leaves it: running, leased to that process."""
+    from storage.models import Task
+
+    lease_until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lease_in_s)
+    async with client.app[keys.DB].write() as s:
+        task = Task(kind="coverage", project_id=project_id, created_by=owner.id, status=status, params={},
+                    lease_owner="dead-host:1", lease_until=lease_until)
+        s.add(task)
+    return task
+
+
+async def restart_after_a_crash(aiohttp_client, tmp_path, lease_in_s: float) -> dict:
+    """Leave a running task behind, start the app again on the same data, and read the task."""
     settings = make_settings(tmp_path)
     client = await aiohttp_client(await build_app(settings))
     owner = await register_and_login(client)
     project = await create_project(owner)
-    from storage.models import Task
-
-    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    async with client.app[keys.DB].write() as s:
-        task = Task(kind="coverage", project_id=project["id"], created_by=owner.id, status="running",
-                    params={}, lease_owner="dead-host:1", lease_until=past)
-        s.add(task)
+    task = await task_left_behind(client, owner, project["id"], lease_in_s=lease_in_s)
     await client.close()
     again = await aiohttp_client(await build_app(settings))
     user = owner.__class__(**{**owner.__dict__, "client": again})
-    r = await user.get(f"/tasks/{task.id}")
-    assert r.body["status"] == "interrupted" and "stopped" in r.body["error"]
+    return (await user.get(f"/tasks/{task.id}")).body
+
+
+async def test_interrupted_tasks_after_a_crash(aiohttp_client, tmp_path):
+    task = await restart_after_a_crash(aiohttp_client, tmp_path, lease_in_s=-300)
+    assert task["status"] == "interrupted" and "stopped" in task["error"]
 
 
 async def test_a_task_running_at_a_crash_is_interrupted_at_the_next_start_however_fresh_its_lease(
         aiohttp_client, tmp_path):
     """One process alone (SQLite, no Redis): nobody else can be running it, so the lease does not matter."""
-    settings = make_settings(tmp_path)
-    client = await aiohttp_client(await build_app(settings))
-    owner = await register_and_login(client)
-    project = await create_project(owner)
-    from storage.models import Task
-
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=50)  # killed -9 a moment ago
-    async with client.app[keys.DB].write() as s:
-        crashed = Task(kind="coverage", project_id=project["id"], created_by=owner.id, status="running",
-                       params={}, lease_owner="dead-host:1", lease_until=soon)
-        s.add(crashed)
-    await client.close()
-    again = await aiohttp_client(await build_app(settings))
-    user = owner.__class__(**{**owner.__dict__, "client": again})
-    r = await user.get(f"/tasks/{crashed.id}")
-    assert r.body["status"] == "interrupted" and "stopped" in r.body["error"]
+    task = await restart_after_a_crash(aiohttp_client, tmp_path, lease_in_s=50)  # killed -9 a moment ago
+    assert task["status"] == "interrupted" and "stopped" in task["error"]
 
 
 async def test_cancelling_a_task_nobody_runs_ends_it_at_once(client):
     owner = await register_and_login(client)
     project = await create_project(owner)
-    from storage.models import Task
-
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=50)
-    async with client.app[keys.DB].write() as s:  # left running by a process that is gone
-        orphan = Task(kind="coverage", project_id=project["id"], created_by=owner.id, status="running",
-                      params={}, lease_owner="dead-host:1", lease_until=soon)
-        s.add(orphan)
+    orphan = await task_left_behind(client, owner, project["id"], lease_in_s=50)
     r = await owner.post(f"/tasks/{orphan.id}/cancel")
     assert r.status == 202 and r.body["status"] == "cancelled" and "stopped" in r.body["error"]
     assert (await owner.get(f"/tasks/{orphan.id}")).body["status"] == "cancelled"
@@ -343,12 +334,8 @@ async def test_one_user_can_have_only_so_many_tasks_at_once(aiohttp_client, tmp_
     pid = (await create_project(owner))["id"]
     await add_member(owner, pid, other, "editor")
     assert (await owner.post(f"/projects/{pid}/document-versions", {"title": "Spec", "content": SPEC})).status == 201
-    from storage.models import Task
-
-    async with client.app[keys.DB].write() as s:  # two of the owner's tasks are still busy
-        for status in ("queued", "running"):
-            s.add(Task(kind="coverage", project_id=pid, created_by=owner.id, status=status, params={},
-                       lease_owner="elsewhere:1", lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)))
+    for status in ("queued", "running"):  # two of the owner's tasks are still busy
+        await task_left_behind(client, owner, pid, lease_in_s=300, status=status)
     refused = await owner.post("/bot/coverage", {"project_id": pid})
     assert refused.status == 429 and refused.body["error"]["code"] == "rate_limited"
     assert "2 tasks" in refused.body["error"]["message"] and int(refused.headers["Retry-After"]) > 0
