@@ -16,7 +16,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
+
+from chatsvc.audit import security_event
 
 log = logging.getLogger("chatsvc.events")
 
@@ -55,8 +58,9 @@ class Subscription:
 class EventBus(Protocol):
     shared: bool  # True when every server process sees every event (so processes can ask each other things)
 
-    def publish(self, topics: Iterable[str], name: str, data: dict[str, Any]) -> None:
-        """Publish one event to several topics; call only after the transaction committed."""
+    def publish(self, topics: Iterable[str], name: str, data: dict[str, Any], payload: str | None = None) -> None:
+        """Publish one event to several topics; call only after the transaction committed. `payload`: the
+        data's JSON when the caller already has it (it must equal event_payload(data))."""
 
     def subscribe(self, topic: str, listener: Listener, since: tuple[str, int] | None = None) -> Subscription:
         """Register a listener and return the position (and the replay after `since`), atomically."""
@@ -112,17 +116,28 @@ def iso_ts(ts: float) -> str:
     return f"{prefix}.{int(ts % 1 * 1000):03d}Z"
 
 
+_compact = json.JSONEncoder(separators=(",", ":"), default=str)  # one for all: json.dumps would build one per call
+
+
+def compact_json(value: Any) -> str:
+    """JSON without spaces, as every websocket frame is written."""
+    return _compact.encode(value)
+
+
 def event_payload(data: dict[str, Any]) -> str:
     """An event's data as the JSON text every frame of it embeds (serialised once, shared by all subscribers)."""
-    return json.dumps(data, separators=(",", ":"), default=str)
+    return _compact.encode(data)
+
+
+_json_str = encode_basestring_ascii  # json.dumps(a_str), without its Python-level detour
 
 
 def event_frame(topic: str, seq: int, epoch: str, name: str, ts: float, payload: str,
                 seq_from: int | None = None) -> str:
     """The websocket text of an event (DESIGN §7), from its JSON data: the one place frames are built."""
     merged = f',"seq_from":{seq_from}' if seq_from is not None else ""
-    return (f'{{"type":"event","topic":{json.dumps(topic)},"seq":{seq}{merged},"epoch":{json.dumps(epoch)},'
-            f'"name":{json.dumps(name)},"ts":"{iso_ts(ts)}","data":{payload}}}')
+    return (f'{{"type":"event","topic":{_json_str(topic)},"seq":{seq}{merged},"epoch":{_json_str(epoch)},'
+            f'"name":{_json_str(name)},"ts":"{iso_ts(ts)}","data":{payload}}}')
 
 
 def make_event(topic: str, seq: int, epoch: str, name: str, ts: float, data: dict[str, Any],
@@ -166,9 +181,10 @@ class InMemoryEventBus:
         while ring and (len(ring) > self.ring_events or ring[0].ts < now - self.ring_seconds):
             ring.popleft()
 
-    def publish(self, topics: Iterable[str], name: str, data: dict[str, Any]) -> None:
+    def publish(self, topics: Iterable[str], name: str, data: dict[str, Any], payload: str | None = None) -> None:
         now = self._clock()
-        payload = event_payload(data)
+        if payload is None:
+            payload = event_payload(data)
         topic_names = tuple(dict.fromkeys(topics))
         run_publish_hooks(self._publish_hooks, topic_names, name, data)
         for topic_name in topic_names:
@@ -178,17 +194,11 @@ class InMemoryEventBus:
             topic.ring.append(event)
             self._trim(topic, now)
             self.published_total += 1
-            for listener in tuple(topic.listeners):
-                self._deliver(listener, event)
-            for tap in tuple(self._taps):
-                self._deliver(tap, event)
-
-    @staticmethod
-    def _deliver(listener: Listener, event: Event) -> None:
-        try:
-            listener(event)
-        except Exception:  # one broken listener must not stop the others
-            log.exception("event listener failed for %s %s", event.topic, event.name)
+            for listener in (*topic.listeners, *self._taps):  # a copy: a listener may unsubscribe
+                try:
+                    listener(event)
+                except Exception:  # one broken listener must not stop the others
+                    log.exception("event listener failed for %s %s", event.topic, event.name)
 
     def subscribe(self, topic: str, listener: Listener, since: tuple[str, int] | None = None) -> Subscription:
         state = self._topic(topic)
@@ -291,6 +301,7 @@ def fits(value: Any, limit: int) -> bool:
 def publish_sessions_revoked(bus: EventBus, user_id: str, auth_session_ids: list[str]) -> None:
     """Tell live connections of these sessions to close (the websocket layer listens on user topics)."""
     if auth_session_ids:
+        security_event("sessions_revoked", user_id=user_id, count=len(auth_session_ids))
         bus.publish([user_topic(user_id)], "session.revoked", {"auth_session_ids": auth_session_ids})
 
 

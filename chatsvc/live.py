@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chatsvc.events import Event, make_event
+from chatsvc.events import Event, compact_json, make_event
 
 log = logging.getLogger("chatsvc.live")
 
@@ -48,13 +48,12 @@ class Limits:
 class _Out:
     """A queued frame; events keep their parsed parts so that adjacent ones can be merged."""
 
-    __slots__ = ("frame", "event", "seq_from", "text")
+    __slots__ = ("frame", "event", "seq_from")
 
     def __init__(self, frame: str, event: Event | None = None) -> None:
         self.frame = frame
         self.event = event
-        self.seq_from = event.seq if event else 0
-        self.text = None if event is None else event.data.get("text")
+        self.seq_from = 0 if event is None else event.seq
 
     def merge_key(self) -> tuple[str, str, str] | None:
         event = self.event
@@ -74,7 +73,7 @@ def _merged_frame(first: _Out, last: _Out) -> _Out:
     data = dict(event.data)
     if event.name == "message.delta":
         data["offset"] = first.event.data.get("offset", 0)
-        data["text"] = (first.text or "") + (last.text or "")
+        data["text"] = (first.event.data.get("text") or "") + (event.data.get("text") or "")
         if "produced_at" in first.event.data:
             data["produced_at"] = first.event.data["produced_at"]
     merged = make_event(event.topic, event.seq, event.epoch, event.name, event.ts, data, seq_from=first.seq_from)
@@ -110,7 +109,7 @@ class Connection:
     # --- outbound ------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
         """Queue a control frame (result, pong, unsubscribed...)."""
-        self._push(_Out(json.dumps(message, separators=(",", ":"), default=str)))
+        self._push(_Out(compact_json(message)))
 
     def deliver(self, event: Event) -> None:
         """Bus listener: queue an event frame (never awaits)."""

@@ -278,7 +278,7 @@ class RedisEventBus:
                 log.warning("closing a Redis connection failed: %r", exc)
 
     # --- publishing -------------------------------------------------------------------------
-    def publish(self, topics: Iterable[str], name: str, data: dict[str, Any]) -> None:
+    def publish(self, topics: Iterable[str], name: str, data: dict[str, Any], payload: str | None = None) -> None:
         """Queue one event for several topics (never blocks, never raises); call after commit."""
         topic_names = tuple(dict.fromkeys(topics))
         if not topic_names:
@@ -291,7 +291,8 @@ class RedisEventBus:
                 log.error("event %s on %s dropped (%d so far): %s", name, ",".join(topic_names), self.dropped_total,
                           "the bus is closed" if self._closed else "too many events waiting for Redis")
             return
-        payload = event_payload(data)
+        if payload is None:
+            payload = event_payload(data)
         keys = [self._fanout, self._publisher]
         for topic in topic_names:
             keys += [self._state_key(topic), self._history_key(topic)]

@@ -22,12 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from chatsvc.agent_pool import AgentPool
+from chatsvc.deltas import DeltaClock, delta_head, delta_payload
 from chatsvc.errors import Conflict
 from chatsvc.events import Event, EventBus, chat_topic, iso_ts, make_event, publish_resource
 from chatsvc.schemas.chat import message_json
 from chatsvc.security import Principal
 from chatsvc.shutdown import TaskSet
-from storage import chats
+from storage import chats, checkpoints
 from storage.db import Database
 from storage.models import ChatMessage, ChatSession, new_id
 
@@ -39,6 +40,9 @@ COALESCE_CHARS = 512
 CHECKPOINT_S = 1.0
 CHECKPOINT_GATHER_S = 0.2  # runs falling due within this window share one checkpoint transaction
 CHECKPOINT_BATCH = 32
+# A run falls due for a checkpoint at a delta, which may come COALESCE_S after its text arrived; the gather
+# window follows: so the text is still written within CHECKPOINT_S.
+CHECKPOINT_DUE_S = CHECKPOINT_S - CHECKPOINT_GATHER_S - COALESCE_S
 CANCEL_GRACE_S = 3.0
 
 
@@ -59,10 +63,16 @@ class Run:
     pending_since: float | None = None  # when the oldest pending token was produced (time.time())
     last_flush: float = 0.0  # when the last delta was published (time.monotonic())
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    flush_timer: asyncio.TimerHandle | None = None
+    flush_slot: int | None = None  # the DeltaClock tick the next delta is booked in
     last_checkpoint: float = field(default_factory=time.monotonic)
     finished: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     started: bool = False
+    topics: tuple[str, ...] = field(init=False)  # where its events go: (chat:{id},)
+    delta_prefix: str = field(init=False, repr=False)  # the constant start of its deltas' JSON
+
+    def __post_init__(self) -> None:
+        self.topics = (chat_topic(self.chat_id),)
+        self.delta_prefix = delta_head(self.message_id, self.run_id)
 
     # --- RunListener ---------------------------------------------------------------------
     def on_tokens(self, text: str, produced_at: float | None = None) -> None:
@@ -73,14 +83,11 @@ class Run:
         self.length += len(text)
         if self.length - self.published >= COALESCE_CHARS:
             self.flush()
-        elif self.flush_timer is None:
+        elif self.flush_slot is None:
             # The window counts from when the oldest pending token was produced, not from when its batch
             # reached us (the worker may have held it up to FLUSH_S), and deltas stay >= COALESCE_S apart.
             age = min(max(time.time() - (self.pending_since or 0.0), 0.0), COALESCE_S)  # clock steps: clamped
-            delay = max(COALESCE_S - age, self.last_flush + COALESCE_S - time.monotonic(), 0.0)
-            self.flush_timer = asyncio.get_running_loop().call_later(delay, self.flush)
-        if time.monotonic() - self.last_checkpoint >= CHECKPOINT_S - CHECKPOINT_GATHER_S:
-            self.manager.checkpoint_soon(self)
+            self.manager.deltas.book(self, COALESCE_S - age, self.last_flush + COALESCE_S - time.monotonic())
 
     async def on_tool_call(self, name: str, args: dict[str, Any]) -> str:
         return await self.manager.execute_tool(self.run_id, name, args)
@@ -95,21 +102,23 @@ class Run:
     # --- streaming -----------------------------------------------------------------------
     def flush(self) -> None:
         """Publish the pending text as one message.delta."""
-        if self.flush_timer is not None:
-            self.flush_timer.cancel()
-            self.flush_timer = None
+        self.flush_slot = None
         if not self.pending:
             return
         text = "".join(self.pending)
         self.pending.clear()
         offset = self.published
         self.published += len(text)
-        self.last_flush = time.monotonic()
+        self.last_flush = now = time.monotonic()
         data = {"message_id": self.message_id, "run_id": self.run_id, "offset": offset, "text": text}
+        produced_at = None
         if self.pending_since is not None:
-            data["produced_at"] = iso_ts(self.pending_since)
+            data["produced_at"] = produced_at = iso_ts(self.pending_since)
             self.pending_since = None
-        self.manager.bus.publish([chat_topic(self.chat_id)], "message.delta", data)
+        self.manager.bus.publish(self.topics, "message.delta", data,
+                                 payload=delta_payload(self.delta_prefix, offset, text, produced_at))
+        if now - self.last_checkpoint >= CHECKPOINT_DUE_S:  # checked per delta, not per token batch
+            self.manager.checkpoint_soon(self)
 
     def full_text(self) -> str:
         return "".join(self.text)
@@ -143,6 +152,7 @@ class RunManager:
         self.background = TaskSet("run manager")
         self._due: dict[str, Run] = {}  # runs waiting for a checkpoint, by run id
         self._checkpointer: asyncio.Task[Any] | None = None
+        self.deltas = DeltaClock()  # one timer for every run's next delta
         self.closing = False
 
     # --- checkpoints ----------------------------------------------------------------------------
@@ -155,10 +165,11 @@ class RunManager:
     async def _write_checkpoints(self) -> None:
         """Write the due runs' partial text: every run due within CHECKPOINT_GATHER_S in one transaction.
 
-        A run falls due CHECKPOINT_GATHER_S before its second is up, so it is still written within the
-        second. Batches instead of one transaction per run: with 64 runs streaming, per-run transactions
-        (session, BEGIN IMMEDIATE, COMMIT and their hand-offs) were the largest cost of runs on the loop.
-        Batches stay bounded so that other writers wait behind one short transaction at most.
+        A run falls due CHECKPOINT_GATHER_S (plus a delta's window) before its second is up, so it is still
+        written within the second. Batches instead of one transaction per run: with 64 runs streaming,
+        per-run transactions (session, BEGIN IMMEDIATE, COMMIT and their hand-offs) were the largest cost
+        of runs on the loop. Batches stay bounded so that other writers wait behind one short transaction
+        at most; each is one executemany UPDATE (storage.checkpoints).
         """
         try:
             while self._due:
@@ -175,18 +186,17 @@ class RunManager:
         texts = []
         for run in batch:
             run.last_checkpoint = now
-            texts.append((run, run.full_text()))
+            texts.append((run.message_id, run.full_text()))
         # Every write to a chat's messages locks the chat first: a row lock on PostgreSQL. On SQLite the
         # transaction's BEGIN IMMEDIATE already excludes every other writer, so the lock query is skipped.
-        lock = not self.db.sqlite
+        # The texts go in one executemany UPDATE (only rows still `streaming`): an ORM read and flush per
+        # run cost more than the rest of streaming together.
         try:
             async with self.db.write() as s:
-                for run, text in texts:
-                    if lock:
+                if not self.db.sqlite:
+                    for run in batch:
                         await chats.lock_session(s, run.chat_id)
-                    message = await chats.get_message(s, run.message_id)
-                    if message is not None and message.status == "streaming":
-                        await chats.update_message(s, message, content=text)
+                await checkpoints.save_streaming_texts(s, texts)
         except Exception:  # a failed checkpoint is retried at the next one
             log.exception("checkpoint of %d runs failed", len(texts))
 
@@ -201,7 +211,10 @@ class RunManager:
     async def send(self, chat: ChatSession, principal: Principal, content: str, client_msg_id: str | None,
                    if_busy: str = "reject") -> SendResult:
         """Store the user's message and its reply placeholder, then start (or queue) the run."""
-        if client_msg_id:
+        if client_msg_id and (chat.id in self.active or self.queued.get(chat.id)):
+            # A retry of the send that is streaming gets its first result, not run_active. In a chat that is
+            # not busy, the unique (session, client_msg_id) index catches a retry at the insert below (one
+            # read transaction less per run).
             existing = await self._existing(chat.id, client_msg_id)
             if existing is not None:
                 return existing
@@ -305,13 +318,15 @@ class RunManager:
     async def finish(self, run: Run, status: str, final_text: str | None, error: str | None = None) -> None:
         """Store the reply's final text and status, publish the ending, and start the next queued run."""
         run.flush()
+        self._due.pop(run.run_id, None)  # the final write below stores the text
         text = final_text if final_text else run.full_text()
         if len(text) > run.published:  # the worker's final text may hold a tail we never streamed
             run.pending.append(text[run.published:])
             run.flush()
         try:
             async with self.db.write() as s:
-                await chats.lock_session(s, run.chat_id)
+                if not self.db.sqlite:  # SQLite: BEGIN IMMEDIATE already excludes every other writer
+                    await chats.lock_session(s, run.chat_id)
                 message = await chats.get_message(s, run.message_id, refresh=True)
                 reply = None
                 if message is not None:
@@ -423,6 +438,7 @@ class RunManager:
                 self.pool.cancel(run.run_id)
                 await self.finish(run, "interrupted", None)
         await self.background.stop()
+        self.deltas.stop()
 
     def stop_project(self, project_id: str) -> None:
         """A project was deleted: stop its chats' runs (their messages went with it)."""

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatsvc.sockets")
 
 KICK_WAIT_S = 3.0  # each goodbye-and-close gives up on its peer after 2 s
+_ACCESS_EVENTS = frozenset({"session.revoked", "user.updated", "project.deleted", "chat_session.deleted"})  # +member.*
 
 
 class SocketRegistry:
@@ -54,6 +55,8 @@ class SocketRegistry:
     def on_event(self, event: Event) -> None:
         """Bus tap: runs synchronously inside publish(); anything slow goes to a tracked task."""
         name, topic = event.name, event.topic
+        if name not in _ACCESS_EVENTS and not name.startswith("member."):
+            return  # most events (every streamed delta) change no access: one set lookup, not five tests
         if name == "session.revoked":
             revoked = set(event.data.get("auth_session_ids", ()))
             for conn in list(self.connections):
