@@ -143,7 +143,8 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     bus.add_publish_hook(access.on_publish)  # this process forgets at publish time
     bus.add_tap(access.on_event)  # and learns of other processes' changes
     app[keys.ACCESS] = access
-    registry = SocketRegistry(bus, app[keys.DB])
+    registry = SocketRegistry(bus, app[keys.DB], idle_s=app[keys.SETTINGS].session_idle_s)
+    registry.start()
     app[keys.SOCKETS] = registry
     app[keys.METRICS].append(lambda: [
         ("chatsvc_websockets", "Open websocket connections.", registry.count()),

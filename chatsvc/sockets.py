@@ -1,12 +1,17 @@
 """The live websockets of this process: who holds them, and what happens when access changes.
 
-The registry taps the event bus: a revoked session closes its sockets with 4401; a membership change
-or a deleted project or chat re-checks the affected subscriptions and ends those that are no longer
-allowed with `unsubscribed`. On shutdown every socket gets `goodbye` and close 1001.
+The registry taps the event bus: a revoked session closes its sockets with 4401; a changed account (say, no
+longer a superuser) is read again and its sockets' subscriptions re-checked with the new rights; a
+membership change or a deleted project or chat re-checks the affected subscriptions and ends those that are
+no longer allowed with `unsubscribed`. Every 30 s the sessions of open sockets are checked again: one that
+expired (absolute or idle limit) closes with 4401, as its next REST request would get 401. On shutdown every
+socket gets `goodbye` and close 1001.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -17,6 +22,7 @@ from chatsvc.events import Event, EventBus
 from chatsvc.live import Connection
 from chatsvc.security import Principal
 from chatsvc.shutdown import TaskSet, wait_bounded
+from storage import users
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -24,19 +30,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatsvc.sockets")
 
 KICK_WAIT_S = 3.0  # each goodbye-and-close gives up on its peer after 2 s
+EXPIRY_CHECK_S = 30.0  # how often open sockets' sessions are checked for expiry
 _ACCESS_EVENTS = frozenset({"session.revoked", "user.updated", "project.deleted", "chat_session.deleted"})  # +member.*
 
 
 class SocketRegistry:
     """Track connections by user and auth session; react to events that change what they may see."""
 
-    def __init__(self, bus: EventBus, db: Database) -> None:
+    def __init__(self, bus: EventBus, db: Database, idle_s: int = 7 * 24 * 3600) -> None:
         self.bus = bus
         self.db = db
+        self.idle_s = idle_s  # a session unused this long has expired (settings.session_idle_s)
         self.connections: set[Connection] = set()
         self.principals: dict[Connection, Principal] = {}
         self._tasks = TaskSet("socket registry")
         bus.add_tap(self.on_event)
+
+    def start(self) -> None:
+        """Begin checking open sockets' sessions for expiry (stopped by close_all)."""
+        self._tasks.spawn(self.expire_sessions())
 
     def add(self, conn: Connection, principal: Principal) -> None:
         self.connections.add(conn)
@@ -67,8 +79,10 @@ class SocketRegistry:
             if resource.get("is_active") is False:
                 for conn in self.of_user(topic[5:]):
                     conn.kick(4401, "account disabled", reconnect=False)
-            else:
-                self._recheck(self.of_user(topic[5:]), "forbidden")
+            else:  # e.g. no longer a superuser: read the account again, then re-check what its sockets see
+                conns = self.of_user(topic[5:])
+                if conns:
+                    self._tasks.spawn(self._refresh_then_recheck(conns))
         elif name.startswith("member.") and topic.startswith("user:"):
             self._recheck(self.of_user(topic[5:]), "forbidden")
         elif name == "project.deleted" and topic.startswith("project:"):
@@ -76,6 +90,41 @@ class SocketRegistry:
                           "deleted")
         elif name == "chat_session.deleted" and topic.startswith("chat:"):
             self._recheck([c for c in self.connections if topic in c.subscriptions], "deleted")
+
+    def principal_of(self, conn: Connection, default: Principal) -> Principal:
+        """The socket's caller as of now (rights change while it is open; ops must use this one)."""
+        return self.principals.get(conn, default)
+
+    async def _refresh_then_recheck(self, conns: list[Connection]) -> None:
+        await self.revalidate(conns)
+        await self._recheck_all([c for c in conns if c.subscriptions and not c.closing], "forbidden")
+
+    async def revalidate(self, conns: Iterable[Connection] | None = None) -> None:
+        """Read the sockets' auth sessions and accounts again: close (4401) those whose session ended —
+        expired, idle, revoked, account disabled — and give the others their account's current rights."""
+        conns = [c for c in (self.connections if conns is None else conns) if not c.closing]
+        if not conns:
+            return
+        try:
+            async with self.db.read() as session:
+                alive = await users.alive_auth_sessions(session, (c.auth_session_id for c in conns), self.idle_s)
+        except Exception:
+            log.exception("re-validating websocket sessions failed")
+            return
+        for conn in conns:
+            user = alive.get(conn.auth_session_id)
+            principal = self.principals.get(conn)
+            if user is None or principal is None:
+                conn.kick(4401, "session expired", reconnect=False)
+            elif user.is_superuser != principal.is_superuser:
+                self.principals[conn] = dataclasses.replace(principal, is_superuser=user.is_superuser)
+
+    async def expire_sessions(self) -> None:
+        """Close sockets whose session expired while they were open, every EXPIRY_CHECK_S (a heartbeat keeps
+        the socket alive, not the session: idle and absolute limits hold as for REST)."""
+        while True:
+            await asyncio.sleep(EXPIRY_CHECK_S)
+            await self.revalidate()
 
     def _recheck(self, conns: Iterable[Connection], reason: str) -> None:
         conns = [c for c in conns if c.subscriptions and not c.closing]

@@ -17,6 +17,7 @@ from chatsvc.errors import BadRequest, DomainError, Forbidden
 from chatsvc.live import Connection, Limits
 from chatsvc.schemas.common import ID_PATTERN
 from chatsvc.schemas.tasks import TaskOut
+from chatsvc.security import Principal
 from chatsvc.shutdown import stop_tasks, wait_bounded
 from chatsvc.views import ApiView, endpoint
 from storage import tasks as tasks_repo
@@ -173,6 +174,10 @@ class WebSocketView(ApiView):
             conn.send(error_result(op_id, "internal", "Something went wrong on the server; please retry.",
                                    retryable=True))
 
+    def _caller(self, conn: Connection) -> Principal:
+        """Who sends this op, with the rights they have now (not those they had when the socket opened)."""
+        return self.app[keys.SOCKETS].principal_of(conn, self.principal)
+
     async def _subscribe(self, conn: Connection, frame: dict[str, Any]) -> None:
         op = SubscribeOp.model_validate(frame)
         if op.topic in conn.subscriptions:
@@ -183,7 +188,7 @@ class WebSocketView(ApiView):
                                    f"At most {conn.limits.max_topics} topics per connection."))
             return
         async with self.db.read() as session:
-            await authz.authorize_topic(session, self.principal, op.topic)
+            await authz.authorize_topic(session, self._caller(conn), op.topic)
             state = await topic_state(self.app, session, op.topic)
         if conn.closing or op.topic in conn.subscriptions:
             return
@@ -224,7 +229,7 @@ class WebSocketView(ApiView):
     async def _chat_send(self, conn: Connection, frame: dict[str, Any]) -> None:
         """Post a message (idempotent by client_msg_id) and start the agent's reply; stream it on chat:{id}."""
         op = ChatSendOp.model_validate(frame)
-        result = await self.app[keys.SERVICES].chat.send(self.principal, op.session_id, op.content,
+        result = await self.app[keys.SERVICES].chat.send(self._caller(conn), op.session_id, op.content,
                                                          op.client_msg_id, op.if_busy)
         conn.send({"type": "result", "id": op.id, "ok": True, "data": {
             "user_message": result.user_message, "assistant_message": result.assistant_message,
@@ -233,7 +238,7 @@ class WebSocketView(ApiView):
     async def _chat_cancel(self, conn: Connection, frame: dict[str, Any]) -> None:
         """Stop the chat's active run; its partial text is kept with status cancelled."""
         op = ChatCancelOp.model_validate(frame)
-        run_id = await self.app[keys.SERVICES].chat.cancel(self.principal, op.session_id)
+        run_id = await self.app[keys.SERVICES].chat.cancel(self._caller(conn), op.session_id)
         conn.send({"type": "result", "id": op.id, "ok": True, "data": {"cancelled": run_id is not None,
                                                                        "run_id": run_id}})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,6 +126,26 @@ async def live_auth_session(
     )
     row = result.first()
     return (row[0], row[1]) if row else None
+
+
+async def alive_auth_sessions(session: AsyncSession, ids: Iterable[str], idle_s: int) -> dict[str, User]:
+    """Of these auth sessions, the ones still valid (unrevoked, unexpired, not idle, active user), with the user."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    now = utcnow()
+    result = await session.execute(
+        select(AuthSession.id, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(
+            AuthSession.id.in_(wanted),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+            AuthSession.last_seen_at > now - dt.timedelta(seconds=idle_s),
+            User.is_active.is_(True),
+        )
+    )
+    return {row[0]: row[1] for row in result}
 
 
 async def touch_auth_session(session: AsyncSession, auth_session_id: str) -> None:

@@ -97,9 +97,13 @@ class ChatService:
 
     # --- runs ---------------------------------------------------------------------------------
     async def writable_chat(self, principal: Principal, chat_id: str) -> ChatSession:
-        """The chat, when the caller may post in it (404 when they may not see it, 403 when only read)."""
+        """The chat, when the caller may post in it (404 when they may not see it, 403 when only read); a
+        personal chat also needs `chat.use` still, at every message, not only when it was started."""
         async with self.db.read() as s:
-            return await authz.require_chat_session(s, principal, chat_id, write=True)
+            chat = await authz.require_chat_session(s, principal, chat_id, write=True)
+            if chat.project_id is None:
+                await authz.require_permission(s, principal, "chat.use")
+            return chat
 
     async def send(self, principal: Principal, chat_id: str, content: str, client_msg_id: str | None,
                    if_busy: str = "reject") -> SendResult:
