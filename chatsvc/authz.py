@@ -170,3 +170,26 @@ async def authorize_topic(session: AsyncSession, principal: Principal, topic: st
             raise NotFound("No such task.")
     else:
         raise NotFound("No such topic.")
+
+
+async def access_since(session: AsyncSession, principal: Principal, topic: str) -> float | None:
+    """When the caller's access to an (authorized) topic began, as epoch seconds; None when it did not begin
+    (their own user topic or personal chat; a superuser sees everything). A resume must not replay events
+    from before that moment: a member added today does not get yesterday's deleted messages."""
+    from storage.models import Task
+
+    kind, _, ident = topic.partition(":")
+    if principal.is_superuser or kind == "user":
+        return None
+    project_id: str | None = None
+    if kind == "project":
+        project_id = ident
+    elif kind == "chat":
+        project_id = await session.scalar(select(ChatSession.project_id).where(ChatSession.id == ident))
+    elif kind == "task":
+        project_id = await session.scalar(select(Task.project_id).where(Task.id == ident))
+    if project_id is None:
+        return None
+    joined = await session.scalar(select(ProjectMember.created_at).where(
+        ProjectMember.project_id == project_id, ProjectMember.user_id == principal.user_id))
+    return joined.timestamp() if joined is not None else None

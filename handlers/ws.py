@@ -190,6 +190,7 @@ class WebSocketView(ApiView):
         async with self.db.read() as session:
             await authz.authorize_topic(session, self._caller(conn), op.topic)
             state = await topic_state(self.app, session, op.topic)
+            joined = await authz.access_since(session, self._caller(conn), op.topic) if op.since else None
         if conn.closing or op.topic in conn.subscriptions:
             return
         # Register and read the ring atomically, then queue result, replay, live with no await in between.
@@ -202,14 +203,19 @@ class WebSocketView(ApiView):
         except BaseException:
             conn.subscriptions.pop(op.topic, None)
             raise
+        replay, recovered = sub.replay, sub.recovered
+        if joined is not None and replay and replay[0].ts < joined:
+            # Part of the gap happened before this caller could see the topic: replay none of it; the client
+            # refetches over REST (what is there now), as after any unrecoverable gap.
+            replay, recovered = (), False
         data: dict[str, Any] = {"epoch": sub.epoch, "seq": sub.seq}
-        if sub.recovered is not None:
-            data["recovered"] = sub.recovered
-            data["replayed"] = len(sub.replay)
+        if recovered is not None:
+            data["recovered"] = recovered
+            data["replayed"] = len(replay)
         if state is not None:
             data["state"] = state
         conn.send({"type": "result", "id": op.id, "ok": True, "data": data})
-        for event in sub.replay:
+        for event in replay:
             conn.deliver(event)
         for snapshot in self.app[keys.TOPIC_SNAPSHOTS]:
             for event in snapshot(op.topic):

@@ -54,3 +54,28 @@ async def test_sending_in_a_personal_chat_needs_chat_use_still(client):
     assert not sent["ok"] and sent["error"]["code"] == "forbidden"
     assert_error(await user.post(f"/chat/sessions/{chat['id']}/messages", {"content": "hi"}), 403, "forbidden")
     await ws.close()
+
+
+async def test_a_member_added_later_is_not_replayed_what_happened_before(client):
+    owner = await register_and_login(client)
+    late = await register_and_login(client)
+    project = await create_project(owner)
+    pid = project["id"]
+    ws_owner = await WsClient.connect(client, owner)
+    first = await ws_owner.op("subscribe", topic=f"project:{pid}")
+    epoch = first["data"]["epoch"]
+    secret = await owner.post(f"/projects/{pid}/artifacts", {"type": "note", "name": "Before you came",
+                                                             "content": {"text": "salaries"}})
+    assert secret.status == 201
+    assert (await owner.delete(f"/artifacts/{secret.body['id']}")).status == 204
+    assert (await owner.post(f"/projects/{pid}/members", {"user_id": late.id, "role": "viewer"})).status == 201
+    ws = await WsClient.connect(client, late)
+    resumed = await ws.op("subscribe", topic=f"project:{pid}", since={"epoch": epoch, "seq": 0})
+    assert resumed["ok"] and resumed["data"]["recovered"] is False and resumed["data"]["replayed"] == 0
+    await ws.nothing_more()  # no event from before the membership, not even the deleted note's name
+    # The owner, a member throughout, gets the same history replayed.
+    again = await WsClient.connect(client, owner)
+    full = await again.op("subscribe", topic=f"project:{pid}", since={"epoch": epoch, "seq": 0})
+    assert full["data"]["recovered"] is True and full["data"]["replayed"] >= 3
+    for socket in (ws, again, ws_owner):
+        await socket.close()
