@@ -65,6 +65,7 @@ class Run:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     flush_slot: int | None = None  # the DeltaClock tick the next delta is booked in
     last_checkpoint: float = field(default_factory=time.monotonic)
+    saved_length: int = 0  # how much of the text the last checkpoint stored
     finished: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     started: bool = False
     topics: tuple[str, ...] = field(init=False)  # where its events go: (chat:{id},)
@@ -109,7 +110,7 @@ class Run:
         self.pending.clear()
         offset = self.published
         self.published += len(text)
-        self.last_flush = now = time.monotonic()
+        self.last_flush = time.monotonic()
         data = {"message_id": self.message_id, "run_id": self.run_id, "offset": offset, "text": text}
         produced_at = None
         if self.pending_since is not None:
@@ -117,8 +118,8 @@ class Run:
             self.pending_since = None
         self.manager.bus.publish(self.topics, "message.delta", data,
                                  payload=delta_payload(self.delta_prefix, offset, text, produced_at))
-        if now - self.last_checkpoint >= CHECKPOINT_DUE_S:  # checked per delta, not per token batch
-            self.manager.checkpoint_soon(self)
+        if self.manager._checkpointer is None:  # the checkpoint ticker runs while any reply has unsaved text
+            self.manager.checkpoint_soon()
 
     def full_text(self) -> str:
         return "".join(self.text)
@@ -150,32 +151,36 @@ class RunManager:
         self.by_run: dict[str, Run] = {}
         self._finishing: set[str] = set()
         self.background = TaskSet("run manager")
-        self._due: dict[str, Run] = {}  # runs waiting for a checkpoint, by run id
         self._checkpointer: asyncio.Task[Any] | None = None
         self.deltas = DeltaClock()  # one timer for every run's next delta
         self.closing = False
 
     # --- checkpoints ----------------------------------------------------------------------------
-    def checkpoint_soon(self, run: Run) -> None:
-        """Queue a run's text so far for the next checkpoint write (one writer task for all runs)."""
-        self._due[run.run_id] = run
+    def checkpoint_soon(self) -> None:
+        """Make sure the checkpoint ticker runs (one task for all runs; it stops when no text is unsaved)."""
         if self._checkpointer is None:
             self._checkpointer = self.background.spawn(self._write_checkpoints())
 
-    async def _write_checkpoints(self) -> None:
-        """Write the due runs' partial text: every run due within CHECKPOINT_GATHER_S in one transaction.
+    def _unsaved(self) -> list[Run]:
+        return [run for run in self.by_run.values() if run.length > run.saved_length]
 
-        A run falls due CHECKPOINT_GATHER_S (plus a delta's window) before its second is up, so it is still
-        written within the second. Batches instead of one transaction per run: with 64 runs streaming,
-        per-run transactions (session, BEGIN IMMEDIATE, COMMIT and their hand-offs) were the largest cost
-        of runs on the loop. Batches stay bounded so that other writers wait behind one short transaction
-        at most; each is one executemany UPDATE (storage.checkpoints).
+    async def _write_checkpoints(self) -> None:
+        """Every CHECKPOINT_GATHER_S, write the partial text of every run whose unsaved text is about to be a
+        second old, all in one transaction (batches of CHECKPOINT_BATCH).
+
+        A ticker, not a trigger on the next token: a reply that pauses after some text (a slow model, a tool
+        call) still has it stored within the second, so a crash loses at most the last second. Batches instead
+        of one transaction per run: with 64 runs streaming, per-run transactions (session, BEGIN IMMEDIATE,
+        COMMIT and their hand-offs) were the largest cost of runs on the loop. Batches stay bounded so that
+        other writers wait behind one short transaction at most; each is one executemany UPDATE
+        (storage.checkpoints).
         """
         try:
-            while self._due:
+            while self._unsaved():
                 await asyncio.sleep(CHECKPOINT_GATHER_S)
-                due = sorted(self._due.values(), key=lambda r: r.chat_id)  # one lock order for all writers
-                self._due.clear()
+                now = time.monotonic()
+                due = sorted((run for run in self._unsaved() if now - run.last_checkpoint >= CHECKPOINT_DUE_S),
+                             key=lambda r: r.chat_id)  # one lock order for all writers
                 for start in range(0, len(due), CHECKPOINT_BATCH):
                     await self._checkpoint(due[start:start + CHECKPOINT_BATCH])
         finally:
@@ -186,6 +191,7 @@ class RunManager:
         texts = []
         for run in batch:
             run.last_checkpoint = now
+            run.saved_length = run.length
             texts.append((run.message_id, run.full_text()))
         # Every write to a chat's messages locks the chat first: a row lock on PostgreSQL. On SQLite the
         # transaction's BEGIN IMMEDIATE already excludes every other writer, so the lock query is skipped.
@@ -318,7 +324,7 @@ class RunManager:
     async def finish(self, run: Run, status: str, final_text: str | None, error: str | None = None) -> None:
         """Store the reply's final text and status, publish the ending, and start the next queued run."""
         run.flush()
-        self._due.pop(run.run_id, None)  # the final write below stores the text
+        run.saved_length = run.length  # the final write below stores the text: no checkpoint of it is owed
         text = final_text if final_text else run.full_text()
         if len(text) > run.published:  # the worker's final text may hold a tail we never streamed
             run.pending.append(text[run.published:])

@@ -3,6 +3,8 @@ local fake that speaks the Chat Completions streaming wire format."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.chatutil import new_chat, run_events, send, streamed_text
@@ -136,4 +138,23 @@ async def test_the_agent_starts_tasks_through_the_same_checks_as_rest(aiohttp_cl
     result = next(e for e in events if e["name"] == "tool.result")["data"]["result"]
     assert "NOPE-9" in result["error"] and "task_id" not in result
     assert (await user.get(f"/tasks?project_id={project['id']}")).body["total"] == 0
+    await ws.close()
+
+
+async def test_text_before_a_pause_is_checkpointed_within_the_second(aiohttp_client, tmp_path, fake_openai):
+    """A model that pauses (thinking, a slow backend) right after a checkpoint must not leave its last words only
+    in memory: checkpoints come from a ticker, not from the next token, so a crash in the pause keeps them."""
+    chunks = ["One. ", "Two. ", "Three. ", "Four."]
+    fake_openai.script([Text(chunks, delay_per_chunk=[0.0, 0.9, 0.6, 4.0])])
+    client, user, chat, ws = await openai_client(aiohttp_client, tmp_path, fake_openai)
+    sent = await send(ws, chat["id"], "Take your time.")
+    run_id, reply_id = sent["data"]["run_id"], sent["data"]["assistant_message"]["id"]
+    await ws.recv_until(lambda f: f.get("name") == "message.delta" and f["data"]["run_id"] == run_id
+                        and "Three" in f["data"]["text"], timeout=10)
+    await asyncio.sleep(1.3)  # well inside the pause, more than a second after "Three." arrived
+    listing = await user.get(f"/chat/sessions/{chat['id']}/messages")
+    stored = next(m for m in listing.body["items"] if m["id"] == reply_id)
+    assert stored["status"] == "streaming" and stored["content"] == "One. Two. Three. "
+    events = await run_events(ws, run_id)
+    assert events[-1]["data"]["message"]["content"] == "One. Two. Three. Four."
     await ws.close()

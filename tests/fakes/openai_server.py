@@ -99,7 +99,7 @@ class Text:
     text: str | Sequence[str]
     chunk_size: int | None = None
     finish_reason: str = "stop"
-    delay_per_chunk: float = 0.0
+    delay_per_chunk: float | Sequence[float] = 0.0  # a sequence: the delay before each chunk in turn
     usage: Mapping[str, int] | None = None
 
     def chunks(self) -> list[str]:
@@ -223,8 +223,14 @@ class _Reply:
     chunks: list[str]
     tool_calls: list[tuple[str, str, str, int]]  # (id, name, arguments json, fragment size)
     finish_reason: str
-    delay_per_chunk: float = 0.0
+    delay_per_chunk: float | Sequence[float] = 0.0
     usage: Mapping[str, int] | None = None
+
+    def delay_before(self, index: int) -> float:
+        delays = self.delay_per_chunk
+        if isinstance(delays, int | float):
+            return float(delays)
+        return float(delays[index]) if index < len(delays) else 0.0
 
 
 class _BadRequest(Exception):
@@ -429,7 +435,7 @@ class FakeOpenAI:
         """A non-streaming reply (`stream: false`)."""
         reply = self._reply(body, turn)
         if reply.delay_per_chunk:
-            await asyncio.sleep(reply.delay_per_chunk * len(reply.chunks))
+            await asyncio.sleep(sum(reply.delay_before(i) for i in range(len(reply.chunks))))
             if _closing(request):
                 self._count_disconnect()
         if isinstance(turn, StreamError):
@@ -474,9 +480,9 @@ class FakeOpenAI:
         try:
             await resp.prepare(request)
             await send(chunk({"role": "assistant", "content": "", "refusal": None}))
-            for piece in reply.chunks:
-                if reply.delay_per_chunk:
-                    await asyncio.sleep(reply.delay_per_chunk)
+            for index, piece in enumerate(reply.chunks):
+                if reply.delay_before(index):
+                    await asyncio.sleep(reply.delay_before(index))
                     if _closing(request):
                         raise ConnectionResetError("client went away while the fake was sleeping")
                 await send(chunk({"content": piece}))
