@@ -138,6 +138,9 @@ class WebSocketView(ApiView):
                 except ValueError:
                     conn.kick(4400, "frames must be JSON text", reconnect=False)
                     continue
+                except RecursionError:  # valid JSON nested past what we decode: an error, the socket stays
+                    conn.send(error_result(None, "invalid_format", "The frame is nested too deeply."))
+                    continue
                 await self._handle(conn, frame)
             elif msg.type == WSMsgType.BINARY:
                 conn.kick(4400, "binary frames are not accepted", reconnect=False)

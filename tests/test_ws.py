@@ -89,6 +89,8 @@ async def test_bad_frames_get_error_results_and_keep_the_connection(client):
     assert (await ws.op("subscribe", topic="user:x", extra=1))["error"]["code"] == "invalid_format"
     assert (await ws.op("subscribe", topic=f"user:{user.id}", since={"epoch": 5}))["error"]["code"] == \
         "invalid_format"
+    await ws.ws.send_str("[" * 5000 + "]" * 5000)  # valid JSON, deeper than Python decodes
+    assert (await ws.recv())["error"]["code"] == "invalid_format"
     assert (await ws.op("ping"))["type"] == "pong"  # still alive
     await ws.close()
 
