@@ -12,13 +12,15 @@ part of a wait during which the machine's storage was stalled (Linux PSI, /proc/
 whose disks are saturated by other jobs, even paging in a library or a page-cache miss waits that long).
 
 What those excuses would hide, the GIL watch counts: a thread of the server's pools (not asyncio's default
-executor, which carries start-up work; see UNWATCHED_PREFIXES) that holds the GIL for more than 100 ms at a
+executor, which carries start-up work; see UNWATCHED_PREFIXES) that holds the GIL for more than 200 ms at a
 stretch (a long C call — JSON of megabytes, a regex over a big document, pydantic on a huge payload — made from an
 executor thread of the server). The loop cannot run meanwhile, however idle it is, so that is blocking work of
 ours. A watcher thread wakes every 10 ms; when its wake-up is late by more than the limit, the thread whose CPU
-time grew by at least half that delay held the GIL (a garbage-collector pass, or a delay with no thread on the
-CPU — the machine was busy elsewhere — is not reported). Plain Python code on a thread gives the GIL away every
-5 ms and is not caught: the rule against Python-heavy threads stands on its own.
+time grew by at least half that delay held the GIL. Not reported: a garbage-collector pass, a delay during which
+the watcher was preempted (it waited for a core, not the GIL: the machine was busy), or one during which the
+loop's thread ran (contention with the loop, whose own long holds the callback timing catches). Plain Python
+code on a thread gives the GIL away every 5 ms and is not caught: the rule against Python-heavy threads stands
+on its own.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def _timed_handle_run(self: asyncio.Handle) -> None:
                 _report[0](f"{self!r} blocked the loop: {cpu * 1000:.0f} ms CPU, {wall * 1000:.0f} ms wall")
 
 
-GIL_HOLD_S = float(os.environ.get("CHATSVC_GIL_HOLD_MS", "100")) / 1000
+GIL_HOLD_S = float(os.environ.get("CHATSVC_GIL_HOLD_MS", "200")) / 1000
 WATCH_INTERVAL_S = 0.01
 WATCHER = "loop guard: gil watch"
 
@@ -183,12 +185,18 @@ def _watch_gil() -> None:
     me, main = threading.get_ident(), threading.main_thread().ident or 0
     before = _thread_cpu()
     while True:
+        preempted_before = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
         start = time.perf_counter()
         time.sleep(WATCH_INTERVAL_S)  # waking needs the GIL back: lateness is how long someone else held it
         end = time.perf_counter()
         late = end - start - WATCH_INTERVAL_S
         after = _thread_cpu()
-        if late > GIL_HOLD_S and gc_time_within(start, end) < late / 2:
+        preempted = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw - preempted_before
+        _guard_preempted["gil"] = _guard_preempted.get("gil", 0) + preempted
+        if late > GIL_HOLD_S and not preempted and gc_time_within(start, end) < late / 2 \
+                and _cpu_of(before, after, main) < late / 4:
+            # Late, yet never preempted (it waited for the GIL, not for a core) while the loop's thread stood
+            # still too: a holder that is not the loop. (The loop's own long holds are slow callbacks.)
             holder = gil_holder(before, after, late, me, main)
             where = _stack_of(holder[0]) if holder is not None else []
             if holder is not None and not STARTUP_WORK.intersection(name for name, _at in where):
@@ -196,7 +204,10 @@ def _watch_gil() -> None:
                            f"CPU): the event loop could not run meanwhile; it is now in "
                            f"{' < '.join(at for _name, at in where[-3:][::-1])}")
         before = after
-        _guard_preempted["gil"] = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+
+
+def _cpu_of(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], ident: int) -> float:
+    return after.get(ident, ("", 0.0))[1] - before.get(ident, ("", 0.0))[1]
 
 
 def install(report: Callable[[str], None] | None = None) -> None:
