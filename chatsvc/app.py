@@ -213,8 +213,6 @@ async def close_sockets(app: web.Application) -> None:
     await app[keys.SOCKETS].close_all()
 
 
-
-
 def create_app(settings: Settings, *, db_connect_args: dict[str, Any] | None = None,
                ws_limits: Limits | None = None) -> web.Application:
     """Build the whole application for these settings (the same factory serves run.py and tests)."""
