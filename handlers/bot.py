@@ -24,7 +24,7 @@ class CoverageView(ApiView):
     tag = "bot"
 
     @endpoint("Start a coverage analysis of a document version (202; watch task:{id})", body=BotRequest,
-              response=TaskStarted, status=202, errors=(403, 404, 409))
+              response=TaskStarted, status=202, errors=(403, 404, 409, 429))
     async def post(self, body: BotRequest) -> TaskStarted:
         task = await start_task(self, "coverage", body)
         return TaskStarted(task_id=task["id"], task=TaskOut.model_validate(task))
@@ -35,7 +35,7 @@ class CoverageSyncView(ApiView):
     tag = "bot"
 
     @endpoint("Run a coverage analysis and wait for the report", body=BotRequest, response=CoverageSyncOut,
-              errors=(403, 404, 409))
+              errors=(403, 404, 409, 429))
     async def post(self, body: BotRequest) -> CoverageSyncOut:
         task = await start_task(self, "coverage", body)
         await self.app[keys.TASKS].wait(task["id"])
@@ -70,7 +70,7 @@ class TestCasesView(ApiView):
     tag = "bot"
 
     @endpoint("Start generating test cases for a document version (202; watch task:{id})", body=BotRequest,
-              response=TaskStarted, status=202, errors=(403, 404, 409, 422))
+              response=TaskStarted, status=202, errors=(403, 404, 409, 422, 429))
     async def post(self, body: BotRequest) -> TaskStarted:
         task = await start_task(self, "test_generation", body)
         return TaskStarted(task_id=task["id"], task=TaskOut.model_validate(task))

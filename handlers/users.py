@@ -47,7 +47,7 @@ class RegisterView(AccountView):
     path = "/users/register"
 
     @endpoint("Register a new account", body=UserRegister, response=UserOut, status=201, auth=False,
-              errors=(409, 422))
+              errors=(409, 422, 503))
     async def post(self, body: UserRegister) -> UserOut:
         return await self.users.register(email=body.email, username=body.username, password=body.password,
                                          full_name=body.full_name)
@@ -57,7 +57,7 @@ class LoginView(AccountView):
     path = "/users/login"
 
     @endpoint("Log in with the OAuth2 password grant and get a bearer token", body=LoginRequest,
-              response=TokenOut, auth=False, form=True, errors=(401, 403, 429))
+              response=TokenOut, auth=False, form=True, errors=(401, 403, 429, 503))
     async def post(self, body: LoginRequest) -> TokenOut:
         return await self.users.login_bearer(body.username, body.password, ip=self.client_ip(),
                                              user_agent=self.request.headers.get("User-Agent", ""))
@@ -90,7 +90,7 @@ class BrowserSessionView(AccountView):
                                       csrf_token=csrf_token(self.request))
 
     @endpoint("Browser login: set the session cookie and return the CSRF token", body=BrowserLoginRequest,
-              response=BrowserSessionOut, auth=False, errors=(401, 403, 429))
+              response=BrowserSessionOut, auth=False, errors=(401, 403, 429, 503))
     async def post(self, body: BrowserLoginRequest) -> BrowserSessionOut:
         user = await self.users.authenticate(body.username, body.password, ip=self.client_ip())
         earlier = getattr(self, "principal", None)
@@ -128,7 +128,7 @@ class PasswordView(AccountView):
     path = "/users/me/password"
 
     @endpoint("Change my password, optionally logging out my other sessions", body=PasswordChange,
-              response=UserOut, errors=(403, 422))
+              response=UserOut, errors=(403, 422, 429, 503))
     async def post(self, body: PasswordChange) -> UserOut:
         return await self.users.change_password(self.principal, current_password=body.current_password,
                                                 new_password=body.new_password,
