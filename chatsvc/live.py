@@ -33,6 +33,7 @@ class Limits:
     soft_grace_s: float = 5.0
     max_frame_bytes: int = 1 << 20
     max_topics: int = 100
+    max_sockets_per_user: int = 50  # open websockets of one user in one process (tabs, devices); more: 429
     ops_per_s: float = 20.0
     ops_burst: int = 40
     abuse_rejections: int = 200  # rejected ops within abuse_window_s: close 4429
@@ -41,6 +42,7 @@ class Limits:
 
     def public(self) -> dict[str, Any]:
         return {"max_frame_bytes": self.max_frame_bytes, "max_topics": self.max_topics,
+                "max_sockets_per_user": self.max_sockets_per_user,
                 "ops_per_s": self.ops_per_s, "ops_burst": self.ops_burst,
                 "queue_soft_frames": self.soft_frames, "queue_hard_frames": self.hard_frames}
 

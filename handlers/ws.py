@@ -13,7 +13,7 @@ from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatsvc import authz, keys
-from chatsvc.errors import BadRequest, DomainError, Forbidden
+from chatsvc.errors import BadRequest, DomainError, Forbidden, RateLimited
 from chatsvc.live import Connection, Limits
 from chatsvc.schemas.common import ID_PATTERN
 from chatsvc.schemas.tasks import TaskOut
@@ -85,7 +85,7 @@ class WebSocketView(ApiView):
 
     @endpoint(
         "Open the live channel: one websocket per tab for events, chat streaming and task progress",
-        errors=(400, 403),
+        errors=(400, 403, 429),
         description="Authenticate with the session cookie (Origin must be allowed) or an Authorization: Bearer "
                     "header. See docs/websocket.md for frames, ops, topics and close codes.",
     )
@@ -95,6 +95,10 @@ class WebSocketView(ApiView):
         if self.principal.via == "cookie" and not origin_allowed(request, settings.allowed_origins):
             raise Forbidden("This Origin may not open the websocket with a session cookie.")
         limits: Limits = self.app[keys.WS_LIMITS]
+        registry = self.app[keys.SOCKETS]
+        if len(registry.of_user(self.principal.user_id)) >= limits.max_sockets_per_user:
+            raise RateLimited(10, f"At most {limits.max_sockets_per_user} open websockets per user; close a tab "
+                                  "or wait for an old connection to time out.")
         ws = web.WebSocketResponse(heartbeat=limits.heartbeat_s, max_msg_size=limits.max_frame_bytes, timeout=5)
         if not ws.can_prepare(request).ok:
             raise BadRequest("This endpoint needs a websocket upgrade.")
@@ -102,7 +106,6 @@ class WebSocketView(ApiView):
             await ws.prepare(request)
         conn = Connection(ws, request, conn_id=secrets.token_hex(8), user_id=self.principal.user_id,
                           auth_session_id=self.principal.auth_session_id, limits=limits)
-        registry = self.app[keys.SOCKETS]
         registry.add(conn, self.principal)
         writer = asyncio.get_running_loop().create_task(conn.writer())
         conn.send({"type": "welcome", "conn_id": conn.conn_id, "user_id": conn.user_id,

@@ -425,3 +425,26 @@ async def test_an_op_that_fails_inside_the_server_answers_internal_and_keeps_the
     pong = await ws.op("ping")
     assert pong["type"] == "pong"
     await ws.close()
+
+
+async def test_one_user_can_hold_only_so_many_sockets(aiohttp_client, tmp_path):
+    client = await aiohttp_client(await build_app(make_settings(tmp_path), ws_limits=Limits(max_sockets_per_user=2)))
+    user = await register_and_login(client)
+    other = await register_and_login(client)
+    first, second = await WsClient.connect(client, user), await WsClient.connect(client, user)
+    refused = await client.get("/api/v1/ws", headers={**user.headers, "Connection": "Upgrade", "Upgrade": "websocket",
+                                                       "Sec-WebSocket-Version": "13",
+                                                       "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert refused.status == 429 and (await refused.json())["error"]["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
+    elsewhere = await WsClient.connect(client, other)
+    assert (await elsewhere.op("ping"))["type"] == "pong"  # a limit per user
+    await first.close()
+    for _ in range(100):  # the server notices the close, then the user may connect again
+        if len(client.app[keys.SOCKETS].of_user(user.id)) < 2:
+            break
+        await asyncio.sleep(0.02)
+    third = await WsClient.connect(client, user)
+    assert (await third.op("ping"))["type"] == "pong"
+    for ws in (second, third, elsewhere):
+        await ws.close()
