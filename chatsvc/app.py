@@ -235,7 +235,7 @@ def create_app(settings: Settings, *, db_connect_args: dict[str, Any] | None = N
     app[keys.SETTINGS] = settings
     app[keys.OPENAPI_CACHE] = {}
     app[keys.METRICS] = []
-    app[keys.WS_LIMITS] = ws_limits or Limits()
+    app[keys.WS_LIMITS] = ws_limits or Limits(max_sockets_per_user=settings.max_sockets_per_user)
     app[keys.TOPIC_SNAPSHOTS] = []
     if db_connect_args:
         app[keys.DB_CONNECT_ARGS] = db_connect_args

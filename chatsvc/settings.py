@@ -63,6 +63,7 @@ class Settings:
     llm_max_retries: int = 2
     task_concurrency: int = 2
     max_tasks_per_user: int = 8  # queued or running at once; more answer 429
+    max_sockets_per_user: int = 50  # open websockets of one user per server process; more answer 429
     # Filled by load_secrets(); never logged.
     secret_key: bytes = field(default=b"", repr=False)
 
