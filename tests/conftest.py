@@ -38,6 +38,8 @@ import langgraph.prebuilt  # noqa: E402,F401
 
 from chatsvc.app import create_app  # noqa: E402
 from chatsvc.settings import Settings  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.migrate import run_migrations_blocking  # noqa: E402
 from tests import loopguard  # noqa: E402
 from tests.hangguard import pytest_runtest_protocol, pytest_timeout_set_timer  # noqa: E402,F401 - its hooks
 from tests.recorder import record_events  # noqa: E402
@@ -179,3 +181,21 @@ def pytest_collection_finish(session: Any) -> None:
     """Move everything imported so far out of the collector's way, as the server does after start-up."""
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: Any, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated database on each backend."""
+    schema = None
+    if request.param == "sqlite":
+        url, connect_args = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", None
+    else:
+        url, connect_args, schema = await postgres_schema()
+    await asyncio.to_thread(run_migrations_blocking, url, connect_args)
+    database = Database(url, connect_args=connect_args)
+    try:
+        yield database
+    finally:
+        await database.close()
+        if schema:
+            await drop_postgres_schema(schema)

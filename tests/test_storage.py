@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -15,25 +13,6 @@ from storage import rbac, users
 from storage.db import Database
 from storage.migrate import run_migrations_blocking
 from storage.models import Project, new_id
-from tests.conftest import drop_postgres_schema, postgres_schema
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: Any, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated database on each backend."""
-    schema = None
-    if request.param == "sqlite":
-        url, connect_args = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", None
-    else:
-        url, connect_args, schema = await postgres_schema()
-    await asyncio.to_thread(run_migrations_blocking, url, connect_args)
-    database = Database(url, connect_args=connect_args)
-    try:
-        yield database
-    finally:
-        await database.close()
-        if schema:
-            await drop_postgres_schema(schema)
 
 
 async def test_migrations_create_every_table(db: Database):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +13,8 @@ from chatsvc.deltas import DeltaClock, delta_head, delta_payload
 from chatsvc.events import event_payload
 from storage import chats, checkpoints, users
 from storage.db import Database
-from storage.migrate import run_migrations_blocking
 from tests.chatutil import ENDINGS, new_chat, send
-from tests.conftest import build_app, drop_postgres_schema, make_settings, postgres_schema
+from tests.conftest import build_app, make_settings
 from tests.helpers import register_and_login
 from tests.wsutil import WsClient
 
@@ -73,23 +70,6 @@ async def test_delta_clock_flushes_each_booking_once_and_never_before_the_spacin
         start, spacing = booked_at[i]
         assert run.flushes[0] >= start + spacing
     clock.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: Any, tmp_path: Path) -> AsyncIterator[Database]:
-    schema = None
-    if request.param == "sqlite":
-        url, connect_args = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", None
-    else:
-        url, connect_args, schema = await postgres_schema()
-    await asyncio.to_thread(run_migrations_blocking, url, connect_args)
-    database = Database(url, connect_args=connect_args)
-    try:
-        yield database
-    finally:
-        await database.close()
-        if schema:
-            await drop_postgres_schema(schema)
 
 
 async def test_a_checkpoint_writes_only_replies_still_streaming(db: Database):
