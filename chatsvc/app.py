@@ -203,6 +203,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     await runs.recover()
     await tasks.recover()
     yield
+    await app[keys.SERVICES].artifacts.close()
     await runs.close()
     await tasks.close()
     await pool.close()

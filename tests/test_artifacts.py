@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 
@@ -230,6 +231,37 @@ async def test_on_both_databases(any_db_client):
     assert [a["id"] for a in listed.body["items"]] == [tc["id"]]
     assert (await owner.delete(f"/document-versions/{doc_id}")).status == 204
     assert (await owner.get(f"/artifacts/{tc['id']}")).body["document_version_id"] is None
+
+
+async def test_concurrent_creates_each_get_their_own_answer(any_db_client):
+    """Creates arriving together are written together (one statement, one transaction); each caller still gets
+    its own row, its own refusal and its own event, and a refused one writes nothing."""
+    owner, pid, doc_id = await setup(any_db_client)
+    _o, _p, foreign_doc = await setup(any_db_client)
+    editor, viewer = await register_and_login(any_db_client), await register_and_login(any_db_client)
+    await add_member(owner, pid, editor, "editor")
+    await add_member(owner, pid, viewer, "viewer")
+    url = f"/projects/{pid}/artifacts"
+
+    def body(n: int, **extra):
+        return {"type": "note", "name": f"n{n}", "content": {"n": n}, **extra}
+
+    calls = [(owner, body(n)) for n in range(12)] + [(editor, body(n, document_version_id=doc_id))
+                                                     for n in range(12, 24)]
+    calls += [(owner, body(90, document_version_id=foreign_doc)), (viewer, body(91))]
+    answers = await asyncio.gather(*(user.post(url, b) for user, b in calls))
+    for (user, b), r in zip(calls[:24], answers[:24], strict=True):
+        assert r.status == 201, r.body
+        assert (r.body["name"], r.body["content"], r.body["created_by"], r.body["document_version_id"]) == (
+            b["name"], b["content"], user.id, b.get("document_version_id"))
+        assert (await owner.get(f"/artifacts/{r.body['id']}")).body == r.body
+    assert_error(answers[24], 422, "validation_error")
+    assert answers[24].body["error"]["details"][0]["loc"] == ["body", "document_version_id"]
+    assert_error(answers[25], 403, "forbidden")
+    listed = await owner.get(f"{url}?limit=100")
+    assert sorted(a["name"] for a in listed.body["items"]) == sorted(b["name"] for _u, b in calls[:24])
+    created = sorted(d["id"] for _t, n, d in publications(any_db_client) if n == "artifact.created")
+    assert created == sorted(r.body["id"] for r in answers[:24])
 
 
 def test_generated_test_cases_and_coverage_reports_validate():

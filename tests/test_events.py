@@ -117,17 +117,27 @@ def test_publish_resource_embeds_small_resources_only():
 
 
 def test_embed_size_check_stops_early_on_huge_resources():
+    import json
+
     from chatsvc.events import fits
 
     huge = {"id": "x", "content": [{"text": "y" * 100} for _ in range(100_000)]}  # about 11 MB of JSON
     assert fits(huge, 16 * 1024) is False
     assert fits({"id": "x"}, 16 * 1024) is True
-    # The encoder is iterative: after the limit it stops, so encoding work is bounded by the limit.
-    from chatsvc import events
+    # It walks the value and stops past the limit: the work is bounded by the limit, not by the value.
+    seen = 0
 
-    consumed = 0
-    for chunk in events._size_encoder.iterencode(huge):
-        consumed += len(chunk)
-        if consumed > 16 * 1024:
-            break
-    assert consumed < 32 * 1024
+    class Counted:
+        def __str__(self) -> str:  # what default=str writes for a value JSON has no type for
+            nonlocal seen
+            seen += 1
+            return "z" * 10
+
+    assert fits([Counted() for _ in range(100_000)], 16 * 1024) is False
+    assert seen < 2000
+    # And it measures exactly what the compact encoding writes.
+    for value in ("é\u2028\"", [], {}, [1, 2.5, None, True, False], {"ä": {"b": [1, "c"]}, "n": -3}):
+        size = len(json.dumps(value, separators=(",", ":")))
+        assert (fits(value, size), fits(value, size - 1)) == (True, False), value
+
+

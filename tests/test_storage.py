@@ -125,3 +125,48 @@ def test_temp_sweep_removes_only_old_leftovers(tmp_path: Path):
     os.utime(old_path, (two_hours_ago, two_hours_ago))
     assert store.sweep_temp() == 1
     assert not old_path.exists() and young_path.exists()  # another process may still be writing it
+
+
+async def test_grouped_artifact_insert_writes_only_what_each_creator_may(db: Database):
+    """storage.artifacts.create_if_allowed: one statement for many creates; each row carries its own check."""
+    from storage import artifacts
+    from storage.models import DocumentVersion, ProjectMember, User
+
+    def user(name: str) -> User:
+        return User(username=name, username_key=name, email=f"{name}@example.com", password_hash="x")
+
+    async with db.write() as s:
+        owner, editor, viewer, stranger, root = (user(n) for n in ("owner", "editor", "viewer", "stranger", "root"))
+        here, there = Project(name="here"), Project(name="there")
+        s.add_all([owner, editor, viewer, stranger, root, here, there])
+        await s.flush()
+        s.add_all([ProjectMember(project_id=here.id, user_id=owner.id, role="owner"),
+                   ProjectMember(project_id=here.id, user_id=editor.id, role="editor"),
+                   ProjectMember(project_id=here.id, user_id=viewer.id, role="viewer")])
+        version = DocumentVersion(project_id=here.id, number=1, title="Spec", content="REQ-1: x")
+        foreign = DocumentVersion(project_id=there.id, number=1, title="Spec", content="REQ-1: x")
+        s.add_all([version, foreign])
+
+    def item(creator: User, project: str = here.id, superuser: bool = False, version_id: str | None = None) -> dict:
+        return artifacts.new_artifact(project_id=project, type="note", name="n", content={"by": creator.username},
+                                      created_by=creator.id, superuser=superuser, document_version_id=version_id)
+
+    cases = [
+        (item(owner), True), (item(editor, version_id=version.id), True), (item(viewer), False),
+        (item(stranger), False), (item(root, superuser=True), True), (item(root, project=new_id(), superuser=True),
+                                                                       False),
+        (item(owner, version_id=foreign.id), False), (item(owner, version_id=new_id()), False),
+        (item(editor, project=there.id), False),
+    ]
+    async with db.write_connection() as conn:
+        rows = await artifacts.create_if_allowed(conn, [case for case, _ in cases])
+    assert [row is not None for row in rows] == [allowed for _, allowed in cases]
+    async with db.read() as s:
+        stored = {a.id: a for a in (await artifacts.list_artifacts(s, limit=100, offset=0, all_projects=True))[0]}
+    assert set(stored) == {row["id"] for row in rows if row is not None}
+    for row in rows:
+        if row is not None:  # what the caller is told is what was stored
+            a = stored[row["id"]]
+            assert (a.project_id, a.content, a.created_by, a.document_version_id, a.created_at, a.version) == (
+                row["project_id"], row["content"], row["created_by"], row["document_version_id"],
+                row["created_at"], row["version"])
