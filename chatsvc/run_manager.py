@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -44,6 +47,8 @@ CHECKPOINT_BATCH = 32
 # window follows: so the text is still written within CHECKPOINT_S.
 CHECKPOINT_DUE_S = CHECKPOINT_S - CHECKPOINT_GATHER_S - COALESCE_S
 CANCEL_GRACE_S = 3.0
+RUN_LEASE_S = 15.0  # default; renewed every third of it. A reply whose process is gone ends within about one
+RUN_ENDINGS = ("message.completed", "run.cancelled", "run.failed")  # a chat's run slot may have come free
 
 
 @dataclass
@@ -140,8 +145,11 @@ class RunManager:
     """Start, stream, cancel and finish chat runs (DESIGN §8)."""
 
     def __init__(self, *, db: Database, bus: EventBus, pool: AgentPool, provider: Callable[[], dict[str, Any]],
-                 tools: ToolRunner) -> None:
+                 tools: ToolRunner, lease_s: float = RUN_LEASE_S) -> None:
         self.db = db
+        # Who runs a chat's active run, cluster-wide: this process, while it renews the lease (see _keep_leases).
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.lease_s = lease_s
         self.bus = bus
         self.pool = pool
         self.provider = provider
@@ -224,17 +232,24 @@ class RunManager:
             existing = await self._existing(chat.id, client_msg_id)
             if existing is not None:
                 return existing
-        busy = chat.id in self.active or bool(self.queued.get(chat.id))
-        if busy and if_busy == "reject":
-            raise Conflict("A reply is still being written in this chat.", code="run_active")
-        if busy and if_busy == "interrupt":
-            await self.cancel(chat.id, wait=True, drop_queue=True)
+        if self._busy_here(chat.id):
+            if if_busy == "reject":
+                raise Conflict("A reply is still being written in this chat.", code="run_active")
+            if if_busy == "interrupt":
+                await self.cancel(chat.id, wait=True, drop_queue=True)
         run_id = new_id()
+        relay_interrupt = False
         try:
             async with self.db.write() as s:
-                user = await chats.add_message(s, chat.id, "user", content, principal.user_id,
-                                               client_msg_id=client_msg_id, run_id=run_id)
-                reply = await chats.add_message(s, chat.id, "assistant", "", None, status="streaming", run_id=run_id)
+                # One active run per chat for the whole cluster: the chat row says which run holds it and until
+                # when its process vouches for it. Claimed in the transaction that stores the messages.
+                claimed = not self._busy_here(chat.id) and await chats.claim_run(
+                    s, chat.id, run_id, self.owner, self.lease_s)
+                if not claimed and not self._busy_here(chat.id):  # a run on another process holds the chat
+                    if if_busy == "reject":
+                        raise Conflict("A reply is still being written in this chat.", code="run_active")
+                    relay_interrupt = if_busy == "interrupt"
+                user, reply = await chats.add_exchange(s, chat.id, content, principal.user_id, run_id, client_msg_id)
                 user_json, reply_json = message_json(user), message_json(reply)
         except IntegrityError:
             existing = await self._existing(chat.id, client_msg_id) if client_msg_id else None
@@ -246,8 +261,13 @@ class RunManager:
         topic = [chat_topic(chat.id)]
         publish_resource(self.bus, topic, "message", "created", user_json, principal.user_id)
         publish_resource(self.bus, topic, "message", "created", reply_json, principal.user_id)
-        self._start_or_queue(run)  # checked again with no await since: a send that raced another is queued
+        self._start_or_queue(run, claimed)
+        if relay_interrupt:  # ask the other process to stop its run; ours starts when the chat comes free
+            await self._relay_cancel(chat.id)
         return SendResult(user_json, reply_json, run_id, True)
+
+    def _busy_here(self, chat_id: str) -> bool:
+        return chat_id in self.active or bool(self.queued.get(chat_id))
 
     async def regenerate(self, chat: ChatSession, principal: Principal) -> Run:
         """Answer the chat's last user message again with a new run (after an edit)."""
@@ -255,22 +275,24 @@ class RunManager:
             await self.cancel(chat.id, wait=True, drop_queue=True)
         run_id = new_id()
         async with self.db.write() as s:
+            claimed = not self._busy_here(chat.id) and await chats.claim_run(
+                s, chat.id, run_id, self.owner, self.lease_s)
             reply = await chats.add_message(s, chat.id, "assistant", "", None, status="streaming", run_id=run_id)
             reply_json = message_json(reply)
         run = Run(run_id, chat.id, chat.project_id, reply_json["id"], principal, self)
         self.by_run[run_id] = run
         publish_resource(self.bus, [chat_topic(chat.id)], "message", "created", reply_json, principal.user_id)
-        self._start_or_queue(run)
+        self._start_or_queue(run, claimed)
         return run
 
-    def _start_or_queue(self, run: Run) -> None:
-        """Start a run, or queue it behind the chat's active one: call with no await since the busy check,
-        so that a send or regenerate that raced another past its check never orphans a streaming run."""
-        if run.chat_id in self.active or self.queued.get(run.chat_id):
-            self.queued.setdefault(run.chat_id, deque()).append(run)
-        else:
+    def _start_or_queue(self, run: Run, claimed: bool) -> None:
+        """Start a run that claimed its chat, else queue it: behind this process's active run (which hands the
+        chat over when it ends), or behind another process's (claimed when that one ends: _claim_waiting)."""
+        if claimed and run.chat_id not in self.active:
             self.active[run.chat_id] = run
             self.background.spawn(self._start(run))
+        else:
+            self.queued.setdefault(run.chat_id, deque()).append(run)
 
     async def _existing(self, chat_id: str, client_msg_id: str) -> SendResult | None:
         async with self.db.read() as s:
@@ -329,6 +351,9 @@ class RunManager:
         if len(text) > run.published:  # the worker's final text may hold a tail we never streamed
             run.pending.append(text[run.published:])
             run.flush()
+        queue = self.queued.get(run.chat_id)
+        nxt = queue[0] if queue and not self.closing and self.active.get(run.chat_id) is run else None
+        handed = False
         try:
             async with self.db.write() as s:
                 if not self.db.sqlite:  # SQLite: BEGIN IMMEDIATE already excludes every other writer
@@ -340,6 +365,9 @@ class RunManager:
                                                error=error if status == "failed" else None,
                                                tool_calls=run.tool_calls or None)
                     reply = message_json(message)
+                # The chat goes to this process's next queued run, or comes free for any process.
+                handed = await chats.release_run(s, run.chat_id, run.run_id, owner=self.owner, lease_s=self.lease_s,
+                                                 next_run_id=nxt.run_id if nxt else None) and nxt is not None
         except Exception:
             log.exception("could not store the end of run %s", run.run_id)
             reply = None
@@ -358,12 +386,14 @@ class RunManager:
         if self.active.get(run.chat_id) is run:
             del self.active[run.chat_id]
         queue = self.queued.get(run.chat_id)
-        if queue and not self.closing:
-            nxt = queue.popleft()
+        if handed and queue and queue[0] is nxt and nxt is not None:
+            queue.popleft()
             if not queue:
                 del self.queued[run.chat_id]
             self.active[run.chat_id] = nxt
             self.background.spawn(self._start(nxt))
+        elif queue and run.chat_id not in self.active and not self.closing:
+            self.background.spawn(self._claim_waiting(run.chat_id))  # not handed over: claim it like any process
 
     async def cancel(self, chat_id: str, *, wait: bool = False, drop_queue: bool = False,
                      relay: bool = True) -> str | None:
@@ -400,11 +430,16 @@ class RunManager:
         return run_id
 
     def on_control(self, event: Event) -> None:
-        """Bus tap: stop a local run another process was asked to cancel."""
+        """Bus tap: stop a local run another process was asked to cancel; when a run ends on another process,
+        start the run this process queued behind it."""
         if event.topic == CONTROL_TOPIC and event.name == "run.cancel_requested":
             chat_id = event.data["chat_id"]
             if chat_id in self.active:
                 self.background.spawn(self.cancel(chat_id, relay=False))
+        elif event.name in RUN_ENDINGS and event.topic.startswith("chat:"):
+            chat_id = event.topic[5:]
+            if self.queued.get(chat_id) and chat_id not in self.active and not self.closing:
+                self.background.spawn(self._claim_waiting(chat_id))
 
     async def _cancel_fallback(self, run: Run) -> None:
         """End a run as cancelled ourselves if the worker does not confirm in time."""
@@ -430,9 +465,67 @@ class RunManager:
         return [make_event(topic, seq, epoch, "message.delta", time.time(), data)]
 
     async def recover(self) -> int:
-        """Start-up: replies left streaming by a crash become interrupted."""
+        """Start-up: replies whose process is gone become interrupted. Alone on its database (no shared bus),
+        every reply left streaming is this process's own from before a crash; with other processes, only those
+        of runs whose lease expired (a rolling restart never touches a healthy process's replies). Then the
+        leases are kept (see _keep_leases)."""
+        if self.bus.shared:
+            count = await self.sweep()
+        else:
+            async with self.db.write() as s:
+                count = len(await chats.interrupt_streaming(s))
+        self.background.spawn(self._keep_leases())
+        return count
+
+    async def _keep_leases(self) -> None:
+        """Every third of a lease: renew the leases of this process's runs, interrupt the replies of processes
+        that are gone, and claim the chats this process's queued runs wait for."""
+        while not self.closing:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                if self.active:
+                    async with self.db.write() as s:
+                        await chats.renew_runs(s, self.owner, [run.run_id for run in self.active.values()],
+                                               self.lease_s)
+                if self.bus.shared:
+                    await self.sweep()
+                for chat_id in [c for c, q in self.queued.items() if q and c not in self.active]:
+                    await self._claim_waiting(chat_id)
+            except Exception:  # the database may be away for a moment: try again next time
+                log.exception("keeping run leases failed")
+
+    async def sweep(self) -> int:
+        """Interrupt the replies of runs whose process stopped renewing their lease (crashed, killed, cut off),
+        and those queued by a process that is gone; publish their end as `run.failed` (error `interrupted`)."""
         async with self.db.write() as s:
-            return len(await chats.interrupt_streaming(s))
+            rows = await chats.interrupt_abandoned(s, grace_s=self.lease_s, keep_runs=set(self.by_run))
+            ended = [message_json(m) for m in rows]
+        for reply in ended:
+            self.bus.publish([chat_topic(reply["session_id"])], "run.failed",
+                             {"run_id": reply["run_id"], "message_id": reply["id"], "error": "interrupted",
+                              "message": reply})
+        return len(ended)
+
+    async def _claim_waiting(self, chat_id: str) -> None:
+        """Start this process's first queued run of a chat if the chat is free (its run on another process
+        ended, or that process is gone)."""
+        queue = self.queued.get(chat_id)
+        if not queue or chat_id in self.active or self.closing:
+            return
+        nxt = queue[0]
+        async with self.db.write() as s:
+            claimed = await chats.claim_run(s, chat_id, nxt.run_id, self.owner, self.lease_s)
+        queue = self.queued.get(chat_id)
+        if not claimed or not queue or queue[0] is not nxt or chat_id in self.active:
+            if claimed and (not queue or queue[0] is not nxt):  # it was cancelled meanwhile: free the chat again
+                async with self.db.write() as s:
+                    await chats.release_run(s, chat_id, nxt.run_id)
+            return
+        queue.popleft()
+        if not queue:
+            del self.queued[chat_id]
+        self.active[chat_id] = nxt
+        self.background.spawn(self._start(nxt))
 
     async def close(self) -> None:
         """Shutdown: stop every run, keeping partial text as interrupted."""

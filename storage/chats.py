@@ -8,9 +8,10 @@ Functions take the caller's AsyncSession and never commit.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ChatMessage, ChatSession, utcnow
@@ -107,6 +108,104 @@ async def add_message(
     return message
 
 
+async def add_exchange(
+    session: AsyncSession, chat_id: str, content: str, author_id: str, run_id: str, client_msg_id: str | None,
+) -> tuple[ChatMessage, ChatMessage]:
+    """Append a user message and its `streaming` reply placeholder in one go (one lock, one flush).
+
+    Raises LookupError when the session does not exist.
+    """
+    chat = await lock_session(session, chat_id)
+    if chat is None:
+        raise LookupError(f"no chat session {chat_id}")
+    last = int(await session.scalar(select(func.max(ChatMessage.seq)).where(ChatMessage.session_id == chat_id))
+               or 0)
+    user = ChatMessage(session_id=chat_id, seq=last + 1, role="user", content=content, status="complete",
+                       author_id=author_id, run_id=run_id, client_msg_id=client_msg_id)
+    reply = ChatMessage(session_id=chat_id, seq=last + 2, role="assistant", content="", status="streaming",
+                        author_id=None, run_id=run_id)
+    session.add_all([user, reply])
+    touch(chat)
+    await session.flush()
+    return user, reply
+
+
+# --- run leases: one active run per chat, cluster-wide ------------------------------------------
+
+# Lease bookkeeping is not a change of the chat: its updated_at (an ORM onupdate, which Core applies too) stays.
+_UNCHANGED = {"updated_at": ChatSession.updated_at}
+
+
+async def claim_run(session: AsyncSession, chat_id: str, run_id: str, owner: str, lease_s: float) -> bool:
+    """Make `run_id` the chat's active run, held by `owner` for `lease_s`; False when another run holds it
+    (its lease still running). One conditional UPDATE: atomic on every backend."""
+    now = utcnow()
+    result = await session.execute(
+        update(ChatSession)
+        .where(ChatSession.id == chat_id,
+               or_(ChatSession.run_id.is_(None), ChatSession.run_lease_until < now))
+        .values(run_id=run_id, run_owner=owner, run_lease_until=now + dt.timedelta(seconds=lease_s), **_UNCHANGED)
+        .execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release_run(session: AsyncSession, chat_id: str, run_id: str, *, next_run_id: str | None = None,
+                      owner: str | None = None, lease_s: float = 0.0) -> bool:
+    """End `run_id`'s hold on its chat, handing it to `next_run_id` (same owner) when given; False when the
+    run did not hold it (queued, or its lease expired and another took over)."""
+    # A chat that comes free keeps when it did (in run_lease_until): see interrupt_abandoned.
+    values: dict[str, Any] = {"run_id": None, "run_owner": None, "run_lease_until": utcnow(), **_UNCHANGED}
+    if next_run_id is not None:
+        values = {"run_id": next_run_id, "run_owner": owner,
+                  "run_lease_until": utcnow() + dt.timedelta(seconds=lease_s), **_UNCHANGED}
+    result = await session.execute(
+        update(ChatSession).where(ChatSession.id == chat_id, ChatSession.run_id == run_id).values(**values)
+        .execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def renew_runs(session: AsyncSession, owner: str, run_ids: list[str], lease_s: float) -> int:
+    """Extend the leases of the runs `owner` is running (its heartbeat); return how many it still holds."""
+    result = await session.execute(
+        update(ChatSession).where(ChatSession.run_owner == owner, ChatSession.run_id.in_(run_ids))
+        .values(run_lease_until=utcnow() + dt.timedelta(seconds=lease_s), **_UNCHANGED)
+        .execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def interrupt_abandoned(session: AsyncSession, *, grace_s: float,
+                              keep_runs: set[str] | frozenset[str] = frozenset()) -> list[ChatMessage]:
+    """Replies whose process is gone become `interrupted`; return them. Abandoned: the reply of a run whose
+    lease expired, and any reply still `streaming` for longer than `grace_s` in a chat that has been free for
+    longer than that (queued by a process that is gone: a live one claims a free chat within a third of a
+    lease). Expired chats are freed. `keep_runs`: this process's own runs."""
+    now = utcnow()
+    expired = list((await session.execute(
+        select(ChatSession.id, ChatSession.run_id)
+        .where(ChatSession.run_id.is_not(None), ChatSession.run_lease_until < now))).all())
+    old = now - dt.timedelta(seconds=grace_s)
+    # Free for longer than the grace: every live process has had time to claim it for a run it queued.
+    long_free = select(ChatSession.id).where(
+        ChatSession.run_id.is_(None), or_(ChatSession.run_lease_until.is_(None), ChatSession.run_lease_until < old))
+    stale = ChatMessage.status == "streaming"
+    cond = and_(stale, ChatMessage.created_at < old, ChatMessage.session_id.in_(long_free))
+    expired_runs = [run_id for _chat, run_id in expired if run_id not in keep_runs]
+    if expired_runs:
+        cond = or_(cond, and_(stale, ChatMessage.run_id.in_(expired_runs)))
+    rows = [m for m in await session.scalars(select(ChatMessage).where(cond)) if m.run_id not in keep_runs]
+    for message in rows:
+        message.status = "interrupted"
+    for chat_id, run_id in expired:
+        if run_id not in keep_runs:
+            await session.execute(
+                update(ChatSession)
+                .where(ChatSession.id == chat_id, ChatSession.run_id == run_id, ChatSession.run_lease_until < now)
+                .values(run_id=None, run_owner=None, run_lease_until=now, **_UNCHANGED)
+                .execution_options(synchronize_session=False))
+    await session.flush()
+    return rows
+
+
 async def get_message(session: AsyncSession, message_id: str, *, refresh: bool = False) -> ChatMessage | None:
     """Return a message by id, or None; `refresh` re-reads a row already in this session."""
     stmt = select(ChatMessage).where(ChatMessage.id == message_id)
@@ -193,9 +292,13 @@ async def delete_message(session: AsyncSession, message_id: str) -> None:
 
 
 async def interrupt_streaming(session: AsyncSession) -> list[ChatMessage]:
-    """Mark replies left `streaming` (by a crash) as `interrupted`; return them (startup recovery)."""
+    """Mark every reply left `streaming` as `interrupted` and free every chat; return them (start-up recovery
+    of a server that is the only process on its database)."""
     rows = list(await session.scalars(select(ChatMessage).where(ChatMessage.status == "streaming")))
     for message in rows:
         message.status = "interrupted"
+    await session.execute(update(ChatSession).where(ChatSession.run_id.is_not(None))
+                          .values(run_id=None, run_owner=None, run_lease_until=None, **_UNCHANGED)
+                          .execution_options(synchronize_session=False))
     await session.flush()
     return rows

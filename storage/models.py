@@ -232,6 +232,11 @@ class ChatSession(Versioned, Base):
     )
     title: Mapped[str] = mapped_column(String(200), default="New chat")
     last_activity_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The chat's active run, cluster-wide: the process running it renews the lease; an expired lease means
+    # that process is gone (DESIGN §8, run leases). Written with Core statements: not a version change.
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    run_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    run_lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class ChatMessage(Versioned, Base):

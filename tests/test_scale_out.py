@@ -285,3 +285,83 @@ def test_failed_logins_count_across_processes(servers):
                 for server in (a, b) * 6]
     assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429], statuses
     assert http("POST", f"{b.base}/api/v1/users/login", {"username": "rita", "password": PASSWORD})[0] == 429
+
+
+def chat_in_project(server: Server, token: str, name: str) -> str:
+    _, project = http("POST", f"{server.base}/api/v1/projects", {"name": name}, token=token)
+    status, chat = http("POST", f"{server.base}/api/v1/chat/sessions", {"project_id": project["id"]}, token=token)
+    assert status == 201, chat
+    return str(chat["id"])
+
+
+def send(server: Server, token: str, chat_id: str, **body: Any) -> tuple[int, Any]:
+    return http("POST", f"{server.base}/api/v1/chat/sessions/{chat_id}/messages", {"content": "help", **body},
+                token=token)
+
+
+def replies(server: Server, token: str, chat_id: str) -> list[dict[str, Any]]:
+    status, page = http("GET", f"{server.base}/api/v1/chat/sessions/{chat_id}/messages?limit=100", token=token)
+    assert status == 200, page
+    return [m for m in page["items"] if m["role"] == "assistant"]
+
+
+def test_one_reply_at_a_time_per_chat_whichever_process_a_message_reaches(tmp_path, database_url, redis_url):
+    """The busy check is the cluster's: a second message on another process is refused (409 run_active) or
+    queued behind the first (its reply starts when the first ends), never streamed beside it."""
+    env = {**cluster_env(database_url, redis_url), "CHATSVC_OFFLINE_TOKENS_PER_S": "40"}
+    with running_server(tmp_path / "data", env=env) as a, running_server(tmp_path / "data", env=env) as b:
+        token = sign_up(a, "dee")
+        chat_id = chat_in_project(a, token, "Busy")
+        with connected(b, token) as ws:
+            ws.op("subscribe", topic=f"chat:{chat_id}")
+            status, first = send(a, token, chat_id)
+            assert status == 202, first
+            ws.until(lambda f: of_run(f, first["run_id"]) and f["name"] == "message.delta")
+            status, refused = send(b, token, chat_id)
+            assert status == 409 and refused["error"]["code"] == "run_active", refused
+            status, second = send(b, token, chat_id, if_busy="enqueue")
+            assert status == 202, second
+            first_end = ws.until(lambda f: of_run(f, first["run_id"]) and f["name"] in ENDINGS)
+            second_start = ws.until(lambda f: of_run(f, second["run_id"]) and f["name"] == "run.started")
+            second_end = ws.until(lambda f: of_run(f, second["run_id"]) and f["name"] in ENDINGS)
+        assert [r["status"] for r in replies(a, token, chat_id)] == ["complete", "complete"]
+    assert first_end["name"] == second_end["name"] == "message.completed"
+    assert first_end["seq"] < second_start["seq"]  # the queued reply waited for the first to end
+
+
+def test_a_killed_process_replies_end_within_a_lease_and_its_restart_touches_no_one_else(
+        tmp_path, database_url, redis_url):
+    """kill -9 one process while both stream: the survivor's reply completes, the victim's becomes
+    `interrupted` within about a lease without any restart; a process starting later (a rolling restart)
+    leaves the replies other processes are streaming alone."""
+    lease_s = 3
+    env = {**cluster_env(database_url, redis_url), "CHATSVC_OFFLINE_TOKENS_PER_S": "8",
+           "CHATSVC_RUN_LEASE_S": str(lease_s)}
+    with running_server(tmp_path / "data", env=env) as survivor:
+        token = sign_up(survivor, "eve")
+        on_victim, on_survivor, later = (chat_in_project(survivor, token, n) for n in ("v", "s", "l"))
+        with running_server(tmp_path / "data", env=env) as victim, connected(survivor, token) as ws:
+            for chat_id in (on_victim, on_survivor):
+                ws.op("subscribe", topic=f"chat:{chat_id}")
+            _, doomed = send(victim, token, on_victim)
+            _, kept = send(survivor, token, on_survivor)
+            ws.until(lambda f: of_run(f, doomed["run_id"]) and f["name"] == "message.delta")
+            time.sleep(1.5)  # its text so far is checkpointed at least every second
+            victim.proc.kill()
+            killed_at = time.monotonic()
+            ended = ws.until(lambda f: of_run(f, doomed["run_id"]) and f["name"] in ENDINGS, timeout=4 * lease_s)
+            took = time.monotonic() - killed_at
+            assert ended["name"] == "run.failed" and ended["data"]["error"] == "interrupted", ended
+            assert ended["data"]["message"]["status"] == "interrupted" and ended["data"]["message"]["content"]
+            assert took < lease_s * 2, took  # expiry (one lease at most) + one sweep (a third of a lease)
+            # The chat is free again: a new message there is answered.
+            status, again = send(survivor, token, on_victim)
+            assert status == 202, again
+            ws.op("subscribe", topic=f"chat:{later}")
+            _, streaming = send(survivor, token, later)
+            ws.until(lambda f: of_run(f, streaming["run_id"]) and f["name"] == "message.delta")
+            with running_server(tmp_path / "data", env=env):  # the restart, while the survivor streams
+                pass
+            for run_id in (kept["run_id"], again["run_id"], streaming["run_id"]):
+                end = ws.until(lambda f, r=run_id: of_run(f, r) and f["name"] in ENDINGS, timeout=60)
+                assert end["name"] == "message.completed", end

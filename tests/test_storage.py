@@ -20,7 +20,7 @@ async def test_migrations_create_every_table(db: Database):
 
     async with db.read() as s:
         version = await s.scalar(text("SELECT version_num FROM alembic_version"))
-        assert version == "0001"
+        assert version == "0002"
         for table in Base.metadata.tables:
             assert await s.scalar(select(func.count()).select_from(Base.metadata.tables[table])) == 0
 
@@ -30,7 +30,7 @@ async def test_migrations_are_idempotent(db: Database):
         s.add(Project(name="kept"))
     await asyncio.to_thread(run_migrations_blocking, db.url, db.connect_args)
     async with db.read() as s:
-        assert await s.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+        assert await s.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
         assert await s.scalar(select(Project.name)) == "kept"
 
 
@@ -170,3 +170,49 @@ async def test_grouped_artifact_insert_writes_only_what_each_creator_may(db: Dat
             assert (a.project_id, a.content, a.created_by, a.document_version_id, a.created_at, a.version) == (
                 row["project_id"], row["content"], row["created_by"], row["document_version_id"],
                 row["created_at"], row["version"])
+
+
+async def test_run_leases_claim_once_and_sweep_only_what_is_abandoned(db: Database):
+    """storage.chats run leases: one claim per chat until released or expired; the sweep interrupts the reply
+    of an expired lease and old replies in chats free for a while, and nothing a live process holds."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from storage import chats
+    from storage.models import ChatSession, User, utcnow
+
+    async with db.write() as s:
+        user = User(username="u", username_key="u", email="u@example.com", password_hash="x")
+        s.add(user)
+        await s.flush()
+        ids = [(await chats.create_session(s, owner_id=user.id)).id for _ in range(5)]
+    expired, live, long_free, just_free, mine = ids
+    replies = {}
+    async with db.write() as s:
+        for chat_id in ids:
+            run_id = new_id()
+            _u, reply = await chats.add_exchange(s, chat_id, "hi", user.id, run_id, None)
+            replies[chat_id] = reply.run_id
+        assert await chats.claim_run(s, expired, replies[expired], "gone", 30)
+        assert await chats.claim_run(s, live, replies[live], "alive", 30)
+        assert not await chats.claim_run(s, live, new_id(), "other", 30)  # held: a second run cannot take it
+        assert await chats.claim_run(s, mine, replies[mine], "me", 30)
+        assert await chats.claim_run(s, just_free, new_id(), "alive", 30)
+        assert await chats.release_run(s, just_free, (await s.get(ChatSession, just_free)).run_id)
+        an_hour_ago = utcnow() - dt.timedelta(hours=1)
+        await s.execute(update(ChatSession).where(ChatSession.id.in_([expired, mine]))
+                        .values(run_lease_until=an_hour_ago))
+        await s.execute(update(ChatSession).where(ChatSession.id == long_free).values(run_lease_until=an_hour_ago))
+        from storage.models import ChatMessage
+        await s.execute(update(ChatMessage).values(created_at=an_hour_ago))  # every reply is old
+    async with db.write() as s:
+        swept = await chats.interrupt_abandoned(s, grace_s=60, keep_runs={replies[mine]})
+    assert sorted(m.session_id for m in swept) == sorted([expired, long_free])
+    async with db.read() as s:
+        rows = {c.id: c for c in (await s.scalars(select(ChatSession))).all()}
+    assert rows[expired].run_id is None and rows[live].run_owner == "alive" and rows[mine].run_owner == "me"
+    async with db.write() as s:  # a freed chat can be claimed again; an expired lease can be taken over
+        assert await chats.claim_run(s, expired, new_id(), "alive", 30)
+        assert await chats.claim_run(s, mine, new_id(), "alive", 30)
+        assert await chats.renew_runs(s, "alive", [rows[live].run_id], 30) == 1
