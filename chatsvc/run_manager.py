@@ -159,6 +159,7 @@ class RunManager:
         self.by_run: dict[str, Run] = {}
         self._finishing: set[str] = set()
         self.background = TaskSet("run manager")
+        self._lease_keeper = TaskSet("run leases")  # runs for the manager's life: not counted as run work
         self._checkpointer: asyncio.Task[Any] | None = None
         self.deltas = DeltaClock()  # one timer for every run's next delta
         self.closing = False
@@ -474,7 +475,7 @@ class RunManager:
         else:
             async with self.db.write() as s:
                 count = len(await chats.interrupt_streaming(s))
-        self.background.spawn(self._keep_leases())
+        self._lease_keeper.spawn(self._keep_leases())
         return count
 
     async def _keep_leases(self) -> None:
@@ -536,6 +537,7 @@ class RunManager:
             if self.claim_finish(run):
                 self.pool.cancel(run.run_id)
                 await self.finish(run, "interrupted", None)
+        await self._lease_keeper.stop()
         await self.background.stop()
         self.deltas.stop()
 
