@@ -129,6 +129,11 @@ class Run:
     def full_text(self) -> str:
         return "".join(self.text)
 
+    def published_text(self) -> str:
+        """The text its deltas have carried so far (what a snapshot from offset 0 holds)."""
+        text = self.full_text()
+        return text[: len(text) - len("".join(self.pending))] if self.pending else text
+
 
 @dataclass
 class SendResult:
@@ -157,6 +162,7 @@ class RunManager:
         self.active: dict[str, Run] = {}  # chat id -> running run
         self.queued: dict[str, deque[Run]] = {}
         self.by_run: dict[str, Run] = {}
+        self.remote_streaming: set[str] = set()  # chats with a run streaming in another process (from the bus)
         self._finishing: set[str] = set()
         self.background = TaskSet("run manager")
         self._lease_keeper = TaskSet("run leases")  # runs for the manager's life: not counted as run work
@@ -431,16 +437,35 @@ class RunManager:
         return run_id
 
     def on_control(self, event: Event) -> None:
-        """Bus tap: stop a local run another process was asked to cancel; when a run ends on another process,
-        start the run this process queued behind it."""
-        if event.topic == CONTROL_TOPIC and event.name == "run.cancel_requested":
-            chat_id = event.data["chat_id"]
-            if chat_id in self.active:
+        """Bus tap (every event of every process): stop a local run another process was asked to cancel; send
+        the text so far of a local run another process's new subscriber asked for; track which chats have a
+        run streaming elsewhere; when a run ends elsewhere, start the run this process queued behind it."""
+        if event.topic == CONTROL_TOPIC:
+            chat_id = event.data.get("chat_id", "")
+            if event.name == "run.cancel_requested" and chat_id in self.active:
                 self.background.spawn(self.cancel(chat_id, relay=False))
-        elif event.name in RUN_ENDINGS and event.topic.startswith("chat:"):
-            chat_id = event.topic[5:]
+            elif event.name == "run.snapshot_requested" and chat_id in self.active:
+                self._publish_snapshot(self.active[chat_id])
+            return
+        if not event.topic.startswith("chat:") or event.name == "message.delta":
+            return
+        chat_id = event.topic[5:]
+        if event.name == "run.started":
+            if chat_id not in self.active:
+                self.remote_streaming.add(chat_id)
+        elif event.name in RUN_ENDINGS:
+            self.remote_streaming.discard(chat_id)
             if self.queued.get(chat_id) and chat_id not in self.active and not self.closing:
                 self.background.spawn(self._claim_waiting(chat_id))
+
+    def _publish_snapshot(self, run: Run) -> None:
+        """For a subscriber on another process: the reply's text so far, as a `message.delta` from offset 0
+        with `snapshot: true`, published on the chat topic (so it is ordered with the live deltas: what was
+        published before it is in it, what follows continues from its end; a client that has the text
+        already just replaces it with the same)."""
+        if run.started and run.published:
+            self.bus.publish(run.topics, "message.delta", {"message_id": run.message_id, "run_id": run.run_id,
+                                                          "offset": 0, "text": run.published_text(), "snapshot": True})
 
     async def _cancel_fallback(self, run: Run) -> None:
         """End a run as cancelled ourselves if the worker does not confirm in time."""
@@ -453,16 +478,20 @@ class RunManager:
 
     # --- live snapshots, recovery, shutdown -------------------------------------------------
     def snapshot(self, topic: str) -> list[Event]:
-        """For a new chat subscriber: the streaming reply's text so far, as one delta from offset 0."""
+        """For a new chat subscriber: the streaming reply's text so far, as one delta from offset 0. When the
+        reply streams in another process, that process is asked for it and publishes it on the topic."""
         if not topic.startswith("chat:"):
             return []
         run = self.active.get(topic[5:])
-        if run is None or not run.started or run.published == 0:
+        if run is None:
+            if self.bus.shared and topic[5:] in self.remote_streaming:
+                self.bus.publish([CONTROL_TOPIC], "run.snapshot_requested", {"chat_id": topic[5:]})
             return []
-        text = run.full_text()
-        text = text[: len(text) - len("".join(run.pending))] if run.pending else text
+        if not run.started or run.published == 0:
+            return []
         epoch, seq = self.bus.position(topic)
-        data = {"message_id": run.message_id, "run_id": run.run_id, "offset": 0, "text": text, "snapshot": True}
+        data = {"message_id": run.message_id, "run_id": run.run_id, "offset": 0, "text": run.published_text(),
+                "snapshot": True}
         return [make_event(topic, seq, epoch, "message.delta", time.time(), data)]
 
     async def recover(self) -> int:

@@ -365,3 +365,38 @@ def test_a_killed_process_replies_end_within_a_lease_and_its_restart_touches_no_
             for run_id in (kept["run_id"], again["run_id"], streaming["run_id"]):
                 end = ws.until(lambda f, r=run_id: of_run(f, r) and f["name"] in ENDINGS, timeout=60)
                 assert end["name"] == "message.completed", end
+
+
+def test_a_late_subscriber_on_another_process_gets_the_text_so_far(tmp_path, database_url, redis_url):
+    """Opening a chat on process B while its reply streams on A: B's subscriber gets the text so far (a
+    `message.delta` from offset 0, `snapshot: true`) and then the live deltas, with no gap and no overlap."""
+    env = {**cluster_env(database_url, redis_url), "CHATSVC_OFFLINE_TOKENS_PER_S": "40"}
+    with running_server(tmp_path / "data", env=env) as a, running_server(tmp_path / "data", env=env) as b:
+        token = sign_up(a, "fay")
+        chat_id = chat_in_project(a, token, "Late")
+        with connected(a, token) as early:
+            early.op("subscribe", topic=f"chat:{chat_id}")
+            status, sent = send(a, token, chat_id)
+            assert status == 202, sent
+            for _ in range(3):  # some text has streamed before B's subscriber arrives
+                early.until(lambda f: of_run(f, sent["run_id"]) and f["name"] == "message.delta")
+                early.recv()
+            with connected(b, token) as late:
+                late.op("subscribe", topic=f"chat:{chat_id}")
+                deltas = []
+                while True:
+                    frame = late.until(lambda f: of_run(f, sent["run_id"]))
+                    if frame["name"] in ENDINGS:
+                        break
+                    if frame["name"] == "message.delta":
+                        deltas.append(frame["data"])
+    assert frame["name"] == "message.completed", frame
+    snapshots = [i for i, d in enumerate(deltas) if d.get("snapshot")]
+    assert snapshots, deltas[:3]
+    first = snapshots[0]
+    assert deltas[first]["offset"] == 0 and deltas[first]["text"]
+    text = deltas[first]["text"]
+    for d in deltas[first + 1:]:  # after the snapshot: contiguous deltas only
+        assert d["offset"] == len(text) or (d.get("snapshot") and text.startswith(d["text"])), (d, len(text))
+        text = d["text"] if d.get("snapshot") else text + d["text"]
+    assert text == frame["data"]["message"]["content"]
