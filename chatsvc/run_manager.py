@@ -365,13 +365,10 @@ class RunManager:
             async with self.db.write() as s:
                 if not self.db.sqlite:  # SQLite: BEGIN IMMEDIATE already excludes every other writer
                     await chats.lock_session(s, run.chat_id)
-                message = await chats.get_message(s, run.message_id, refresh=True)
-                reply = None
-                if message is not None:
-                    await chats.update_message(s, message, content=text, status=status,
+                row = await chats.finish_reply(s, run.message_id, content=text, status=status,
                                                error=error if status == "failed" else None,
                                                tool_calls=run.tool_calls or None)
-                    reply = message_json(message)
+                reply = message_json(row) if row is not None else None
                 # The chat goes to this process's next queued run, or comes free for any process.
                 handed = await chats.release_run(s, run.chat_id, run.run_id, owner=self.owner, lease_s=self.lease_s,
                                                  next_run_id=nxt.run_id if nxt else None) and nxt is not None

@@ -214,6 +214,20 @@ async def get_message(session: AsyncSession, message_id: str, *, refresh: bool =
     return await session.scalar(stmt)
 
 
+async def finish_reply(session: AsyncSession, message_id: str, *, content: str, status: str, error: str | None,
+                       tool_calls: Any) -> dict[str, Any] | None:
+    """Store a reply's final text and status in one UPDATE … RETURNING (no read first, no unit of work);
+    return its columns, or None when it is gone. A new version, as an ORM update would make it."""
+    result = await session.execute(
+        update(ChatMessage).where(ChatMessage.id == message_id)
+        .values(content=content, status=status, error=error, tool_calls=tool_calls,
+                version=ChatMessage.version + 1, updated_at=utcnow())
+        .returning(*ChatMessage.__table__.c)
+        .execution_options(synchronize_session=False))
+    row = result.mappings().first()
+    return dict(row) if row is not None else None
+
+
 async def find_by_client_msg_id(session: AsyncSession, chat_id: str, client_msg_id: str) -> ChatMessage | None:
     """Return the message a client already sent with this idempotency key, or None."""
     return await session.scalar(
