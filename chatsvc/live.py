@@ -4,7 +4,9 @@ Flow control (DESIGN §7): past the soft limit (1000 frames or 1 MiB queued) adj
 frames of one message, and adjacent `task.progress` frames of one task, are merged into one frame that
 carries `seq_from`..`seq`, so a client never sees a gap. Past the hard limit (8000 frames or 8 MiB),
 or over the soft limit for 5 s, the client is sent `goodbye` and closed with 4503; it reconnects and
-resumes with `since`.
+resumes with `since`. What is queued counts the transport's write buffer too, and the kernel's send
+buffer is bounded (Limits.send_buffer_bytes), so a slow reader is told goodbye behind at most a few
+hundred KiB of backlog instead of being cut off by a TCP abort after megabytes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -31,6 +34,9 @@ class Limits:
     hard_frames: int = 8000
     hard_bytes: int = 8 << 20
     soft_grace_s: float = 5.0
+    # The kernel's send buffer per socket (Linux doubles it for its bookkeeping). Left to autotuning it grows to
+    # several MB for a slow reader: backlog we could neither count nor take back, and a goodbye stuck behind it.
+    send_buffer_bytes: int = 256 * 1024
     max_frame_bytes: int = 1 << 20
     max_topics: int = 100
     max_sockets_per_user: int = 50  # open websockets of one user in one process (tabs, devices); more: 429
@@ -45,6 +51,14 @@ class Limits:
                 "max_sockets_per_user": self.max_sockets_per_user,
                 "ops_per_s": self.ops_per_s, "ops_burst": self.ops_burst,
                 "queue_soft_frames": self.soft_frames, "queue_hard_frames": self.hard_frames}
+
+
+def bound_send_buffer(request: web.Request, size: int) -> None:
+    """Cap the kernel's send buffer of a websocket's TCP socket (see Limits.send_buffer_bytes)."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 class _Out:
@@ -124,8 +138,13 @@ class Connection:
         self._queue.append(item)
         self._bytes += len(item.frame)
         self._wake()
-        if len(self._queue) > self.limits.soft_frames or self._bytes > self.limits.soft_bytes:
+        if len(self._queue) > self.limits.soft_frames or self._bytes + self._in_transport() > self.limits.soft_bytes:
             self._over_soft_limit()
+
+    def _in_transport(self) -> int:
+        """Bytes written to the socket's transport and not yet taken by the kernel."""
+        transport = self.request.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
 
     def _wake(self) -> None:
         idle = self._idle
@@ -135,7 +154,8 @@ class Connection:
                 idle.set_result(None)
 
     def queued(self) -> tuple[int, int]:
-        return len(self._queue), self._bytes
+        """Frames and bytes waiting for the client: our queue and the transport's buffer."""
+        return len(self._queue), self._bytes + self._in_transport()
 
     def _over_soft_limit(self) -> None:
         self._coalesce()

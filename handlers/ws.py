@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatsvc import authz, keys
 from chatsvc.errors import BadRequest, DomainError, Forbidden, RateLimited
-from chatsvc.live import Connection, Limits
+from chatsvc.live import Connection, Limits, bound_send_buffer
 from chatsvc.schemas.common import ID_PATTERN
 from chatsvc.schemas.tasks import TaskOut
 from chatsvc.security import Principal
@@ -104,6 +104,7 @@ class WebSocketView(ApiView):
             raise BadRequest("This endpoint needs a websocket upgrade.")
         async with asyncio.timeout(10):
             await ws.prepare(request)
+        bound_send_buffer(request, limits.send_buffer_bytes)
         conn = Connection(ws, request, conn_id=secrets.token_hex(8), user_id=self.principal.user_id,
                           auth_session_id=self.principal.auth_session_id, limits=limits)
         registry.add(conn, self.principal)

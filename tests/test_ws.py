@@ -323,6 +323,61 @@ async def stalled_client(client, headers: dict[str, str], topic: str):
     raise AssertionError("the stalled client did not subscribe")
 
 
+async def read_server_frames(reader: asyncio.StreamReader, timeout: float = 10) -> list[tuple[int, bytes]]:
+    """Read unmasked server frames (opcode, payload) from a raw websocket until its close frame or EOF."""
+    frames: list[tuple[int, bytes]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                head = await reader.readexactly(2)
+            except asyncio.IncompleteReadError:
+                return frames
+            size = head[1] & 0x7F
+            if size == 126:
+                size = int.from_bytes(await reader.readexactly(2), "big")
+            elif size == 127:
+                size = int.from_bytes(await reader.readexactly(8), "big")
+            frames.append((head[0] & 0x0F, await reader.readexactly(size)))
+            if frames[-1][0] == 0x8:
+                return frames
+
+
+async def test_a_slow_reader_is_told_goodbye_4503_behind_a_bounded_backlog(aiohttp_client, tmp_path):
+    """A client that falls behind is kicked by the queue limits, which count what sits in the transport, and
+    the kernel's send buffer is bounded: once it reads again it finds `goodbye` 4503 and a 4503 close frame
+    after a few hundred KiB at most, not a TCP reset after megabytes."""
+    import socket
+
+    limits = Limits(soft_frames=50, soft_bytes=256 * 1024, hard_frames=400, hard_bytes=1 << 20, soft_grace_s=1.0)
+    client = await aiohttp_client(await build_app(make_settings(tmp_path), ws_limits=limits))
+    owner = await register_and_login(client)
+    project = await create_project(owner)
+    topic = f"project:{project['id']}"
+    writer = await stalled_client(client, owner.headers, topic)
+    reader: asyncio.StreamReader = writer._protocol._stream_reader  # type: ignore[attr-defined]
+    registry = client.app[keys.SOCKETS]
+    (conn,) = registry.connections
+    sock = conn.request.transport.get_extra_info("socket")
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * limits.send_buffer_bytes  # Linux doubles
+    big = "x" * 30_000
+    for i in range(2000):
+        client.app[keys.EVENTS].publish([topic], "note.updated", {"id": str(i), "version": 1, "pad": big})
+        if i % 10 == 0:
+            await asyncio.sleep(0)
+        if conn.closing:
+            break
+    assert conn.closing, "the slow reader was never kicked"
+    frames = await read_server_frames(reader)  # it reads again
+    texts = [json.loads(payload) for opcode, payload in frames if opcode == 0x1]
+    backlog = sum(len(payload) for opcode, payload in frames if opcode == 0x1)
+    assert texts[-1] == {"type": "goodbye", "code": 4503, "reconnect": True,
+                         "reason": texts[-1]["reason"]} and "slow consumer" in texts[-1]["reason"]
+    assert frames[-1][0] == 0x8 and int.from_bytes(frames[-1][1][:2], "big") == 4503
+    assert backlog < 2 * limits.hard_bytes, backlog
+    writer.close()
+    await assert_no_leaked_tasks()
+
+
 async def test_slow_consumer_is_closed_4503_while_others_keep_receiving(aiohttp_client, tmp_path):
     """A client that stops reading is closed with 4503; a reading one meanwhile gets every event."""
     limits = Limits(soft_frames=50, soft_bytes=256 * 1024, hard_frames=400, hard_bytes=1 << 20, soft_grace_s=1.0)
