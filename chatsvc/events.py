@@ -267,6 +267,9 @@ def chat_topic(session_id: str) -> str:
     return f"chat:{session_id}"
 
 
+SOCKETS_CONTROL_TOPIC = "control:sockets"  # server-to-server requests about sockets; no client may subscribe
+
+
 def user_topic(user_id: str) -> str:
     return f"user:{user_id}"
 

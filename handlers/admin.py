@@ -79,7 +79,8 @@ class UserView(AdminView):
 
 
 class ReconnectOut(BaseModel):
-    closed: int = Field(description="how many of the user's websockets this process closed")
+    closed: int = Field(description="how many of the user's websockets the answering process closed; with several "
+                                    "processes, every other process closes its own too (asked through the bus)")
 
 
 class ReconnectView(AdminView):
@@ -87,7 +88,8 @@ class ReconnectView(AdminView):
 
     @endpoint("Ask every open websocket of a user to reconnect", response=ReconnectOut, errors=(403, 404),
               description="Each socket gets `goodbye {code: 1012, reconnect: true}` and is closed with 1012 "
-                          "(service restart); clients reconnect and resume with `since`, losing nothing. For "
+                          "(service restart), on every server process; clients reconnect and resume with `since`, "
+                          "losing nothing. For "
                           "operations: moving clients after a deploy, or making a user's tabs re-check access.")
     async def post(self) -> ReconnectOut:
         return ReconnectOut(closed=await self.admin.reconnect_user(self.principal, self.user_id()))

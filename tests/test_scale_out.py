@@ -400,3 +400,18 @@ def test_a_late_subscriber_on_another_process_gets_the_text_so_far(tmp_path, dat
         assert d["offset"] == len(text) or (d.get("snapshot") and text.startswith(d["text"])), (d, len(text))
         text = d["text"] if d.get("snapshot") else text + d["text"]
     assert text == frame["data"]["message"]["content"]
+
+
+def test_an_admin_reconnect_reaches_the_users_sockets_on_every_process(tmp_path, database_url, redis_url):
+    """`POST /admin/users/{id}/reconnect` on one process: the user's sockets on every process get goodbye 1012."""
+    env = {**cluster_env(database_url, redis_url), "CHATSVC_FIRST_USER_ADMIN": "1"}
+    with running_server(tmp_path / "data", env=env) as a, running_server(tmp_path / "data", env=env) as b:
+        admin = sign_up(a, "root")
+        user = sign_up(a, "gus")
+        _, me = http("GET", f"{a.base}/api/v1/users/me", token=user)
+        with connected(a, user) as here, connected(b, user) as there:
+            status, out = http("POST", f"{a.base}/api/v1/admin/users/{me['id']}/reconnect", token=admin)
+            assert status == 200 and out == {"closed": 1}, out
+            for ws in (here, there):
+                goodbye = ws.until(lambda f: f["type"] == "goodbye", timeout=10)
+                assert goodbye["code"] == 1012 and goodbye["reconnect"] is True, goodbye

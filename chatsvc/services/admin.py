@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatsvc import authz
 from chatsvc.errors import Conflict, Forbidden, NotFound
-from chatsvc.events import EventBus, chat_topic, publish_resource, publish_sessions_revoked, user_topic
+from chatsvc.events import (
+    SOCKETS_CONTROL_TOPIC,
+    EventBus,
+    chat_topic,
+    publish_resource,
+    publish_sessions_revoked,
+    user_topic,
+)
 from chatsvc.schemas.common import is_id
 from chatsvc.schemas.users import UserOut
 from chatsvc.security import Principal
@@ -31,7 +38,6 @@ if TYPE_CHECKING:
     from chatsvc.sockets import SocketRegistry  # the websocket layer: a dependency, not an import at run time
 
 ADMIN = "admin.access"
-RECONNECT_CODE = 1012  # RFC 6455 "service restart": come back and resume
 
 
 async def target_user(s: AsyncSession, principal: Principal, user_id: str) -> User:
@@ -111,13 +117,13 @@ class AdminService:
                          actor=principal.user_id)
 
     async def reconnect_user(self, principal: Principal, user_id: str) -> int:
-        """Ask every websocket of the account in this process to reconnect; return how many were asked."""
+        """Ask every websocket of the account to reconnect, in every process (through the bus: each process
+        closes its own); return how many of them this process had."""
         async with self.db.read() as s:
             user = await target_user(s, principal, user_id)
-        conns = self.sockets.of_user(user.id)
-        for conn in conns:
-            conn.kick(RECONNECT_CODE, "An administrator asked this connection to reconnect.", reconnect=True)
-        return len(conns)
+        here = len(self.sockets.of_user(user.id))
+        self.bus.publish([SOCKETS_CONTROL_TOPIC], "sockets.reconnect_requested", {"user_id": user.id})
+        return here
 
 
 async def _guard_loss(s: AsyncSession, principal: Principal, user: User, action: str) -> None:
