@@ -258,7 +258,9 @@ class RunManager:
                     relay_interrupt = if_busy == "interrupt"
                 user, reply = await chats.add_exchange(s, chat.id, content, principal.user_id, run_id, client_msg_id)
                 user_json, reply_json = message_json(user), message_json(reply)
-        except IntegrityError:
+        except (IntegrityError, Conflict):
+            # A retry of a send (same client_msg_id) gets its first result, also when its reply streams in
+            # another process (then the chat's claim failed before the duplicate insert could).
             existing = await self._existing(chat.id, client_msg_id) if client_msg_id else None
             if existing is None:
                 raise
@@ -396,7 +398,10 @@ class RunManager:
                 del self.queued[run.chat_id]
             self.active[run.chat_id] = nxt
             self.background.spawn(self._start(nxt))
-        elif queue and run.chat_id not in self.active and not self.closing:
+            return
+        if handed and nxt is not None:  # the run it went to was cancelled meanwhile: free the chat again
+            self.background.spawn(self._release(run.chat_id, nxt.run_id))
+        if queue and run.chat_id not in self.active and not self.closing:
             self.background.spawn(self._claim_waiting(run.chat_id))  # not handed over: claim it like any process
 
     async def cancel(self, chat_id: str, *, wait: bool = False, drop_queue: bool = False,
@@ -533,6 +538,10 @@ class RunManager:
                               "message": reply})
         return len(ended)
 
+    async def _release(self, chat_id: str, run_id: str) -> None:
+        async with self.db.write() as s:
+            await chats.release_run(s, chat_id, run_id)
+
     async def _claim_waiting(self, chat_id: str) -> None:
         """Start this process's first queued run of a chat if the chat is free (its run on another process
         ended, or that process is gone)."""
@@ -545,8 +554,7 @@ class RunManager:
         queue = self.queued.get(chat_id)
         if not claimed or not queue or queue[0] is not nxt or chat_id in self.active:
             if claimed and (not queue or queue[0] is not nxt):  # it was cancelled meanwhile: free the chat again
-                async with self.db.write() as s:
-                    await chats.release_run(s, chat_id, nxt.run_id)
+                await self._release(chat_id, nxt.run_id)
             return
         queue.popleft()
         if not queue:

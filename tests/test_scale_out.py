@@ -314,11 +314,13 @@ def test_one_reply_at_a_time_per_chat_whichever_process_a_message_reaches(tmp_pa
         chat_id = chat_in_project(a, token, "Busy")
         with connected(b, token) as ws:
             ws.op("subscribe", topic=f"chat:{chat_id}")
-            status, first = send(a, token, chat_id)
+            status, first = send(a, token, chat_id, client_msg_id="m-1")
             assert status == 202, first
             ws.until(lambda f: of_run(f, first["run_id"]) and f["name"] == "message.delta")
             status, refused = send(b, token, chat_id)
             assert status == 409 and refused["error"]["code"] == "run_active", refused
+            status, retried = send(b, token, chat_id, client_msg_id="m-1")  # a retry lands on the other process
+            assert status == 202 and retried["run_id"] == first["run_id"], retried
             status, second = send(b, token, chat_id, if_busy="enqueue")
             assert status == 202, second
             first_end = ws.until(lambda f: of_run(f, first["run_id"]) and f["name"] in ENDINGS)
