@@ -287,6 +287,14 @@ def test_failed_logins_count_across_processes(servers):
     assert http("POST", f"{b.base}/api/v1/users/login", {"username": "rita", "password": PASSWORD})[0] == 429
 
 
+@contextlib.contextmanager
+def two_servers(tmp_path: Path, database_url: str, redis_url: str, **env: str) -> Iterator[tuple[Server, Server]]:
+    """Two processes on one database and one Redis, with these extra settings."""
+    full_env = {**cluster_env(database_url, redis_url), **env}
+    with running_server(tmp_path / "data", env=full_env) as a, running_server(tmp_path / "data", env=full_env) as b:
+        yield a, b
+
+
 def chat_in_project(server: Server, token: str, name: str) -> str:
     _, project = http("POST", f"{server.base}/api/v1/projects", {"name": name}, token=token)
     status, chat = http("POST", f"{server.base}/api/v1/chat/sessions", {"project_id": project["id"]}, token=token)
@@ -308,8 +316,7 @@ def replies(server: Server, token: str, chat_id: str) -> list[dict[str, Any]]:
 def test_one_reply_at_a_time_per_chat_whichever_process_a_message_reaches(tmp_path, database_url, redis_url):
     """The busy check is the cluster's: a second message on another process is refused (409 run_active) or
     queued behind the first (its reply starts when the first ends), never streamed beside it."""
-    env = {**cluster_env(database_url, redis_url), "CHATSVC_OFFLINE_TOKENS_PER_S": "40"}
-    with running_server(tmp_path / "data", env=env) as a, running_server(tmp_path / "data", env=env) as b:
+    with two_servers(tmp_path, database_url, redis_url, CHATSVC_OFFLINE_TOKENS_PER_S="40") as (a, b):
         token = sign_up(a, "dee")
         chat_id = chat_in_project(a, token, "Busy")
         with connected(b, token) as ws:
@@ -372,8 +379,7 @@ def test_a_killed_process_replies_end_within_a_lease_and_its_restart_touches_no_
 def test_a_late_subscriber_on_another_process_gets_the_text_so_far(tmp_path, database_url, redis_url):
     """Opening a chat on process B while its reply streams on A: B's subscriber gets the text so far (a
     `message.delta` from offset 0, `snapshot: true`) and then the live deltas, with no gap and no overlap."""
-    env = {**cluster_env(database_url, redis_url), "CHATSVC_OFFLINE_TOKENS_PER_S": "40"}
-    with running_server(tmp_path / "data", env=env) as a, running_server(tmp_path / "data", env=env) as b:
+    with two_servers(tmp_path, database_url, redis_url, CHATSVC_OFFLINE_TOKENS_PER_S="40") as (a, b):
         token = sign_up(a, "fay")
         chat_id = chat_in_project(a, token, "Late")
         with connected(a, token) as early:
@@ -406,8 +412,7 @@ def test_a_late_subscriber_on_another_process_gets_the_text_so_far(tmp_path, dat
 
 def test_an_admin_reconnect_reaches_the_users_sockets_on_every_process(tmp_path, database_url, redis_url):
     """`POST /admin/users/{id}/reconnect` on one process: the user's sockets on every process get goodbye 1012."""
-    env = {**cluster_env(database_url, redis_url), "CHATSVC_FIRST_USER_ADMIN": "1"}
-    with running_server(tmp_path / "data", env=env) as a, running_server(tmp_path / "data", env=env) as b:
+    with two_servers(tmp_path, database_url, redis_url, CHATSVC_FIRST_USER_ADMIN="1") as (a, b):
         admin = sign_up(a, "root")
         user = sign_up(a, "gus")
         _, me = http("GET", f"{a.base}/api/v1/users/me", token=user)

@@ -348,11 +348,7 @@ async def test_a_slow_reader_is_told_goodbye_4503_behind_a_bounded_backlog(aioht
     after a few hundred KiB at most, not a TCP reset after megabytes."""
     import socket
 
-    limits = Limits(soft_frames=50, soft_bytes=256 * 1024, hard_frames=400, hard_bytes=1 << 20, soft_grace_s=1.0)
-    client = await aiohttp_client(await build_app(make_settings(tmp_path), ws_limits=limits))
-    owner = await register_and_login(client)
-    project = await create_project(owner)
-    topic = f"project:{project['id']}"
+    limits, client, owner, topic = await slow_consumer_world(aiohttp_client, tmp_path)
     writer = await stalled_client(client, owner.headers, topic)
     reader: asyncio.StreamReader = writer._protocol._stream_reader  # type: ignore[attr-defined]
     registry = client.app[keys.SOCKETS]
@@ -378,13 +374,20 @@ async def test_a_slow_reader_is_told_goodbye_4503_behind_a_bounded_backlog(aioht
     await assert_no_leaked_tasks()
 
 
-async def test_slow_consumer_is_closed_4503_while_others_keep_receiving(aiohttp_client, tmp_path):
-    """A client that stops reading is closed with 4503; a reading one meanwhile gets every event."""
-    limits = Limits(soft_frames=50, soft_bytes=256 * 1024, hard_frames=400, hard_bytes=1 << 20, soft_grace_s=1.0)
-    client = await aiohttp_client(await build_app(make_settings(tmp_path), ws_limits=limits))
+SLOW_LIMITS = Limits(soft_frames=50, soft_bytes=256 * 1024, hard_frames=400, hard_bytes=1 << 20, soft_grace_s=1.0)
+
+
+async def slow_consumer_world(aiohttp_client, tmp_path):
+    """An app with small queue limits, an owner and their project's topic."""
+    client = await aiohttp_client(await build_app(make_settings(tmp_path), ws_limits=SLOW_LIMITS))
     owner = await register_and_login(client)
     project = await create_project(owner)
-    topic = f"project:{project['id']}"
+    return SLOW_LIMITS, client, owner, f"project:{project['id']}"
+
+
+async def test_slow_consumer_is_closed_4503_while_others_keep_receiving(aiohttp_client, tmp_path):
+    """A client that stops reading is closed with 4503; a reading one meanwhile gets every event."""
+    limits, client, owner, topic = await slow_consumer_world(aiohttp_client, tmp_path)
     stalled = await stalled_client(client, owner.headers, topic)
     awake = await WsClient.connect(client, owner)
     assert (await awake.op("subscribe", topic=topic))["ok"]
