@@ -106,14 +106,16 @@ def free_port() -> int:
 
 
 def server_env(cfg: Config, **extra: str) -> dict[str, str]:
-    """The server's environment: no inherited CHATSVC_* settings, cheap bcrypt, the chosen pacing, no socket quota."""
+    """The server's environment: no inherited CHATSVC_* settings, cheap bcrypt, the chosen pacing, no quotas."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATSVC_")}
     env.update(
         CHATSVC_BCRYPT_ROUNDS="4",
         CHATSVC_OFFLINE_TOKENS_PER_S=f"{cfg.tokens_per_s:g}",
         CHATSVC_LOG_LEVEL="WARNING",
-        # The fan-out and connection rows open hundreds of sockets per benchmark user (the default quota is 50).
+        # The fan-out and connection rows open hundreds of sockets per benchmark user (the default quota is 50),
+        # the streaming rows run 16–64 replies per user (the default quota is 8).
         CHATSVC_MAX_SOCKETS_PER_USER="100000",
+        CHATSVC_MAX_RUNS_PER_USER="100000",
         PYTHONUNBUFFERED="1",
     )
     if cfg.agent_processes:

@@ -175,7 +175,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     bot = BotService(db=db, tasks=tasks, max_per_user=settings.max_tasks_per_user)
     tools = AgentTools(db=db, bot=bot)
     runs = RunManager(db=db, bus=bus, pool=pool, provider=lambda: provider_settings(settings), tools=tools.run,
-                      lease_s=settings.run_lease_s)
+                      lease_s=settings.run_lease_s, max_per_user=settings.max_runs_per_user)
     app[keys.RUNS] = runs
     app[keys.SERVICES] = Services(
         chat=ChatService(db=db, bus=bus, runs=runs), bot=bot,

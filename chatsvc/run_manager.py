@@ -23,10 +23,11 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatsvc.agent_pool import AgentPool
 from chatsvc.deltas import DeltaClock, delta_head, delta_payload
-from chatsvc.errors import Conflict
+from chatsvc.errors import Conflict, RateLimited
 from chatsvc.events import Event, EventBus, chat_topic, iso_ts, make_event, publish_resource
 from chatsvc.schemas.chat import message_json
 from chatsvc.security import Principal
@@ -47,6 +48,7 @@ CHECKPOINT_BATCH = 32
 # window follows: so the text is still written within CHECKPOINT_S.
 CHECKPOINT_DUE_S = CHECKPOINT_S - CHECKPOINT_GATHER_S - COALESCE_S
 CANCEL_GRACE_S = 3.0
+RUN_QUOTA_RETRY_S = 5  # Retry-After when a user has max_runs_per_user replies going
 RUN_LEASE_S = 15.0  # default; renewed every third of it. A reply whose process is gone ends within about one
 RUN_ENDINGS = ("message.completed", "run.cancelled", "run.failed")  # a chat's run slot may have come free
 
@@ -150,8 +152,9 @@ class RunManager:
     """Start, stream, cancel and finish chat runs (DESIGN §8)."""
 
     def __init__(self, *, db: Database, bus: EventBus, pool: AgentPool, provider: Callable[[], dict[str, Any]],
-                 tools: ToolRunner, lease_s: float = RUN_LEASE_S) -> None:
+                 tools: ToolRunner, lease_s: float = RUN_LEASE_S, max_per_user: int = 8) -> None:
         self.db = db
+        self.max_per_user = max_per_user
         # Who runs a chat's active run, cluster-wide: this process, while it renews the lease (see _keep_leases).
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease_s = lease_s
@@ -256,6 +259,7 @@ class RunManager:
                     if if_busy == "reject":
                         raise Conflict("A reply is still being written in this chat.", code="run_active")
                     relay_interrupt = if_busy == "interrupt"
+                await self._check_quota(s, principal)  # a 429 rolls the claim back
                 user, reply = await chats.add_exchange(s, chat.id, content, principal.user_id, run_id, client_msg_id)
                 user_json, reply_json = message_json(user), message_json(reply)
         except (IntegrityError, Conflict):
@@ -275,6 +279,16 @@ class RunManager:
             await self._relay_cancel(chat.id)
         return SendResult(user_json, reply_json, run_id, True)
 
+    async def _check_quota(self, s: AsyncSession, principal: Principal) -> None:
+        """At most max_per_user replies of one user streaming or queued at once: this process's from memory,
+        other processes' active ones from the chats they hold (in the transaction that would add one more)."""
+        mine = sum(1 for run in self.by_run.values() if run.principal.user_id == principal.user_id)
+        if mine < self.max_per_user and self.bus.shared:
+            mine += await chats.active_runs_started_by(s, principal.user_id, other_than=self.owner)
+        if mine >= self.max_per_user:
+            raise RateLimited(RUN_QUOTA_RETRY_S, f"You have {self.max_per_user} replies streaming or queued; wait "
+                                                 "for one to finish (or stop one) before asking for more.")
+
     def _busy_here(self, chat_id: str) -> bool:
         return chat_id in self.active or bool(self.queued.get(chat_id))
 
@@ -284,6 +298,7 @@ class RunManager:
             await self.cancel(chat.id, wait=True, drop_queue=True)
         run_id = new_id()
         async with self.db.write() as s:
+            await self._check_quota(s, principal)
             claimed = not self._busy_here(chat.id) and await chats.claim_run(
                 s, chat.id, run_id, self.owner, self.lease_s)
             reply = await chats.add_message(s, chat.id, "assistant", "", None, status="streaming", run_id=run_id)

@@ -64,6 +64,7 @@ class Settings:
     task_concurrency: int = 2
     run_lease_s: float = 15.0  # a process renews its runs' leases every third of this; expired: it is gone
     max_tasks_per_user: int = 8  # queued or running at once; more answer 429
+    max_runs_per_user: int = 8  # chat replies streaming or queued at once; more answer 429
     max_sockets_per_user: int = 50  # open websockets of one user per server process; more answer 429
     # Filled by load_secrets(); never logged.
     secret_key: bytes = field(default=b"", repr=False)

@@ -173,6 +173,16 @@ async def renew_runs(session: AsyncSession, owner: str, run_ids: list[str], leas
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def active_runs_started_by(session: AsyncSession, user_id: str, *, other_than: str) -> int:
+    """How many chats a run started by this user holds now (lease running), in processes other than
+    `other_than` (that process counts its own in memory)."""
+    started = select(ChatMessage.run_id).where(ChatMessage.role == "user", ChatMessage.author_id == user_id)
+    return int(await session.scalar(
+        select(func.count()).select_from(ChatSession)
+        .where(ChatSession.run_id.in_(started), ChatSession.run_lease_until >= utcnow(),
+               ChatSession.run_owner != other_than)) or 0)
+
+
 async def interrupt_abandoned(session: AsyncSession, *, grace_s: float,
                               keep_runs: set[str] | frozenset[str] = frozenset()) -> list[ChatMessage]:
     """Replies whose process is gone become `interrupted`; return them. Abandoned: the reply of a run whose

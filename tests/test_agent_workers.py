@@ -13,7 +13,7 @@ from tests.wsutil import WsClient
 
 
 async def test_sixteen_streams_in_worker_processes_leave_rest_responsive(aiohttp_client, tmp_path):
-    settings = make_settings(tmp_path, offline_tokens_per_s=50, agent_processes=2)
+    settings = make_settings(tmp_path, offline_tokens_per_s=50, agent_processes=2, max_runs_per_user=64)  # a load test
     client = await aiohttp_client(await build_app(settings))
     user = await register_and_login(client)
     chats = [await new_chat(user, title=f"c{i}") for i in range(16)]

@@ -8,7 +8,7 @@ import asyncio
 from chatsvc import keys
 from tests.chatutil import new_chat, run_events, send, streamed_text, streaming_reply
 from tests.conftest import build_app, make_settings
-from tests.helpers import register_and_login
+from tests.helpers import assert_error, register_and_login
 from tests.wsutil import WsClient
 
 
@@ -91,6 +91,36 @@ async def test_busy_policies(aiohttp_client, tmp_path):
     assert ended[-1]["name"] == "run.cancelled"
     last = await run_events(ws, interrupting["data"]["run_id"])
     assert last[-1]["name"] == "message.completed"
+    await ws.close()
+
+
+async def test_replies_per_user_are_limited_with_a_clear_429(aiohttp_client, tmp_path):
+    """max_runs_per_user replies of one user may stream or wait at once; one more answers 429 rate_limited with
+    Retry-After (REST) or a retryable error (websocket), and nothing of it is stored; other users are not held."""
+    client = await aiohttp_client(await build_app(make_settings(tmp_path, offline_tokens_per_s=30,
+                                                                max_runs_per_user=2)))
+    user, other = await register_and_login(client), await register_and_login(client)
+    chats_ = [await new_chat(user, title=f"c{i}") for i in range(3)]
+    ws = await WsClient.connect(client, user)
+    first = await send(ws, chats_[0]["id"], "help")
+    queued = await send(ws, chats_[0]["id"], "help later", if_busy="enqueue")  # queued ones count too
+    assert first["ok"] and queued["ok"]
+    refused = await user.post(f"/chat/sessions/{chats_[1]['id']}/messages", {"content": "help"})
+    assert_error(refused, 429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) >= 1
+    over = await send(ws, chats_[2]["id"], "help")
+    assert over["ok"] is False and over["error"]["code"] == "rate_limited" and over["error"]["retryable"]
+    assert (await user.get(f"/chat/sessions/{chats_[1]['id']}/messages")).body["items"] == []
+    theirs = await new_chat(other)
+    assert (await other.post(f"/chat/sessions/{theirs['id']}/messages", {"content": "help"})).status == 202
+    await ws.op("subscribe", topic=f"chat:{chats_[0]['id']}")
+    for sent in (first, queued):  # stop the first; the queued one starts; stop it too
+        if sent is queued:
+            run_id = sent["data"]["run_id"]
+            await ws.recv_until(lambda f, r=run_id: f.get("name") == "run.started" and f["data"]["run_id"] == r)
+        assert (await ws.op("chat.cancel", session_id=chats_[0]["id"]))["ok"]
+        assert (await run_events(ws, sent["data"]["run_id"]))[-1]["name"] == "run.cancelled"
+    assert (await user.post(f"/chat/sessions/{chats_[1]['id']}/messages", {"content": "help"})).status == 202
     await ws.close()
 
 

@@ -94,7 +94,8 @@ async def test_many_replies_streaming_at_once_arrive_whole_and_in_order(aiohttp_
     """Twelve runs stream at once (their deltas share the clock's ticks); one socket watches every chat and
     each chat's own socket watches it: per topic, seqs follow each other, offsets are contiguous, and the
     deltas add up to the completed message."""
-    client = await aiohttp_client(await build_app(make_settings(tmp_path, offline_tokens_per_s=150.0)))
+    client = await aiohttp_client(await build_app(make_settings(tmp_path, offline_tokens_per_s=150.0,
+                                                                max_runs_per_user=64)))  # a load test
     user = await register_and_login(client)
     chat_ids = [(await new_chat(user, title=f"c{i}"))["id"] for i in range(12)]
     watcher = await WsClient.connect(client, user)
