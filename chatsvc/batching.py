@@ -20,8 +20,9 @@ Out = TypeVar("Out")
 
 
 class Batcher(Generic[Item, Out]):
-    """`await submit(item)` answers `write_many(batch)[i]` for the batch the item was written in; an error of
-    `write_many` is every caller's error in that batch (`write_many` is one transaction: all or nothing)."""
+    """`await submit(item)` answers `write_many(batch)[i]` for the batch the item was written in. `write_many` is
+    one transaction (all or nothing): when a batch fails, each of its items is written again on its own, so an
+    error is only the caller's whose item caused it."""
 
     def __init__(self, write_many: Callable[[Sequence[Item]], Awaitable[Sequence[Out]]], *, max_batch: int,
                  what: str) -> None:
@@ -43,22 +44,29 @@ class Batcher(Generic[Item, Out]):
         try:
             while self._queue:
                 batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
-                try:
-                    outs = await self.write_many([item for item, _ in batch])
-                except Exception as exc:  # the transaction rolled back: nothing of this batch was written
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                except BaseException:  # cancelled (shutdown): so are the callers of this batch
-                    for _, future in batch:
-                        future.cancel()
-                    raise
-                for (_, future), out in zip(batch, outs, strict=True):
-                    if not future.done():  # a caller that went away (cancelled) simply does not hear back
-                        future.set_result(out)
+                if not await self._write(batch) and len(batch) > 1:
+                    for one in batch:  # one bad item must not fail the others: each again on its own
+                        if not one[1].done():
+                            await self._write([one])
         finally:
             self._draining = False
+
+    async def _write(self, batch: list[tuple[Item, asyncio.Future[Out]]]) -> bool:
+        """Write a batch and answer its callers; False when it failed (rolled back: nothing of it written)."""
+        try:
+            outs = await self.write_many([item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1 and not batch[0][1].done():
+                batch[0][1].set_exception(exc)
+            return False
+        except BaseException:  # cancelled (shutdown): so are the callers of this batch
+            for _, future in batch:
+                future.cancel()
+            raise
+        for (_, future), out in zip(batch, outs, strict=True):
+            if not future.done():  # a caller that went away (cancelled) simply does not hear back
+                future.set_result(out)
+        return True
 
     async def close(self, timeout: float = 5.0) -> None:
         """Stop the writer (shutdown): callers still waiting see the cancellation."""

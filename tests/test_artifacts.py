@@ -248,7 +248,8 @@ async def test_concurrent_creates_each_get_their_own_answer(any_db_client):
 
     calls = [(owner, body(n)) for n in range(12)] + [(editor, body(n, document_version_id=doc_id))
                                                      for n in range(12, 24)]
-    calls += [(owner, body(90, document_version_id=foreign_doc)), (viewer, body(91))]
+    calls += [(owner, body(90, document_version_id=foreign_doc)), (viewer, body(91)),
+              (owner, dict(body(92), name="nul\x00name"))]  # PostgreSQL cannot store it: refused before the batch
     answers = await asyncio.gather(*(user.post(url, b) for user, b in calls))
     for (user, b), r in zip(calls[:24], answers[:24], strict=True):
         assert r.status == 201, r.body
@@ -258,6 +259,7 @@ async def test_concurrent_creates_each_get_their_own_answer(any_db_client):
     assert_error(answers[24], 422, "validation_error")
     assert answers[24].body["error"]["details"][0]["loc"] == ["body", "document_version_id"]
     assert_error(answers[25], 403, "forbidden")
+    assert_error(answers[26], 422, "validation_error")
     listed = await owner.get(f"{url}?limit=100")
     assert sorted(a["name"] for a in listed.body["items"]) == sorted(b["name"] for _u, b in calls[:24])
     created = sorted(d["id"] for _t, n, d in publications(any_db_client) if n == "artifact.created")

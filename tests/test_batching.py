@@ -43,7 +43,7 @@ async def test_a_lone_item_goes_at_once_and_concurrent_ones_share_a_write():
     assert write.batches[1:] == [[2], [3, 4, 5, 6], [7, 8]]  # at most max_batch per write, in arrival order
 
 
-async def test_a_failed_write_fails_only_its_own_batch():
+async def test_a_failed_item_fails_only_its_own_caller():
     write = Recorder()
     batcher = Batcher(write, max_batch=2, what="test")
     write.release.clear()
@@ -52,8 +52,9 @@ async def test_a_failed_write_fails_only_its_own_batch():
     await asyncio.sleep(0)
     write.release.set()
     results = await asyncio.gather(*futures, return_exceptions=True)
-    assert results[:2] == [10, 20] and results[4] == 50
-    assert all(isinstance(r, RuntimeError) for r in results[2:4])
+    assert results[:2] == [10, 20] and results[3:] == [40, 50]
+    assert isinstance(results[2], RuntimeError)
+    assert write.batches == [[1, 2], [3, 4], [3], [4], [5]]  # the failed batch, then each of it alone
     assert await batcher.submit(6) == 60  # and the batcher carries on
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request
+from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request, storable
 
 TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 FINGERPRINT_PATTERN = r"^[0-9a-f]{64}$"
@@ -184,6 +184,7 @@ class ArtifactCreate(Request):
                       description="test_cases, coverage_report, note, or any [a-z][a-z0-9_]{0,39}")
     name: str = Field(min_length=1, max_length=300)
     content: Any = Field(description="JSON; validated for test_cases and coverage_report (DESIGN §9)")
+    check_name = field_validator("name")(storable)
     document_version_id: str | None = Field(None, pattern=ID_PATTERN,
                                             description="a document version of the same project (else 422)")
 
@@ -199,6 +200,7 @@ class ArtifactUpdate(Request):
     """Rename or replace the content (re-validated by the artifact's type); the type never changes."""
 
     name: str | None = Field(None, min_length=1, max_length=300)
+    check_name = field_validator("name")(storable)
     content: Any = Field(None, description="JSON; null or absent leaves the content unchanged")
 
 
