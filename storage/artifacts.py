@@ -1,6 +1,7 @@
 """Artifacts (test cases, coverage reports, notes...): the repository the artifact handlers and tasks share.
 
-Functions take the caller's AsyncSession and never commit. Content arrives already validated.
+Functions take the caller's AsyncSession (create_if_allowed: its Core connection) and never commit. Content
+arrives already validated.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from chatsvc.security import Principal
 from storage import artifacts
 from storage.db import Database
 
-CREATE_BATCH = 32  # creates written by one statement at most (bounded statement size and compile cache)
+CREATE_BATCH = 32  # creates written by one transaction at most: other writers wait behind a short one
 INLINE_VALIDATION_CHARS = 4096  # content up to this much JSON is validated on the loop (well under 1 ms)
 
 
