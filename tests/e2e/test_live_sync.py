@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.ui import REPLY_MS, register, send, sign_in, unique
 from tests.e2e.ui import api as rest
-from tests.e2e.ui import register, send, sign_in, unique
 
 # Replies stream for about two seconds: long enough to see one streaming on the other page, short enough to wait for.
 pytestmark = pytest.mark.e2e_server(offline_tokens_per_s=80)
@@ -100,19 +100,21 @@ def test_chat_messages_edits_and_deletions_reach_the_other_member(new_page: Call
     expect(b_first.locator(".who")).to_have_text(alice["username"])  # another member's message: its author
     b_reply = pb.locator("#messages article.msg.assistant").first
     expect(b_reply).to_have_attribute("data-status", "streaming")
-    expect(b_reply).to_have_attribute("data-status", "complete")
+    expect(b_reply).to_have_attribute("data-status", "complete", timeout=REPLY_MS)
     expect(b_reply.locator(".body")).to_contain_text("I'm chatsvc's built-in offline model")
     expect(b_reply.locator(".body")).to_contain_text("Configure an OpenAI-compatible server to chat freely.")
     expect(b_reply.locator(".body li")).to_have_count(6)
-    expect(pa.locator("#messages article.msg.assistant").first).to_have_attribute("data-status", "complete")
+    expect(pa.locator("#messages article.msg.assistant").first).to_have_attribute("data-status", "complete",
+                                                                                  timeout=REPLY_MS)
 
     send(pa, "list requirements")
     expect(pb.locator("#messages article.msg.user")).to_have_count(2)
     expect(pb.locator("#messages article.msg.assistant")).to_have_count(2)
     b_second_reply = pb.locator("#messages article.msg.assistant").nth(1)
-    expect(b_second_reply).to_have_attribute("data-status", "complete")
+    expect(b_second_reply).to_have_attribute("data-status", "complete", timeout=REPLY_MS)
     expect(b_second_reply.locator(".body")).to_contain_text("has 2 requirements")
-    expect(pa.locator("#messages article.msg.assistant").nth(1)).to_have_attribute("data-status", "complete")
+    expect(pa.locator("#messages article.msg.assistant").nth(1)).to_have_attribute("data-status", "complete",
+                                                                                   timeout=REPLY_MS)
     shot(pa, "live-sync-chat-alice")
     shot(pb, "live-sync-chat-bob")
 
@@ -244,6 +246,7 @@ def test_a_second_tab_of_the_same_user_stays_in_sync(new_page: Callable[..., Pag
     mine = tab2.locator("#messages article.msg.user")
     expect(mine.locator(".body")).to_have_text(["help"])
     expect(mine).to_contain_text("You")
-    expect(tab2.locator("#messages article.msg.assistant")).to_have_attribute("data-status", "complete")
+    expect(tab2.locator("#messages article.msg.assistant")).to_have_attribute("data-status", "complete",
+                                                                              timeout=REPLY_MS)
     expect(mine.get_by_role("button", name="Edit")).to_be_visible()
     shot(tab2, "live-sync-second-tab")

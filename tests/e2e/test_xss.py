@@ -14,8 +14,8 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from tests.e2e.ui import REPLY_MS, register, sign_in
 from tests.e2e.ui import api as rest
-from tests.e2e.ui import register, sign_in
 
 # The replies stream fast: this module waits for several complete answers, not for tokens.
 pytestmark = pytest.mark.e2e_server(offline_tokens_per_s=400)
@@ -130,7 +130,7 @@ def test_chat_messages_and_replies_render_as_text(new_page: Callable[..., Page],
         page.locator("#composer").fill(text)
         page.locator("#composer").press("Enter")
         expect(users).to_have_count(turn)
-        expect(replies.nth(turn - 1)).to_have_attribute("data-status", "complete")
+        expect(replies.nth(turn - 1)).to_have_attribute("data-status", "complete", timeout=REPLY_MS)
 
     # The user's own message: all payloads, one per line, shown verbatim.
     send("\n".join(PAYLOADS), 1)

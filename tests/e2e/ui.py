@@ -10,6 +10,9 @@ from playwright.sync_api import Page, expect
 from tests.procutil import http
 
 PASSWORD = "a long password"
+# A whole streamed reply (seconds at the test server's 40 tokens/s; a loaded 2-core machine stretches it well
+# past Playwright's default 5 s or a 10 s wait): waits for a reply's end use this.
+REPLY_MS = 30_000
 SPEC = """# Login
 
 REQ-1: The system shall lock an account after 5 failed logins.
