@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ChatMessage, ChatSession, utcnow
@@ -176,11 +176,13 @@ async def renew_runs(session: AsyncSession, owner: str, run_ids: list[str], leas
 async def active_runs_started_by(session: AsyncSession, user_id: str, *, other_than: str) -> int:
     """How many chats a run started by this user holds now (lease running), in processes other than
     `other_than` (that process counts its own in memory)."""
-    started = select(ChatMessage.run_id).where(ChatMessage.role == "user", ChatMessage.author_id == user_id)
+    # From the few chats held now (indexed by lease) to each one's user message (indexed by run id).
+    started_by_user = exists().where(ChatMessage.run_id == ChatSession.run_id, ChatMessage.role == "user",
+                                     ChatMessage.author_id == user_id)
     return int(await session.scalar(
         select(func.count()).select_from(ChatSession)
-        .where(ChatSession.run_id.in_(started), ChatSession.run_lease_until >= utcnow(),
-               ChatSession.run_owner != other_than)) or 0)
+        .where(ChatSession.run_lease_until >= utcnow(), ChatSession.run_id.is_not(None),
+               ChatSession.run_owner != other_than, started_by_user)) or 0)
 
 
 async def interrupt_abandoned(session: AsyncSession, *, grace_s: float,

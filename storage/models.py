@@ -244,6 +244,7 @@ class ChatMessage(Versioned, Base):
     __table_args__ = (
         UniqueConstraint("session_id", "client_msg_id"),
         Index("ix_chat_messages_session_seq", "session_id", "seq"),
+        Index("ix_chat_messages_status", "status"),  # the lease sweep looks for the few `streaming` ones
     )
 
     session_id: Mapped[str] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"))

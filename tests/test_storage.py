@@ -212,6 +212,10 @@ async def test_run_leases_claim_once_and_sweep_only_what_is_abandoned(db: Databa
     async with db.read() as s:
         rows = {c.id: c for c in (await s.scalars(select(ChatSession))).all()}
     assert rows[expired].run_id is None and rows[live].run_owner == "alive" and rows[mine].run_owner == "me"
+    async with db.read() as s:  # the per-user reply limit counts other processes' live runs of the user
+        assert await chats.active_runs_started_by(s, user.id, other_than="me") == 1  # live; mine's lease expired
+        assert await chats.active_runs_started_by(s, user.id, other_than="alive") == 0
+        assert await chats.active_runs_started_by(s, new_id(), other_than="me") == 0
     async with db.write() as s:  # a freed chat can be claimed again; an expired lease can be taken over
         assert await chats.claim_run(s, expired, new_id(), "alive", 30)
         assert await chats.claim_run(s, mine, new_id(), "alive", 30)
