@@ -131,10 +131,11 @@ class Run:
     def full_text(self) -> str:
         return "".join(self.text)
 
-    def published_text(self) -> str:
-        """The text its deltas have carried so far (what a snapshot from offset 0 holds)."""
+    def snapshot_data(self) -> dict[str, Any]:
+        """A `message.delta` from offset 0 with the text its deltas have carried so far (`snapshot: true`)."""
         text = self.full_text()
-        return text[: len(text) - len("".join(self.pending))] if self.pending else text
+        text = text[: len(text) - len("".join(self.pending))] if self.pending else text
+        return {"message_id": self.message_id, "run_id": self.run_id, "offset": 0, "text": text, "snapshot": True}
 
 
 @dataclass
@@ -481,8 +482,7 @@ class RunManager:
         published before it is in it, what follows continues from its end; a client that has the text
         already just replaces it with the same)."""
         if run.started and run.published:
-            self.bus.publish(run.topics, "message.delta", {"message_id": run.message_id, "run_id": run.run_id,
-                                                          "offset": 0, "text": run.published_text(), "snapshot": True})
+            self.bus.publish(run.topics, "message.delta", run.snapshot_data())
 
     async def _cancel_fallback(self, run: Run) -> None:
         """End a run as cancelled ourselves if the worker does not confirm in time."""
@@ -507,9 +507,7 @@ class RunManager:
         if not run.started or run.published == 0:
             return []
         epoch, seq = self.bus.position(topic)
-        data = {"message_id": run.message_id, "run_id": run.run_id, "offset": 0, "text": run.published_text(),
-                "snapshot": True}
-        return [make_event(topic, seq, epoch, "message.delta", time.time(), data)]
+        return [make_event(topic, seq, epoch, "message.delta", time.time(), run.snapshot_data())]
 
     async def recover(self) -> int:
         """Start-up: replies whose process is gone become interrupted. Alone on its database (no shared bus),

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ChatMessage, ChatSession, utcnow
 
 DEFAULT_TITLE = "New chat"
-_UNSET: Any = object()
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -269,25 +268,6 @@ async def page_messages(
     rows = rows[:limit]
     rows.reverse()
     return rows, has_more
-
-
-async def update_message(
-    session: AsyncSession, message: ChatMessage, *, content: str | None = None, status: str | None = None,
-    error: str | None = _UNSET, tool_calls: Any = _UNSET, run_id: str | None = _UNSET,
-) -> ChatMessage:
-    """Change a message in place (checkpoints, final status); the caller holds the session lock."""
-    if content is not None:
-        message.content = content
-    if status is not None:
-        message.status = status
-    if error is not _UNSET:
-        message.error = error
-    if tool_calls is not _UNSET:
-        message.tool_calls = tool_calls
-    if run_id is not _UNSET:
-        message.run_id = run_id
-    await session.flush()
-    return message
 
 
 async def edit_message(session: AsyncSession, chat: ChatSession, message: ChatMessage, content: str) -> ChatMessage:
