@@ -34,7 +34,7 @@ from chatsvc.security import Principal
 from chatsvc.shutdown import TaskSet
 from storage import chats, checkpoints
 from storage.db import Database
-from storage.models import ChatMessage, ChatSession, new_id
+from storage.models import ChatSession, new_id
 
 CONTROL_TOPIC = "control:runs"  # server-to-server requests; authorize_topic refuses it to every client
 log = logging.getLogger("chatsvc.run_manager")
@@ -166,7 +166,6 @@ class RunManager:
         self.active: dict[str, Run] = {}  # chat id -> running run
         self.queued: dict[str, deque[Run]] = {}
         self.by_run: dict[str, Run] = {}
-        self.remote_streaming: set[str] = set()  # chats with a run streaming in another process (from the bus)
         self._finishing: set[str] = set()
         self.background = TaskSet("run manager")
         self._lease_keeper = TaskSet("run leases")  # runs for the manager's life: not counted as run work
@@ -276,8 +275,8 @@ class RunManager:
         publish_resource(self.bus, topic, "message", "created", user_json, principal.user_id)
         publish_resource(self.bus, topic, "message", "created", reply_json, principal.user_id)
         self._start_or_queue(run, claimed)
-        if relay_interrupt:  # ask the other process to stop its run; ours starts when the chat comes free
-            await self._relay_cancel(chat.id)
+        if relay_interrupt:  # ask the other processes to stop the chat's run and queue; ours starts next
+            await self._relay_cancel(chat.id, drop_queue=True, keep_run_id=run_id)
         return SendResult(user_json, reply_json, run_id, True)
 
     async def _check_quota(self, s: AsyncSession, principal: Principal) -> None:
@@ -421,16 +420,14 @@ class RunManager:
             self.background.spawn(self._claim_waiting(run.chat_id))  # not handed over: claim it like any process
 
     async def cancel(self, chat_id: str, *, wait: bool = False, drop_queue: bool = False,
-                     relay: bool = True) -> str | None:
+                     relay: bool = True, keep_run_id: str | None = None) -> str | None:
         """Stop the chat's active run (partial text kept, status cancelled); return its run id.
 
         With several processes (a shared event bus) the run may live in another one: then the request is
         relayed on the internal `control:runs` topic, which every process taps and no client may subscribe to.
         """
         if drop_queue:
-            for queued in self.queued.pop(chat_id, deque()):
-                if self.claim_finish(queued):
-                    await self.finish(queued, "cancelled", "")
+            await self._drop_queue(chat_id, keep_run_id)
         run = self.active.get(chat_id)
         if run is None:
             if relay and self.bus.shared:
@@ -442,37 +439,45 @@ class RunManager:
             await asyncio.shield(run.finished)
         return run.run_id
 
-    async def _relay_cancel(self, chat_id: str) -> str | None:
-        """Ask the process streaming this chat's reply (per the database) to stop it; return that run's id."""
-        async with self.db.read() as s:
-            run_id: str | None = await s.scalar(
-                select(ChatMessage.run_id)
-                .where(ChatMessage.session_id == chat_id, ChatMessage.status == "streaming")
-                .order_by(ChatMessage.seq.desc()).limit(1))
-        if run_id is None:
+    async def _drop_queue(self, chat_id: str, keep_run_id: str | None) -> None:
+        """Cancel this process's queued replies of a chat (all but `keep_run_id`)."""
+        queue = self.queued.pop(chat_id, deque())
+        kept = deque(run for run in queue if run.run_id == keep_run_id)
+        if kept:
+            self.queued[chat_id] = kept
+        for queued in queue:
+            if queued.run_id != keep_run_id and self.claim_finish(queued):
+                await self.finish(queued, "cancelled", "")
+
+    async def _relay_cancel(self, chat_id: str, *, drop_queue: bool = False,
+                            keep_run_id: str | None = None) -> str | None:
+        """Ask the process streaming this chat's reply (per the database) to stop it — and, for an interrupt,
+        every process to drop the replies it queued in the chat but `keep_run_id` — and return that run's id."""
+        async with self.db.read() as s:  # the run holding the chat (queued replies wait behind it)
+            run_id: str | None = await s.scalar(select(ChatSession.run_id).where(ChatSession.id == chat_id))
+        if run_id is None and not drop_queue:
             return None
-        self.bus.publish([CONTROL_TOPIC], "run.cancel_requested", {"chat_id": chat_id, "run_id": run_id})
+        self.bus.publish([CONTROL_TOPIC], "run.cancel_requested",
+                         {"chat_id": chat_id, "run_id": run_id, "drop_queue": drop_queue, "keep_run_id": keep_run_id})
         return run_id
 
     def on_control(self, event: Event) -> None:
-        """Bus tap (every event of every process): stop a local run another process was asked to cancel; send
-        the text so far of a local run another process's new subscriber asked for; track which chats have a
-        run streaming elsewhere; when a run ends elsewhere, start the run this process queued behind it."""
+        """Bus tap (every event of every process): stop a local run (and, for an interrupt, drop the replies
+        queued here) when another process was asked to; send the text so far of a local run another process's
+        new subscriber asked for; when a run ends anywhere, start the run this process queued behind it if it
+        is first in line."""
         if event.topic == CONTROL_TOPIC:
             chat_id = event.data.get("chat_id", "")
-            if event.name == "run.cancel_requested" and chat_id in self.active:
-                self.background.spawn(self.cancel(chat_id, relay=False))
+            if event.name == "run.cancel_requested" and (chat_id in self.active or event.data.get("drop_queue")):
+                self.background.spawn(self.cancel(chat_id, relay=False, drop_queue=bool(event.data.get("drop_queue")),
+                                                  keep_run_id=event.data.get("keep_run_id")))
             elif event.name == "run.snapshot_requested" and chat_id in self.active:
                 self._publish_snapshot(self.active[chat_id])
             return
         if not event.topic.startswith("chat:") or event.name == "message.delta":
             return
         chat_id = event.topic[5:]
-        if event.name == "run.started":
-            if chat_id not in self.active:
-                self.remote_streaming.add(chat_id)
-        elif event.name in RUN_ENDINGS:
-            self.remote_streaming.discard(chat_id)
+        if event.name in RUN_ENDINGS:
             if self.queued.get(chat_id) and chat_id not in self.active and not self.closing:
                 self.background.spawn(self._claim_waiting(chat_id))
 
@@ -501,7 +506,7 @@ class RunManager:
             return []
         run = self.active.get(topic[5:])
         if run is None:
-            if self.bus.shared and topic[5:] in self.remote_streaming:
+            if self.bus.shared:  # it may stream in another process (started before this one, even)
                 self.bus.publish([CONTROL_TOPIC], "run.snapshot_requested", {"chat_id": topic[5:]})
             return []
         if not run.started or run.published == 0:

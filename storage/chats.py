@@ -135,14 +135,29 @@ async def add_exchange(
 _UNCHANGED = {"updated_at": ChatSession.updated_at}
 
 
+def _first_in_line(chat_id: str, run_id: str) -> Any:
+    """No other reply of the chat waits (`streaming`) from before `run_id`'s own: queued replies start in the
+    order they were sent, whichever process queued them, and a reply never starts beside another one."""
+    mine = (select(func.min(ChatMessage.seq))
+            .where(ChatMessage.session_id == chat_id, ChatMessage.run_id == run_id, ChatMessage.role == "assistant")
+            .scalar_subquery())
+    earlier = select(ChatMessage.id).where(
+        ChatMessage.session_id == chat_id, ChatMessage.role == "assistant", ChatMessage.status == "streaming",
+        ChatMessage.run_id != run_id, or_(mine.is_(None), ChatMessage.seq < mine))
+    return ~exists(earlier)
+
+
 async def claim_run(session: AsyncSession, chat_id: str, run_id: str, owner: str, lease_s: float) -> bool:
     """Make `run_id` the chat's active run, held by `owner` for `lease_s`; False when another run holds it
-    (its lease still running). One conditional UPDATE: atomic on every backend."""
+    (its lease still running) or an earlier reply of the chat still waits or streams (`_first_in_line`; a
+    reply whose run's lease expired waits for the sweep to interrupt it). One conditional UPDATE: atomic on
+    every backend."""
     now = utcnow()
     result = await session.execute(
         update(ChatSession)
         .where(ChatSession.id == chat_id,
-               or_(ChatSession.run_id.is_(None), ChatSession.run_lease_until < now))
+               or_(ChatSession.run_id.is_(None), ChatSession.run_lease_until < now),
+               _first_in_line(chat_id, run_id))
         .values(run_id=run_id, run_owner=owner, run_lease_until=now + dt.timedelta(seconds=lease_s), **_UNCHANGED)
         .execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -150,17 +165,24 @@ async def claim_run(session: AsyncSession, chat_id: str, run_id: str, owner: str
 
 async def release_run(session: AsyncSession, chat_id: str, run_id: str, *, next_run_id: str | None = None,
                       owner: str | None = None, lease_s: float = 0.0) -> bool:
-    """End `run_id`'s hold on its chat, handing it to `next_run_id` (same owner) when given; False when the
-    run did not hold it (queued, or its lease expired and another took over)."""
+    """End `run_id`'s hold on its chat. With `next_run_id` (a run of the same owner queued behind it), hand
+    the chat to that run when it is first in line (`_first_in_line`) and return True; otherwise free the chat
+    (a process that queued an earlier reply claims it) and return whether `run_id` held it — False with
+    `next_run_id` given."""
     # A chat that comes free keeps when it did (in run_lease_until): see interrupt_abandoned.
-    values: dict[str, Any] = {"run_id": None, "run_owner": None, "run_lease_until": utcnow(), **_UNCHANGED}
+    held = and_(ChatSession.id == chat_id, ChatSession.run_id == run_id)
     if next_run_id is not None:
-        values = {"run_id": next_run_id, "run_owner": owner,
-                  "run_lease_until": utcnow() + dt.timedelta(seconds=lease_s), **_UNCHANGED}
+        result = await session.execute(
+            update(ChatSession).where(held, _first_in_line(chat_id, next_run_id))
+            .values(run_id=next_run_id, run_owner=owner,
+                    run_lease_until=utcnow() + dt.timedelta(seconds=lease_s), **_UNCHANGED)
+            .execution_options(synchronize_session=False))
+        if result.rowcount:  # type: ignore[attr-defined]
+            return True
     result = await session.execute(
-        update(ChatSession).where(ChatSession.id == chat_id, ChatSession.run_id == run_id).values(**values)
+        update(ChatSession).where(held).values(run_id=None, run_owner=None, run_lease_until=utcnow(), **_UNCHANGED)
         .execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount) and next_run_id is None  # type: ignore[attr-defined]
 
 
 async def renew_runs(session: AsyncSession, owner: str, run_ids: list[str], lease_s: float) -> int:

@@ -377,19 +377,19 @@ def test_a_killed_process_replies_end_within_a_lease_and_its_restart_touches_no_
 
 
 def test_a_late_subscriber_on_another_process_gets_the_text_so_far(tmp_path, database_url, redis_url):
-    """Opening a chat on process B while its reply streams on A: B's subscriber gets the text so far (a
-    `message.delta` from offset 0, `snapshot: true`) and then the live deltas, with no gap and no overlap."""
-    with two_servers(tmp_path, database_url, redis_url, CHATSVC_OFFLINE_TOKENS_PER_S="40") as (a, b):
+    """Opening a chat on process B while its reply streams on A — B started after the reply began, so it saw
+    none of it: B's subscriber gets the text so far (a `message.delta` from offset 0, `snapshot: true`) and
+    then the live deltas, with no gap and no overlap."""
+    env = {**cluster_env(database_url, redis_url), "CHATSVC_OFFLINE_TOKENS_PER_S": "40"}
+    with running_server(tmp_path / "data", env=env) as a:
         token = sign_up(a, "fay")
         chat_id = chat_in_project(a, token, "Late")
         with connected(a, token) as early:
             early.op("subscribe", topic=f"chat:{chat_id}")
             status, sent = send(a, token, chat_id)
             assert status == 202, sent
-            for _ in range(3):  # some text has streamed before B's subscriber arrives
-                early.until(lambda f: of_run(f, sent["run_id"]) and f["name"] == "message.delta")
-                early.recv()
-            with connected(b, token) as late:
+            early.until(lambda f: of_run(f, sent["run_id"]) and f["name"] == "message.delta")
+            with running_server(tmp_path / "data", env=env) as b, connected(b, token) as late:
                 late.op("subscribe", topic=f"chat:{chat_id}")
                 deltas = []
                 while True:
@@ -422,3 +422,47 @@ def test_an_admin_reconnect_reaches_the_users_sockets_on_every_process(tmp_path,
             for ws in (here, there):
                 goodbye = ws.until(lambda f: f["type"] == "goodbye", timeout=10)
                 assert goodbye["code"] == 1012 and goodbye["reconnect"] is True, goodbye
+
+
+def started_in_order(ws: Socket, run_ids: list[str]) -> list[str]:
+    """The runs among `run_ids` in the order their `run.started` frames arrive."""
+    order: list[str] = []
+    while len(order) < len(run_ids):
+        frame = ws.until(lambda f: f["type"] == "event" and f["name"] == "run.started"
+                         and f["data"]["run_id"] in run_ids, timeout=60)
+        order.append(frame["data"]["run_id"])
+    return order
+
+
+def test_queued_replies_start_in_the_order_sent_whichever_process_queued_them(tmp_path, database_url, redis_url):
+    """`if_busy: enqueue` on two processes: the replies start in the order their messages were sent (the
+    chat's order), not each process's own queue first; `interrupt` on one process drops every process's queue."""
+    with two_servers(tmp_path, database_url, redis_url, CHATSVC_OFFLINE_TOKENS_PER_S="150") as (a, b):
+        token = sign_up(a, "hal")
+        chat_id = chat_in_project(a, token, "Queue")
+        with connected(b, token) as ws:
+            ws.op("subscribe", topic=f"chat:{chat_id}")
+            _, first = send(a, token, chat_id)
+            ws.until(lambda f: of_run(f, first["run_id"]) and f["name"] == "message.delta")
+            queued = []
+            for server in (b, a, b, a):
+                status, sent = send(server, token, chat_id, if_busy="enqueue")
+                assert status == 202, sent
+                queued.append(sent["run_id"])
+            assert started_in_order(ws, queued) == queued
+            for run_id in queued:
+                end = ws.until(lambda f, r=run_id: of_run(f, r) and f["name"] in ENDINGS, timeout=60)
+                assert end["name"] == "message.completed", end
+
+            _, streaming = send(a, token, chat_id)
+            ws.until(lambda f: of_run(f, streaming["run_id"]) and f["name"] == "message.delta")
+            waiting = [send(server, token, chat_id, if_busy="enqueue")[1]["run_id"] for server in (a, b)]
+            status, urgent = send(b, token, chat_id, if_busy="interrupt")
+            assert status == 202, urgent
+            for run_id in (streaming["run_id"], *waiting):
+                end = ws.until(lambda f, r=run_id: of_run(f, r) and f["name"] in ENDINGS)
+                assert end["name"] == "run.cancelled", end
+            end = ws.until(lambda f: of_run(f, urgent["run_id"]) and f["name"] in ENDINGS, timeout=60)
+            assert end["name"] == "message.completed", end
+        statuses = [r["status"] for r in replies(a, token, chat_id)]
+    assert statuses == ["complete"] * 5 + ["cancelled"] * 3 + ["complete"], statuses

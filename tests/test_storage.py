@@ -172,6 +172,41 @@ async def test_grouped_artifact_insert_writes_only_what_each_creator_may(db: Dat
                 row["created_at"], row["version"])
 
 
+async def test_queued_replies_claim_their_chat_in_the_order_they_were_sent(db: Database):
+    """storage.chats: a chat goes to the earliest reply still waiting, whichever process queued it — a
+    hand-over to a later one frees the chat instead, and a later one's claim fails until the earlier ended."""
+    from sqlalchemy import update
+
+    from storage import chats
+    from storage.models import ChatMessage, ChatSession, User
+
+    async with db.write() as s:
+        user = User(username="q", username_key="q", email="q@example.com", password_hash="x")
+        s.add(user)
+        await s.flush()
+        chat_id = (await chats.create_session(s, owner_id=user.id)).id
+        first, second, third = new_id(), new_id(), new_id()
+        assert await chats.claim_run(s, chat_id, first, "a", 30)
+        for run_id in (first, second, third):
+            await chats.add_exchange(s, chat_id, "hi", user.id, run_id, None)
+        assert not await chats.claim_run(s, chat_id, second, "b", 30)  # held by the first
+
+    async def end(run_id: str) -> None:
+        await s.execute(update(ChatMessage).where(ChatMessage.run_id == run_id).values(status="complete"))
+
+    async with db.write() as s:  # process a queued the third: it may not jump the second (process b's)
+        await end(first)
+        assert not await chats.release_run(s, chat_id, first, next_run_id=third, owner="a", lease_s=30)
+        assert (await s.get(ChatSession, chat_id)).run_id is None  # freed for the one first in line
+        assert not await chats.claim_run(s, chat_id, third, "a", 30)
+        assert await chats.claim_run(s, chat_id, second, "b", 30)
+    async with db.write() as s:
+        await end(second)
+        assert not await chats.claim_run(s, chat_id, new_id(), "c", 30)  # a new message waits behind the third
+        assert await chats.release_run(s, chat_id, second, next_run_id=third, owner="b", lease_s=30)
+        assert (await s.get(ChatSession, chat_id)).run_owner == "b"
+
+
 async def test_run_leases_claim_once_and_sweep_only_what_is_abandoned(db: Database):
     """storage.chats run leases: one claim per chat until released or expired; the sweep interrupts the reply
     of an expired lease and old replies in chats free for a while, and nothing a live process holds."""
@@ -198,7 +233,7 @@ async def test_run_leases_claim_once_and_sweep_only_what_is_abandoned(db: Databa
         assert await chats.claim_run(s, live, replies[live], "alive", 30)
         assert not await chats.claim_run(s, live, new_id(), "other", 30)  # held: a second run cannot take it
         assert await chats.claim_run(s, mine, replies[mine], "me", 30)
-        assert await chats.claim_run(s, just_free, new_id(), "alive", 30)
+        assert await chats.claim_run(s, just_free, replies[just_free], "alive", 30)
         assert await chats.release_run(s, just_free, (await s.get(ChatSession, just_free)).run_id)
         an_hour_ago = utcnow() - dt.timedelta(hours=1)
         await s.execute(update(ChatSession).where(ChatSession.id.in_([expired, mine]))
@@ -216,7 +251,9 @@ async def test_run_leases_claim_once_and_sweep_only_what_is_abandoned(db: Databa
         assert await chats.active_runs_started_by(s, user.id, other_than="me") == 1  # live; mine's lease expired
         assert await chats.active_runs_started_by(s, user.id, other_than="alive") == 0
         assert await chats.active_runs_started_by(s, new_id(), other_than="me") == 0
-    async with db.write() as s:  # a freed chat can be claimed again; an expired lease can be taken over
+    async with db.write() as s:  # a freed chat can be claimed again; an expired lease only once its reply ended
         assert await chats.claim_run(s, expired, new_id(), "alive", 30)
+        assert not await chats.claim_run(s, mine, new_id(), "alive", 30)  # its reply still streams
+        await s.execute(update(ChatMessage).where(ChatMessage.run_id == replies[mine]).values(status="interrupted"))
         assert await chats.claim_run(s, mine, new_id(), "alive", 30)
         assert await chats.renew_runs(s, "alive", [rows[live].run_id], 30) == 1
