@@ -3,8 +3,11 @@
 A task is a row in `tasks`. Creating one commits it `queued` and publishes `task.created`; a worker
 slot claims it with a lease (renewed while it runs, so with several server processes each task runs
 once), runs its kind's coroutine, and ends it `succeeded` (result holds `artifact_id`), `failed`,
-`cancelled` (checked between steps) or, if the server stops, `interrupted`. Progress is published on
-`task:{id}` and `project:{id}` (at most every 100 ms, always the last) and persisted at most once a second.
+`cancelled` (checked between steps) or, if the server stops, `interrupted`. With several processes (a shared
+bus) `concurrency` bounds the tasks running at once in the whole deployment: a task finding every slot taken
+waits here, queued, and is tried again when a task ends anywhere (the bus says so) or at the next sweep.
+Progress is published on `task:{id}` and `project:{id}` (at most every 100 ms, always the last) and persisted
+at most once a second.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from storage.models import Task, utcnow
 log = logging.getLogger("chatsvc.task_manager")
 
 LEASE_S = 60.0
+TASK_ENDINGS = ("task.completed", "task.failed", "task.cancelled")
 SWEEP_EVERY_S = LEASE_S / 3  # how often expired leases are looked for (leases are renewed as often)
 CONTROL_TOPIC = "control:tasks"  # server-to-server requests; authorize_topic refuses it to every client
 PUBLISH_EVERY_S = 0.1
@@ -95,6 +99,9 @@ class TaskManager:
         self.bus = bus
         self.kinds = kinds
         self.slots = asyncio.Semaphore(max(1, concurrency))
+        self.cluster_slots = max(1, concurrency) if bus.shared else 0  # 0: the semaphore is the only bound
+        self.waiting: set[str] = set()  # tasks that found the deployment's slots taken
+        self.endings = 0  # tasks ended anywhere (seen on the bus): a slot may have come free
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.running: dict[str, asyncio.Task[None]] = {}
         self.project_of: dict[str, str] = {}  # running task -> its project
@@ -127,14 +134,14 @@ class TaskManager:
             async with self.slots:
                 if self.closing:
                     return
-                async with self.db.write() as s:
-                    task = await repo.claim(s, task_id, self.owner, LEASE_S)
-                    if task is None:
-                        return  # cancelled while queued, or another process took it
-                    ctx = TaskContext(self, task.id, task.project_id, task.created_by, dict(task.params or {}))
-                    self.project_of[task.id] = task.project_id
-                    kind = task.kind
-                    started = task_json(task)
+                task = await self._claim(task_id)
+                if task is None:
+                    return  # cancelled while queued, another process took it, or every slot is taken
+                # expire_on_commit is off: the claimed row's attributes stay readable after its transaction
+                ctx = TaskContext(self, task.id, task.project_id, task.created_by, dict(task.params or {}))
+                self.project_of[task.id] = task.project_id
+                kind = task.kind
+                started = task_json(task)
                 self._publish(started, "task.progress", {"progress": 0.0, "stage": "started", "done": 0,
                                                          "total": 0})
                 renew = self._tasks.spawn(self._renew(task_id))
@@ -157,6 +164,25 @@ class TaskManager:
             self.running.pop(task_id, None)
             self.project_of.pop(task_id, None)
             self.cancel_requested.discard(task_id)
+
+    async def _claim(self, task_id: str) -> Task | None:
+        """Claim a queued task if a slot of the deployment is free; else remember it as waiting."""
+        while True:
+            seen = self.endings
+            async with self.db.write() as s:
+                if self.cluster_slots and await repo.running_count(
+                        s, serialize=not self.db.sqlite) >= self.cluster_slots:
+                    task = None
+                else:
+                    self.waiting.discard(task_id)
+                    return await repo.claim(s, task_id, self.owner, LEASE_S)
+            if self.endings == seen:  # no task ended meanwhile: the next ending (or sweep) tries again
+                self.waiting.add(task_id)
+                return task
+
+    def _retry_waiting(self) -> None:
+        for task_id in list(self.waiting):
+            self.schedule(task_id)
 
     async def _renew(self, task_id: str) -> None:
         while True:
@@ -244,12 +270,20 @@ class TaskManager:
             await asyncio.sleep(SWEEP_EVERY_S)
             try:
                 await self._interrupt_orphans()
+                if self.bus.shared:  # also tasks whose creator is gone before running them
+                    async with self.db.read() as s:
+                        self.waiting.update(await repo.queued_ids(s))
+                self._retry_waiting()
             except Exception:  # the next sweep retries
                 log.exception("sweeping expired task leases failed")
 
     def on_control(self, event: Event) -> None:
-        """Bus tap: stop a task this process runs that another process was asked to cancel."""
-        if event.topic == CONTROL_TOPIC and event.name == "task.cancel_requested":
+        """Bus tap: stop a task this process runs that another process was asked to cancel; when a task ends
+        anywhere, try the tasks waiting for a slot again."""
+        if event.name in TASK_ENDINGS and event.topic.startswith("task:"):
+            self.endings += 1
+            self._retry_waiting()
+        elif event.topic == CONTROL_TOPIC and event.name == "task.cancel_requested":
             task_id = event.data.get("task_id")
             if task_id in self.running:
                 self.cancel_requested.add(task_id)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Task, utcnow
 
 ACTIVE = ("queued", "running")
+SLOTS_LOCK = 0x63686174  # PostgreSQL advisory lock serialising "count the running tasks, then claim one"
 
 
 async def create(session: AsyncSession, *, kind: str, project_id: str, created_by: str | None,
@@ -43,6 +44,16 @@ async def claim(session: AsyncSession, task_id: str, owner: str, lease_s: float)
     task.attempts += 1
     await session.flush()
     return task
+
+
+async def running_count(session: AsyncSession, *, serialize: bool) -> int:
+    """How many tasks run now in the whole deployment (expired leases are dead processes' and do not count).
+    `serialize` (PostgreSQL) holds a transaction-scoped advisory lock first, so two processes counting then
+    claiming cannot both take the last slot; SQLite's write transaction already excludes every other writer."""
+    if serialize:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SLOTS_LOCK})
+    return int(await session.scalar(
+        select(func.count()).select_from(Task).where(Task.status == "running", Task.lease_until >= utcnow())) or 0)
 
 
 async def renew_lease(session: AsyncSession, task_id: str, owner: str, lease_s: float) -> None:

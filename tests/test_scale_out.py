@@ -466,3 +466,73 @@ def test_queued_replies_start_in_the_order_sent_whichever_process_queued_them(tm
             assert end["name"] == "message.completed", end
         statuses = [r["status"] for r in replies(a, token, chat_id)]
     assert statuses == ["complete"] * 5 + ["cancelled"] * 3 + ["complete"], statuses
+
+
+@contextlib.contextmanager
+def fake_model_in_a_thread(rule: Callable[[dict[str, Any]], Any]) -> Iterator[str]:
+    """The fake OpenAI server on a loop of its own thread (these tests block); yields its base URL."""
+    import threading
+
+    from tests.fakes.openai_server import start_fake_openai
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = asyncio.run_coroutine_threadsafe(start_fake_openai(), loop).result(10)
+    fake.rule = rule
+    try:
+        yield fake.base_url
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+    assert not fake.errors, fake.errors
+
+
+def test_task_concurrency_holds_for_the_whole_deployment_and_cancel_works_from_any_process(
+        tmp_path, database_url, redis_url):
+    """CHATSVC_TASK_CONCURRENCY=1 with two processes: a task started on the other process waits until the
+    running one ends (here: cancelled from the process that does not run it), then runs."""
+    import re
+
+    from tests.fakes.openai_server import StructuredOutput
+
+    def answer(body: dict[str, Any]) -> Any:
+        uids = sorted(set(re.findall(r"REQ-\d+", body["messages"][-1]["content"])))
+        return StructuredOutput(None, {"test_cases": [
+            {"title": f"Check {uid}", "preconditions": "", "steps": [{"action": "do", "expected": "ok"}],
+             "expected_result": "ok", "priority": "high", "type": "functional", "requirement_uids": [uid]}
+            for uid in uids]}, delay=0.7)
+
+    with fake_model_in_a_thread(answer) as base_url, two_servers(
+            tmp_path, database_url, redis_url, CHATSVC_TASK_CONCURRENCY="1", CHATSVC_LLM="openai",
+            CHATSVC_OPENAI_BASE_URL=base_url, CHATSVC_OPENAI_API_KEY="test", CHATSVC_LLM_MAX_RETRIES="0") as (a, b):
+        token = sign_up(a, "ida")
+        _, project = http("POST", f"{a.base}/api/v1/projects", {"name": "Slots"}, token=token)
+        spec = "\n".join(f"REQ-{i}: The system shall record audit event number {i}." for i in range(1, 33))
+        status, doc = http("POST", f"{a.base}/api/v1/projects/{project['id']}/document-versions",
+                           {"title": "Spec", "content": spec}, token=token)
+        assert status == 201, doc
+        with connected(b, token) as ws:
+            ws.op("subscribe", topic=f"project:{project['id']}")
+            first = http("POST", f"{a.base}/api/v1/bot/test-cases", {"project_id": project["id"]}, token=token)[1]
+            ws.until(lambda f: f["type"] == "event" and f["name"] == "task.progress"
+                     and f["data"]["task_id"] == first["task_id"] and f["data"].get("stage") == "started")
+            second = http("POST", f"{b.base}/api/v1/bot/test-cases", {"project_id": project["id"]}, token=token)[1]
+            time.sleep(1.0)  # a model call or more: the second task would have started by now if it could
+            status, waiting = http("GET", f"{b.base}/api/v1/tasks/{second['task_id']}", token=token)
+            assert waiting["status"] == "queued", waiting
+            status, cancelled = http("POST", f"{b.base}/api/v1/tasks/{first['task_id']}/cancel", token=token)
+            assert status == 202, cancelled
+            frames = []
+            while not any(f["name"] == "task.completed" for f in frames):
+                frames.append(ws.until(lambda f: f["type"] == "event" and f["name"] != "task.created"
+                                       and f["data"].get("task_id") in (first["task_id"], second["task_id"]),
+                                       timeout=60))
+    ends = [(f["data"]["task_id"], f["name"]) for f in frames if f["name"] != "task.progress"]
+    assert ends == [(first["task_id"], "task.cancelled"), (second["task_id"], "task.completed")], ends
+    first_end = next(i for i, f in enumerate(frames) if f["name"] == "task.cancelled")
+    second_start = next(i for i, f in enumerate(frames) if f["data"]["task_id"] == second["task_id"]
+                        and f["name"] == "task.progress" and f["data"].get("stage") == "started")
+    assert first_end < second_start
