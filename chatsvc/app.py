@@ -17,6 +17,7 @@ from chatsvc import keys
 from chatsvc.access_cache import AccessCache
 from chatsvc.agent_pool import AgentPool
 from chatsvc.auth import SessionCookieStorage
+from chatsvc.cluster import ProcessDirectory
 from chatsvc.events import EventBus, InMemoryEventBus
 from chatsvc.http_errors import error_middleware
 from chatsvc.live import Limits
@@ -177,6 +178,11 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     runs = RunManager(db=db, bus=bus, pool=pool, provider=lambda: provider_settings(settings), tools=tools.run,
                       lease_s=settings.run_lease_s, max_per_user=settings.max_runs_per_user)
     app[keys.RUNS] = runs
+    cluster = ProcessDirectory(bus)
+    cluster.answer("stats", lambda _data: {"live_sockets": app[keys.SOCKETS].count(),
+                                           "active_runs": runs.active_count(), "running_tasks": len(tasks.running)})
+    cluster.answer("sockets.reconnect", lambda data: {"closed": app[keys.SOCKETS].reconnect_user(str(data["user_id"]))})
+    app[keys.CLUSTER] = cluster
     app[keys.SERVICES] = Services(
         chat=ChatService(db=db, bus=bus, runs=runs), bot=bot,
         projects=ProjectService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
@@ -185,7 +191,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
         rbac=RbacService(db=db),
         users=UserService(db=db, bus=bus, passwords=app[keys.PASSWORDS], limiter=app[keys.LOGIN_LIMITER],
                           settings=settings),
-        admin=AdminService(db=db, bus=bus, sockets=app[keys.SOCKETS]),
+        admin=AdminService(db=db, bus=bus, cluster=cluster),
         artifacts=ArtifactService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR]))
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
 
@@ -197,6 +203,8 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     bus.add_tap(on_event)
     bus.add_tap(runs.on_control)  # cancel requests relayed from other processes
     bus.add_tap(tasks.on_control)
+    bus.add_tap(cluster.on_event)
+    cluster.start()
     app[keys.METRICS].append(lambda: [
         ("chatsvc_active_runs", "Agent runs streaming now.", runs.active_count()),
         ("chatsvc_running_tasks", "Background tasks running in this process.", len(tasks.running)),
@@ -205,6 +213,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     await tasks.recover()
     yield
     await app[keys.SERVICES].artifacts.close()
+    await cluster.close()
     await runs.close()
     await tasks.close()
     await pool.close()

@@ -267,7 +267,6 @@ def chat_topic(session_id: str) -> str:
     return f"chat:{session_id}"
 
 
-SOCKETS_CONTROL_TOPIC = "control:sockets"  # server-to-server requests about sockets; no client may subscribe
 
 
 def user_topic(user_id: str) -> str:

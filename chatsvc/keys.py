@@ -15,6 +15,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from chatsvc.access_cache import AccessCache
     from chatsvc.agent_pool import AgentPool
+    from chatsvc.cluster import ProcessDirectory
     from chatsvc.events import Event, EventBus
     from chatsvc.live import Limits
     from chatsvc.run_manager import RunManager
@@ -47,6 +48,7 @@ TOPIC_SNAPSHOTS: web.AppKey[list[TopicSnapshot]] = web.AppKey("topic_snapshots")
 AGENTS: web.AppKey[AgentPool] = web.AppKey("agents")
 RUNS: web.AppKey[RunManager] = web.AppKey("runs")
 TASKS: web.AppKey[TaskManager] = web.AppKey("tasks")
+CLUSTER: web.AppKey[ProcessDirectory] = web.AppKey("cluster")  # this process's view of the deployment
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 
 # Request-scoped values, set while authenticating.

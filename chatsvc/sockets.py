@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from chatsvc import authz
 from chatsvc.errors import DomainError
-from chatsvc.events import SOCKETS_CONTROL_TOPIC, Event, EventBus
+from chatsvc.events import Event, EventBus
 from chatsvc.live import Connection
 from chatsvc.security import Principal
 from chatsvc.shutdown import TaskSet, wait_bounded
@@ -31,8 +31,8 @@ log = logging.getLogger("chatsvc.sockets")
 
 KICK_WAIT_S = 3.0  # each goodbye-and-close gives up on its peer after 2 s
 EXPIRY_CHECK_S = 30.0  # how often open sockets' sessions are checked for expiry
-_ACCESS_EVENTS = frozenset({"session.revoked", "user.updated", "project.deleted", "chat_session.deleted",
-                            "sockets.reconnect_requested"})  # +member.*
+_ACCESS_EVENTS = frozenset({"session.revoked", "user.updated", "project.deleted",
+                            "chat_session.deleted"})  # +member.*
 RECONNECT_CODE = 1012  # "service restart": clients reconnect and resume with `since`
 
 
@@ -66,15 +66,19 @@ class SocketRegistry:
     def of_user(self, user_id: str) -> list[Connection]:
         return [c for c in self.connections if c.user_id == user_id]
 
+    def reconnect_user(self, user_id: str) -> int:
+        """Ask every socket of the user in this process to reconnect (goodbye 1012); return how many."""
+        conns = self.of_user(user_id)
+        for conn in conns:
+            conn.kick(RECONNECT_CODE, "An administrator asked this connection to reconnect.", reconnect=True)
+        return len(conns)
+
     def on_event(self, event: Event) -> None:
         """Bus tap: runs synchronously inside publish(); anything slow goes to a tracked task."""
         name, topic = event.name, event.topic
         if name not in _ACCESS_EVENTS and not name.startswith("member."):
             return  # most events (every streamed delta) change no access: one set lookup, not five tests
-        if name == "sockets.reconnect_requested" and topic == SOCKETS_CONTROL_TOPIC:
-            for conn in self.of_user(str(event.data.get("user_id"))):
-                conn.kick(RECONNECT_CODE, "An administrator asked this connection to reconnect.", reconnect=True)
-        elif name == "session.revoked":
+        if name == "session.revoked":
             revoked = set(event.data.get("auth_session_ids", ()))
             for conn in list(self.connections):
                 if conn.auth_session_id in revoked:

@@ -98,18 +98,22 @@ class ReconnectView(AdminView):
 class StatsView(AdminView):
     path = "/admin/stats"
 
-    @endpoint("Counts of the whole system, plus this process's live sockets and runs", response=StatsOut,
+    @endpoint("Counts of the whole system and live numbers of every server process", response=StatsOut,
               errors=(403,),
-              description="Database counts are global. `live_sockets` and `active_runs` are the answering "
-                          "process's own (the same numbers as its `chatsvc_websockets` and `chatsvc_active_runs` "
-                          "gauges), so with several workers each reports its own.")
+              description="Database counts are global. `live_sockets`, `active_runs` and `running_tasks` are "
+                          "summed over every process of the deployment, asked over the event bus as of now "
+                          "(`processes` lists each one's own, the same numbers as its `chatsvc_websockets`, "
+                          "`chatsvc_active_runs` and `chatsvc_running_tasks` gauges).")
     async def get(self) -> StatsOut:
         async with self.db.read() as s:
             await authz.require_permission(s, self.principal, ADMIN)
             counts = await stats.system_counts(s)
+        answers = await self.app[keys.CLUSTER].ask("stats", {})
+        processes = [{"process": name, **numbers} for name, numbers in answers.by_process.items()]
         return StatsOut.model_validate({
             **counts, "tasks": sum(counts["tasks_by_status"].values()),
-            "live_sockets": self.app[keys.SOCKETS].count(), "active_runs": self.app[keys.RUNS].active_count(),
+            **{key: sum(int(p[key]) for p in processes) for key in ("live_sockets", "active_runs", "running_tasks")},
+            "processes": processes, "processes_missing": answers.missing,
         })
 
 

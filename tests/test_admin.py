@@ -182,8 +182,9 @@ async def test_stats_count_what_exists(client, settings):
     assert before.status == 200
     assert set(before.body) == {"users", "active_users", "projects", "document_versions", "artifacts",
                                 "chat_sessions", "messages", "tasks", "tasks_by_status", "live_sockets",
-                                "active_runs"}
+                                "active_runs", "running_tasks", "processes", "processes_missing"}
     assert before.body["active_runs"] == 0 and before.body["live_sockets"] == 0
+    assert [p["live_sockets"] for p in before.body["processes"]] == [0] and before.body["processes_missing"] == []
     user = await register_and_login(client)
     await user.post("/chat/sessions", {"title": "Mine"})
     await add_project(client, user, status="running")
@@ -197,7 +198,7 @@ async def test_stats_count_what_exists(client, settings):
     assert now["projects"] == b["projects"] + 2 and now["chat_sessions"] == b["chat_sessions"] + 1
     assert now["tasks"] == b["tasks"] + 2
     assert now["tasks_by_status"] == {"queued": 1, "running": 1}
-    assert now["live_sockets"] == 1
+    assert now["live_sockets"] == 1 and now["processes"][0]["live_sockets"] == 1
     await admin.patch(f"/admin/users/{user.id}", {"is_active": False})
     assert (await admin.get("/admin/stats")).body["active_users"] == b["active_users"]
 

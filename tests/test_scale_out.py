@@ -411,14 +411,18 @@ def test_a_late_subscriber_on_another_process_gets_the_text_so_far(tmp_path, dat
 
 
 def test_an_admin_reconnect_reaches_the_users_sockets_on_every_process(tmp_path, database_url, redis_url):
-    """`POST /admin/users/{id}/reconnect` on one process: the user's sockets on every process get goodbye 1012."""
+    """`GET /admin/stats` counts the sockets of every process; `POST /admin/users/{id}/reconnect` on one
+    process: the user's sockets on every process get goodbye 1012, and all of them are counted."""
     with two_servers(tmp_path, database_url, redis_url, CHATSVC_FIRST_USER_ADMIN="1") as (a, b):
         admin = sign_up(a, "root")
         user = sign_up(a, "gus")
         _, me = http("GET", f"{a.base}/api/v1/users/me", token=user)
         with connected(a, user) as here, connected(b, user) as there:
+            status, stats = http("GET", f"{b.base}/api/v1/admin/stats", token=admin)
+            assert status == 200 and stats["live_sockets"] == 2 and stats["processes_missing"] == [], stats
+            assert sorted(p["live_sockets"] for p in stats["processes"]) == [1, 1], stats
             status, out = http("POST", f"{a.base}/api/v1/admin/users/{me['id']}/reconnect", token=admin)
-            assert status == 200 and out == {"closed": 1}, out
+            assert status == 200 and out == {"closed": 2}, out
             for ws in (here, there):
                 goodbye = ws.until(lambda f: f["type"] == "goodbye", timeout=10)
                 assert goodbye["code"] == 1012 and goodbye["reconnect"] is True, goodbye

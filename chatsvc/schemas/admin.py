@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, StrictBool, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from chatsvc.schemas.common import ORM, PageQuery, Request, storable
 
@@ -30,8 +30,17 @@ class AdminUserUpdate(Request):
     check_name = field_validator("full_name")(storable)
 
 
+class ProcessStats(BaseModel):
+    """One server process's live numbers, as it answered."""
+
+    process: str = Field(description="host:pid, as in the `process` label of its /metrics")
+    live_sockets: int
+    active_runs: int
+    running_tasks: int
+
+
 class StatsOut(ORM):
-    """Counts of the whole system; live_sockets and active_runs are this process's own."""
+    """Counts of the whole system, and live numbers summed over every server process that answered."""
 
     users: int
     active_users: int
@@ -42,8 +51,13 @@ class StatsOut(ORM):
     messages: int
     tasks: int = Field(description="all tasks, whatever their status")
     tasks_by_status: dict[str, int] = Field(description="status -> count; statuses without tasks are absent")
-    live_sockets: int = Field(description="open websockets of the answering process")
-    active_runs: int = Field(description="agent runs streaming in the answering process")
+    live_sockets: int = Field(description="open websockets, all processes")
+    active_runs: int = Field(description="agent runs streaming, all processes")
+    running_tasks: int = Field(description="background tasks running, all processes")
+    processes: list[ProcessStats] = Field(description="each process's own numbers, the answering one first")
+    processes_missing: list[str] = Field(
+        description="processes heard of lately that did not answer within 1.5 s (their numbers are not in "
+                    "the sums)")
 
 
 TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]

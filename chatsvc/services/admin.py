@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatsvc import authz
 from chatsvc.errors import Conflict, Forbidden, NotFound
 from chatsvc.events import (
-    SOCKETS_CONTROL_TOPIC,
     EventBus,
     chat_topic,
     publish_resource,
@@ -35,7 +34,7 @@ from storage.db import Database
 from storage.models import User
 
 if TYPE_CHECKING:
-    from chatsvc.sockets import SocketRegistry  # the websocket layer: a dependency, not an import at run time
+    from chatsvc.cluster import ProcessDirectory
 
 ADMIN = "admin.access"
 
@@ -58,10 +57,10 @@ async def target_user(s: AsyncSession, principal: Principal, user_id: str) -> Us
 class AdminService:
     """Change, delete and reconnect any account."""
 
-    def __init__(self, *, db: Database, bus: EventBus, sockets: SocketRegistry) -> None:
+    def __init__(self, *, db: Database, bus: EventBus, cluster: ProcessDirectory) -> None:
         self.db = db
         self.bus = bus
-        self.sockets = sockets
+        self.cluster = cluster
 
     async def update_user(self, principal: Principal, user_id: str, *, is_active: bool | None,
                           is_superuser: bool | None, full_name: str | None) -> UserOut:
@@ -117,13 +116,12 @@ class AdminService:
                          actor=principal.user_id)
 
     async def reconnect_user(self, principal: Principal, user_id: str) -> int:
-        """Ask every websocket of the account to reconnect, in every process (through the bus: each process
-        closes its own); return how many of them this process had."""
+        """Ask every websocket of the account to reconnect, in every process (each closes its own); return
+        how many were asked (a process that does not answer in time is not counted)."""
         async with self.db.read() as s:
             user = await target_user(s, principal, user_id)
-        here = len(self.sockets.of_user(user.id))
-        self.bus.publish([SOCKETS_CONTROL_TOPIC], "sockets.reconnect_requested", {"user_id": user.id})
-        return here
+        answers = await self.cluster.ask("sockets.reconnect", {"user_id": user.id})
+        return sum(int(a.get("closed", 0)) for a in answers.by_process.values())
 
 
 async def _guard_loss(s: AsyncSession, principal: Principal, user: User, action: str) -> None:
