@@ -116,6 +116,7 @@ def server_env(cfg: Config, **extra: str) -> dict[str, str]:
         # the streaming rows run 16–64 replies per user (the default quota is 8).
         CHATSVC_MAX_SOCKETS_PER_USER="100000",
         CHATSVC_MAX_RUNS_PER_USER="100000",
+        CHATSVC_REGISTRATIONS_PER_IP="100000",
         PYTHONUNBUFFERED="1",
     )
     if cfg.agent_processes:

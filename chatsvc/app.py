@@ -116,18 +116,22 @@ async def executors_ctx(app: web.Application) -> AsyncIterator[None]:
     cpu.shutdown(wait=True, cancel_futures=True)
 
 
-def login_limiter(settings: Settings) -> LoginLimiter:
-    """Failed logins counted in Redis when processes share the work (so N of them allow what one does)."""
+def login_limiter(settings: Settings, *, registrations: bool = False) -> LoginLimiter:
+    """Failed logins (or accounts created per client IP) counted in Redis when processes share the work, so
+    N of them allow what one does."""
     limits = (settings.login_fail_limit_account, settings.login_fail_limit_ip, settings.login_window_s)
+    if registrations:
+        limits = (settings.registrations_per_ip, settings.registrations_per_ip, settings.registration_window_s)
     if settings.redis_url:
         from chatsvc.redis_limiter import RedisLoginLimiter  # redis-py is an optional extra
 
-        return RedisLoginLimiter(settings.redis_url, *limits)
+        return RedisLoginLimiter(settings.redis_url, *limits, name="register" if registrations else "login")
     return LoginLimiter(*limits)
 
 
 async def close_login_limiter(app: web.Application) -> None:
     await app[keys.LOGIN_LIMITER].close()
+    await app[keys.REGISTRATION_LIMITER].close()
 
 
 async def events_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -190,7 +194,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
         files=FileService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
         rbac=RbacService(db=db),
         users=UserService(db=db, bus=bus, passwords=app[keys.PASSWORDS], limiter=app[keys.LOGIN_LIMITER],
-                          settings=settings),
+                          settings=settings, registrations=app[keys.REGISTRATION_LIMITER]),
         admin=AdminService(db=db, bus=bus, cluster=cluster),
         artifacts=ArtifactService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR]))
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
@@ -251,6 +255,7 @@ def create_app(settings: Settings, *, db_connect_args: dict[str, Any] | None = N
     if db_connect_args:
         app[keys.DB_CONNECT_ARGS] = db_connect_args
     app[keys.LOGIN_LIMITER] = login_limiter(settings)
+    app[keys.REGISTRATION_LIMITER] = login_limiter(settings, registrations=True)
     app.on_cleanup.append(close_login_limiter)
     app[keys.BLOBS] = BlobStore(settings.blob_dir)
     app.cleanup_ctx.extend([database_ctx, executors_ctx, events_ctx, agents_ctx])

@@ -36,6 +36,7 @@ DB: web.AppKey[Database] = web.AppKey("db")
 CPU_EXECUTOR: web.AppKey[Executor] = web.AppKey("cpu_executor")
 PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
 LOGIN_LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
+REGISTRATION_LIMITER: web.AppKey[LoginLimiter] = web.AppKey("registration_limiter")  # accounts per client IP
 EVENTS: web.AppKey[EventBus] = web.AppKey("events")
 ACCESS: web.AppKey[AccessCache] = web.AppKey("access")  # principals and project roles between requests
 BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")

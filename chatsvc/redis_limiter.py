@@ -42,9 +42,10 @@ return 1
 class RedisLoginLimiter(LoginLimiter):
     """LoginLimiter counted in Redis for every process (falls back to this process's count without Redis)."""
 
-    def __init__(self, url: str, per_account: int, per_ip: int, window_s: int) -> None:
+    def __init__(self, url: str, per_account: int, per_ip: int, window_s: int, *, name: str = "login") -> None:
         super().__init__(per_account, per_ip, window_s)
-        redis_url, self.prefix = split_prefix(url)
+        redis_url, prefix = split_prefix(url)
+        self.prefix = prefix if name == "login" else f"{prefix}{name}."  # login keys keep their names
         self.redis: Redis = Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=2,
                                            socket_timeout=2, client_name=f"{self.prefix}limits")
         self._wait_script: Any = self.redis.register_script(WAIT)
@@ -74,10 +75,16 @@ class RedisLoginLimiter(LoginLimiter):
 
     async def record_failure(self, account: str, ip: str) -> None:
         await super().record_failure(account, ip)  # also here: the fallback must know the recent past
-        member = f"{time.time():.6f}:{secrets.token_hex(4)}"  # two failures in one microsecond are two
+        await self._record([self._key(account, ip), self._key("*", ip)])
+
+    async def record_ip(self, ip: str) -> None:
+        await super().record_ip(ip)
+        await self._record([self._key("*", ip)])
+
+    async def _record(self, keys: list[str]) -> None:
+        member = f"{time.time():.6f}:{secrets.token_hex(4)}"  # two events in one microsecond are two
         try:
-            await self._record_script(keys=[self._key(account, ip), self._key("*", ip)],
-                                      args=[time.time(), self.window_s, member])
+            await self._record_script(keys=keys, args=[time.time(), self.window_s, member])
         except (RedisError, OSError) as exc:
             self._unreachable(exc)
 

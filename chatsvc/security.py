@@ -169,6 +169,10 @@ class LoginLimiter:
             return max(1, int(q[-limit] + self.window_s - self._clock()) + 1)
         return None
 
+    async def record_ip(self, ip: str) -> None:
+        """Count one event of this ip alone (the registration limiter counts accounts created per ip)."""
+        self._fails.setdefault(("*", ip), deque()).append(self._clock())
+
     async def record_failure(self, account: str, ip: str) -> None:
         now = self._clock()
         for key in ((account.lower(), ip), ("*", ip)):

@@ -47,6 +47,8 @@ class Settings:
     login_fail_limit_account: int = 10
     login_fail_limit_ip: int = 100
     login_window_s: int = 600
+    registrations_per_ip: int = 20  # new accounts from one client IP per registration window; more: 429
+    registration_window_s: int = 3600
     first_user_admin: bool = False
     # Limits
     max_upload_bytes: int = 25 * 1024 * 1024

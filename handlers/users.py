@@ -47,10 +47,10 @@ class RegisterView(AccountView):
     path = "/users/register"
 
     @endpoint("Register a new account", body=UserRegister, response=UserOut, status=201, auth=False,
-              errors=(409, 422, 503))
+              errors=(409, 422, 429, 503))
     async def post(self, body: UserRegister) -> UserOut:
         return await self.users.register(email=body.email, username=body.username, password=body.password,
-                                         full_name=body.full_name)
+                                         full_name=body.full_name, ip=self.client_ip())
 
 
 class LoginView(AccountView):

@@ -77,6 +77,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
         data_dir=tmp_path / "data", port=0, bcrypt_rounds=4, offline_tokens_per_s=500.0,
         agent_executor="process", agent_processes=1,
+        registrations_per_ip=10_000,  # every test user registers from 127.0.0.1; test_users tests the limit
     )
     values.update(overrides)
     return Settings(**values)

@@ -28,7 +28,8 @@ def free_port() -> int:
 
 def server_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATSVC_")}
-    env.update(CHATSVC_BCRYPT_ROUNDS="4", PYTHONUNBUFFERED="1", **extra)
+    env.update(CHATSVC_BCRYPT_ROUNDS="4", PYTHONUNBUFFERED="1", CHATSVC_REGISTRATIONS_PER_IP="10000")
+    env.update(extra)
     return env
 
 

@@ -287,6 +287,15 @@ def test_failed_logins_count_across_processes(servers):
     assert http("POST", f"{b.base}/api/v1/users/login", {"username": "rita", "password": PASSWORD})[0] == 429
 
 
+def test_registrations_per_ip_count_across_processes(tmp_path, database_url, redis_url):
+    """The per-IP registration limit holds for the deployment, not per process."""
+    with two_servers(tmp_path, database_url, redis_url, CHATSVC_REGISTRATIONS_PER_IP="3") as (a, b):
+        statuses = [http("POST", f"{server.base}/api/v1/users/register",
+                         {"email": f"reg{i}@example.com", "username": f"reg{i}", "password": PASSWORD})[0]
+                    for i, server in enumerate((a, b, a, b))]
+    assert statuses == [201, 201, 201, 429], statuses
+
+
 @contextlib.contextmanager
 def two_servers(tmp_path: Path, database_url: str, redis_url: str, **env: str) -> Iterator[tuple[Server, Server]]:
     """Two processes on one database and one Redis, with these extra settings."""

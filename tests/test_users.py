@@ -85,6 +85,22 @@ async def test_login_rate_limit_per_account_and_ip(client):
     assert (await login(client, "grace", PASSWORD)).status == 200  # another account is not affected
 
 
+async def test_registrations_per_client_ip_are_limited(aiohttp_client, tmp_path):
+    """`registrations_per_ip` new accounts from one IP per window; the next answers 429 with Retry-After,
+    before any password is hashed. A refused (taken) name does not count."""
+    from tests.conftest import build_app, make_settings
+
+    client = await aiohttp_client(await build_app(make_settings(tmp_path, registrations_per_ip=3)))
+    for name in ("reg1", "reg2"):
+        assert (await register(client, name)).status == 201
+    assert (await register(client, "reg1")).status == 409
+    assert (await register(client, "reg3")).status == 201
+    refused = await register(client, "reg4")
+    assert_error(refused, 429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) > 3000  # the window is an hour
+    assert (await login(client, "reg3")).status == 200  # logging in is not affected
+
+
 async def test_cookie_session_needs_csrf(client):
     await register(client, "heidi")
     r = await client.post("/api/v1/users/session", json={"username": "heidi", "password": PASSWORD})

@@ -48,19 +48,24 @@ class UserService:
     """Register, log in and out, change one's own profile and password."""
 
     def __init__(self, *, db: Database, bus: EventBus, passwords: PasswordHasher, limiter: LoginLimiter,
-                 settings: Settings) -> None:
+                 settings: Settings, registrations: LoginLimiter) -> None:
         self.db = db
         self.bus = bus
         self.passwords = passwords
         self.limiter = limiter
+        self.registrations = registrations  # accounts created per client IP (every process: Redis)
         self.settings = settings
         self._throttled: dict[str, list[Any]] = {}  # ip -> [lock, attempts queued]: see _verify_throttled
 
-    async def register(self, *, email: str, username: str, password: str, full_name: str) -> UserOut:
-        """Create an account with the default role; a taken email or username is a 409 naming the field.
+    async def register(self, *, email: str, username: str, password: str, full_name: str, ip: str) -> UserOut:
+        """Create an account with the default role; a taken email or username is a 409 naming the field;
+        more than `registrations_per_ip` new accounts from one client IP in the window: 429.
 
         With `first_user_admin` (a local single-user install) the very first account becomes a superuser.
         """
+        wait = await self.registrations.ip_wait(ip)
+        if wait is not None:
+            raise RateLimited(wait, "Too many new accounts from your network; wait before registering another.")
         async with self.db.read() as s:  # a taken name costs no bcrypt (a flood of them starved logins)
             _refuse_taken(await users.taken(s, email=email, username=username))
         password_hash = await self.passwords.hash(password)  # before the transaction: bcrypt is slow
@@ -75,7 +80,9 @@ class UserService:
                 role = await rbac.by_name(s, role_name)
                 if role is not None:
                     await rbac.assign(s, user.id, role.id)
-            return UserOut.model_validate(user)
+            out = UserOut.model_validate(user)
+        await self.registrations.record_ip(ip)
+        return out
 
     async def authenticate(self, login: str, password: str, *, ip: str) -> UserOut:
         """Check a username-or-email and password, rate limited per account and IP; record the login time.
