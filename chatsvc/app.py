@@ -175,7 +175,8 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     pool = AgentPool(mode=settings.agent_executor, size=settings.agent_processes)  # tools: through each run
     app[keys.AGENTS] = pool
     kinds = task_kinds(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR], agents=pool, settings=settings)
-    tasks = TaskManager(db=db, bus=bus, kinds=kinds, concurrency=settings.task_concurrency)
+    tasks = TaskManager(db=db, bus=bus, kinds=kinds, concurrency=settings.task_concurrency,
+                        lease_s=settings.task_lease_s)
     app[keys.TASKS] = tasks
     bot = BotService(db=db, tasks=tasks, max_per_user=settings.max_tasks_per_user)
     tools = AgentTools(db=db, bot=bot)

@@ -65,6 +65,7 @@ class Settings:
     llm_max_retries: int = 2
     task_concurrency: int = 2
     run_lease_s: float = 15.0  # a process renews its runs' leases every third of this; expired: it is gone
+    task_lease_s: float = 60.0  # the same for background tasks
     max_tasks_per_user: int = 8  # queued or running at once; more answer 429
     max_runs_per_user: int = 8  # chat replies streaming or queued at once; more answer 429
     max_sockets_per_user: int = 50  # open websockets of one user per server process; more answer 429
@@ -119,8 +120,8 @@ class Settings:
             raise ValueError("bcrypt_rounds must be between 4 and 16")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be between 0 and 65535")
-        if self.run_lease_s < 1:
-            raise ValueError("run_lease_s must be at least 1 second")
+        if self.run_lease_s < 1 or self.task_lease_s < 1:
+            raise ValueError("run_lease_s and task_lease_s must be at least 1 second")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if bool(self.tls_cert) != bool(self.tls_key):

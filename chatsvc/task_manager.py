@@ -31,9 +31,8 @@ from storage.models import Task, utcnow
 
 log = logging.getLogger("chatsvc.task_manager")
 
-LEASE_S = 60.0
+LEASE_S = 60.0  # default; CHATSVC_TASK_LEASE_S
 TASK_ENDINGS = ("task.completed", "task.failed", "task.cancelled")
-SWEEP_EVERY_S = LEASE_S / 3  # how often expired leases are looked for (leases are renewed as often)
 CONTROL_TOPIC = "control:tasks"  # server-to-server requests; authorize_topic refuses it to every client
 PUBLISH_EVERY_S = 0.1
 PERSIST_EVERY_S = 1.0
@@ -83,7 +82,7 @@ class TaskContext:
         if now - self._last_persist >= PERSIST_EVERY_S or done >= total:
             self._last_persist = now
             async with self.manager.db.write() as s:
-                task = await repo.get(s, self.task_id)
+                task = await repo.get(s, self.task_id, lock=True)  # (a sweep elsewhere may write it too)
                 if task is not None and task.status == "running":
                     task.progress, task.stage, task.done, task.total = fraction, stage, done, total
 
@@ -94,11 +93,13 @@ TaskKind = Callable[[TaskContext], Awaitable[dict[str, Any]]]
 class TaskManager:
     """Create, run, cancel and recover background tasks."""
 
-    def __init__(self, *, db: Database, bus: EventBus, kinds: dict[str, TaskKind], concurrency: int) -> None:
+    def __init__(self, *, db: Database, bus: EventBus, kinds: dict[str, TaskKind], concurrency: int,
+                 lease_s: float = LEASE_S) -> None:
         self.db = db
         self.bus = bus
         self.kinds = kinds
         self.slots = asyncio.Semaphore(max(1, concurrency))
+        self.lease_s = lease_s  # renewed, and expired leases swept, every third of it
         self.cluster_slots = max(1, concurrency) if bus.shared else 0  # 0: the semaphore is the only bound
         self.waiting: set[str] = set()  # tasks that found the deployment's slots taken
         self.endings = 0  # tasks ended anywhere (seen on the bus): a slot may have come free
@@ -175,7 +176,7 @@ class TaskManager:
                     task = None
                 else:
                     self.waiting.discard(task_id)
-                    return await repo.claim(s, task_id, self.owner, LEASE_S)
+                    return await repo.claim(s, task_id, self.owner, self.lease_s)
             if self.endings == seen:  # no task ended meanwhile: the next ending (or sweep) tries again
                 self.waiting.add(task_id)
                 return task
@@ -186,15 +187,15 @@ class TaskManager:
 
     async def _renew(self, task_id: str) -> None:
         while True:
-            await asyncio.sleep(LEASE_S / 3)
+            await asyncio.sleep(self.lease_s / 3)
             async with self.db.write() as s:
-                await repo.renew_lease(s, task_id, self.owner, LEASE_S)
+                await repo.renew_lease(s, task_id, self.owner, self.lease_s)
 
     async def _end(self, ctx: TaskContext, status: str, *, result: dict[str, Any] | None = None,
                    error: str | None = None) -> None:
         """Store the outcome, with the last progress reported (it is persisted only once a second meanwhile)."""
         async with self.db.write() as s:
-            task = await repo.get(s, ctx.task_id)
+            task = await repo.get(s, ctx.task_id, lock=True)  # a sweep elsewhere may be writing it too
             if task is None:
                 return
             if ctx.last is not None:
@@ -250,7 +251,7 @@ class TaskManager:
     async def recover(self) -> None:
         """Start-up: tasks a crash left `running` become interrupted — every one when this process works alone
         (no other can be running them), else those whose owner's lease expired, then the same every
-        SWEEP_EVERY_S for as long as the server runs; queued ones are scheduled."""
+        third of a lease for as long as the server runs; queued ones are scheduled."""
         await self._interrupt_orphans(every_running=not self.bus.shared)
         async with self.db.read() as s:
             queued = await repo.queued_ids(s)
@@ -267,7 +268,7 @@ class TaskManager:
     async def _sweep(self) -> None:
         """Interrupt tasks whose owner stopped renewing its lease (a process that crashed while others run)."""
         while True:
-            await asyncio.sleep(SWEEP_EVERY_S)
+            await asyncio.sleep(self.lease_s / 3)
             try:
                 await self._interrupt_orphans()
                 if self.bus.shared:  # also tasks whose creator is gone before running them

@@ -225,7 +225,10 @@ async def interrupt_abandoned(session: AsyncSession, *, grace_s: float,
     expired_runs = [run_id for _chat, run_id in expired if run_id not in keep_runs]
     if expired_runs:
         cond = or_(cond, and_(stale, ChatMessage.run_id.in_(expired_runs)))
-    rows = [m for m in await session.scalars(select(ChatMessage).where(cond)) if m.run_id not in keep_runs]
+    # Several processes sweep at once: each takes the rows no other sweep holds (see tasks.interrupt_expired).
+    rows = [m for m in await session.scalars(select(ChatMessage).where(cond).with_for_update(skip_locked=True)
+                                             .execution_options(populate_existing=True))
+            if m.run_id not in keep_runs]
     for message in rows:
         message.status = "interrupted"
     for chat_id, run_id in expired:

@@ -83,7 +83,10 @@ async def interrupt_expired(session: AsyncSession, *, owner: str | None = None,
         cond = (Task.status == "running") & ((Task.lease_until < now) | (Task.lease_owner == owner))
     if every_running:
         cond = Task.status == "running"
-    rows = list(await session.scalars(select(Task).where(cond)))
+    # Several processes sweep at once: each takes the rows no other sweep holds (PostgreSQL; SQLite has one
+    # writer), and reads them afresh, so two never update one row (a versioned row would raise StaleDataError).
+    rows = list(await session.scalars(select(Task).where(cond).with_for_update(skip_locked=True)
+                                      .execution_options(populate_existing=True)))
     for task in rows:
         task.status = "interrupted"
         task.finished_at = now

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+import random
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,7 @@ from tests.conftest import POSTGRES_URL, _service_unavailable, redis_url_with
 from tests.procutil import ROOT, Server, http, running_server, server_env
 
 websockets_sync = pytest.importorskip("websockets.sync.client")
+websockets_exceptions = pytest.importorskip("websockets.exceptions")
 redis_asyncio = pytest.importorskip("redis.asyncio")
 asyncpg = pytest.importorskip("asyncpg")
 
@@ -388,8 +394,9 @@ def test_a_killed_process_replies_end_within_a_lease_and_its_restart_touches_no_
 def test_a_late_subscriber_on_another_process_gets_the_text_so_far(tmp_path, database_url, redis_url):
     """Opening a chat on process B while its reply streams on A — B started after the reply began, so it saw
     none of it: B's subscriber gets the text so far (a `message.delta` from offset 0, `snapshot: true`) and
-    then the live deltas, with no gap and no overlap."""
-    env = {**cluster_env(database_url, redis_url), "CHATSVC_OFFLINE_TOKENS_PER_S": "40"}
+    then the live deltas, with no gap and no overlap. (A slow reply, stopped once that is seen: B's start-up
+    takes seconds.)"""
+    env = {**cluster_env(database_url, redis_url), "CHATSVC_OFFLINE_TOKENS_PER_S": "5"}
     with running_server(tmp_path / "data", env=env) as a:
         token = sign_up(a, "fay")
         chat_id = chat_in_project(a, token, "Late")
@@ -407,7 +414,9 @@ def test_a_late_subscriber_on_another_process_gets_the_text_so_far(tmp_path, dat
                         break
                     if frame["name"] == "message.delta":
                         deltas.append(frame["data"])
-    assert frame["name"] == "message.completed", frame
+                    if len(deltas) == 3:  # the text so far and live deltas after it: enough, stop the reply
+                        assert http("POST", f"{b.base}/api/v1/chat/sessions/{chat_id}/cancel", token=token)[0] == 202
+    assert frame["name"] == "run.cancelled", frame
     snapshots = [i for i, d in enumerate(deltas) if d.get("snapshot")]
     assert snapshots, deltas[:3]
     first = snapshots[0]
@@ -549,3 +558,264 @@ def test_task_concurrency_holds_for_the_whole_deployment_and_cancel_works_from_a
     second_start = next(i for i, f in enumerate(frames) if f["data"]["task_id"] == second["task_id"]
                         and f["name"] == "task.progress" and f["data"].get("stage") == "started")
     assert first_end < second_start
+
+
+
+# --- soak: several processes under mixed load, one killed and restarted every few seconds -------------------
+
+SOAK_S = 60
+KILL_EVERY_S = 10
+SOAK_LEASE_S = 3
+TERMINAL_TASK = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+class SoakProcess:
+    """A server process whose output goes to a file (a minute of load would fill a pipe nobody reads)."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str], log: Path) -> None:
+        from tests.procutil import free_port
+
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = log
+        with log.open("w") as out:
+            self.proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--data-dir", str(data_dir)],
+                                         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, log.read_text()
+            with contextlib.suppress(OSError):
+                if http("GET", f"{self.base}/healthz")[0] == 200:
+                    return
+            assert time.monotonic() < deadline, "a soak process did not become healthy in 60 s"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class SoakLog:
+    """What the load saw: acknowledged writes, server errors, resumes (threads append; list.append is atomic)."""
+
+    def __init__(self) -> None:
+        self.artifacts: list[str] = []
+        self.messages: list[tuple[str, str, str]] = []  # (chat_id, run_id, client_msg_id), each answered 202
+        self.tasks: list[str] = []
+        self.ended_runs: set[str] = set()
+        self.server_errors: list[str] = []
+        self.unanswered = 0  # requests whose process died under them (not acknowledged: nothing to check)
+        self.refused = 0  # 429s (quotas) and 503s (retryable)
+        self.resumes: list[float] = []  # seconds from losing a socket to having resumed every subscription
+        self.resume_failures: list[str] = []
+        self.gaps: list[str] = []
+        self.kills = 0
+
+
+def soak_load(stop: threading.Event, log: SoakLog, live: list[SoakProcess], token: str, project_id: str,
+              chats: list[str], seed: int) -> None:
+    """Mixed REST load on random live processes until `stop`: artifacts, chat messages, tasks, reads."""
+    rnd = random.Random(seed)
+    n = 0
+    while not stop.is_set():
+        n += 1
+        base = rnd.choice(list(live)).base
+        op = rnd.choice(("artifact", "artifact", "send", "task", "read"))
+        try:
+            if op == "artifact":
+                status, body = http("POST", f"{base}/api/v1/projects/{project_id}/artifacts",
+                                    {"type": "note", "name": f"soak {seed}-{n}", "content": {"n": n}}, token=token)
+                if status == 201:
+                    log.artifacts.append(body["id"])
+            elif op == "send":
+                chat_id = rnd.choice(chats)
+                if sum(1 for c, r, _ in log.messages if c == chat_id and r not in log.ended_runs) >= 2:
+                    continue  # keep each chat's queue short, so that it drains after the soak
+                client_msg_id = f"soak-{seed}-{n}"
+                status, body = http("POST", f"{base}/api/v1/chat/sessions/{chat_id}/messages",
+                                    {"content": "help", "if_busy": "enqueue", "client_msg_id": client_msg_id},
+                                    token=token)
+                if status == 202:
+                    log.messages.append((chat_id, body["run_id"], client_msg_id))
+            elif op == "task":
+                status, body = http("POST", f"{base}/api/v1/bot/test-cases", {"project_id": project_id}, token=token)
+                if status == 202:
+                    log.tasks.append(body["task_id"])
+            else:
+                status, body = http("GET", f"{base}/api/v1/projects/{project_id}", token=token)
+            if status >= 500 and status != 503:
+                log.server_errors.append(f"{op} on {base}: {status} {body}")
+            elif status in (429, 503):
+                log.refused += 1
+        except (OSError, HTTPException, json.JSONDecodeError):
+            log.unanswered += 1  # the process was killed under this request
+        time.sleep(0.02)
+
+
+def soak_socket(stop: threading.Event, log: SoakLog, live: list[SoakProcess], token: str, topics: list[str],
+                serving: list[str], index: int) -> None:
+    """One websocket client: subscribe to every topic; when its process dies, reconnect to a live one and
+    resume each topic with `since` — every missed event must come back, in order, with no gap."""
+    position: dict[str, tuple[str, int]] = {}  # topic -> (epoch, last seq seen)
+    lost_at: float | None = None
+    while not stop.is_set():
+        process = random.choice(list(live))
+        try:
+            with connected(_AsServer(process.base), token) as ws:
+                serving[index] = process.base
+                for topic in topics:
+                    since = position.get(topic)
+                    data = ws.op("subscribe", topic=topic,
+                                 **({"since": {"epoch": since[0], "seq": since[1]}} if since else {}))
+                    if since and not data.get("recovered"):
+                        log.resume_failures.append(f"{topic}: {data}")
+                    if not since:
+                        position[topic] = (data["epoch"], data["seq"])
+                if lost_at is not None:
+                    log.resumes.append(time.monotonic() - lost_at)
+                    lost_at = None
+                while not stop.is_set():
+                    try:
+                        frame = ws.recv(timeout=0.5)
+                    except TimeoutError:
+                        continue
+                    if frame["type"] == "reset":
+                        log.resume_failures.append(f"reset: {frame}")
+                    if frame["type"] != "event":
+                        continue
+                    epoch, seq = position.get(frame["topic"], (frame["epoch"], frame["seq"] - 1))
+                    if frame["data"].get("snapshot") and (frame["epoch"], frame["seq"]) == (epoch, seq):
+                        continue  # the text so far, sent to this subscriber alone at the position it was told
+                    if frame["epoch"] != epoch or frame["seq"] != seq + 1:
+                        log.gaps.append(f"{frame['topic']}: {epoch}/{seq} then {frame['epoch']}/{frame['seq']}")
+                    position[frame["topic"]] = (frame["epoch"], frame["seq"])
+                    if frame["name"] in ENDINGS:
+                        log.ended_runs.add(frame["data"].get("run_id", ""))
+        except (OSError, websockets_exceptions.ConnectionClosed, TimeoutError):
+            if lost_at is None:
+                lost_at = time.monotonic()
+            serving[index] = ""
+            time.sleep(0.1)
+
+
+@dataclasses.dataclass
+class _AsServer:
+    """What `connected` needs of a server: its base URL."""
+
+    base: str
+
+
+def test_soak_processes_killed_and_restarted_under_mixed_load(tmp_path, database_url, redis_url):
+    """Three processes, a minute of mixed REST + streaming + task load and two websocket clients, a process
+    killed (-9) and replaced every 10 s: no acknowledged write is lost, no reply or task is left running,
+    every socket resumes its subscriptions with nothing missed, and no request answers a 5xx."""
+    env = {**cluster_env(database_url, redis_url), "CHATSVC_OFFLINE_TOKENS_PER_S": "300",
+           "CHATSVC_RUN_LEASE_S": str(SOAK_LEASE_S), "CHATSVC_TASK_LEASE_S": str(SOAK_LEASE_S),
+           "CHATSVC_MAX_RUNS_PER_USER": "1000", "CHATSVC_MAX_TASKS_PER_USER": "4", "CHATSVC_LOG_LEVEL": "WARNING"}
+    data_dir = tmp_path / "data"
+    started = 0
+
+    def start() -> SoakProcess:
+        nonlocal started
+        started += 1
+        return SoakProcess(data_dir, env, tmp_path / f"process-{started}.log")
+
+    live = [start()]  # alone first: it migrates the new database
+    live += [start(), start()]
+    everyone = list(live)
+    log = SoakLog()
+    stop = threading.Event()
+    try:
+        token = sign_up(live[0], "soak")
+        _, project = http("POST", f"{live[0].base}/api/v1/projects", {"name": "Soak"}, token=token)
+        spec = "\n".join(f"REQ-{i}: The system shall record audit event number {i}." for i in range(1, 13))
+        assert http("POST", f"{live[0].base}/api/v1/projects/{project['id']}/document-versions",
+                    {"title": "Spec", "content": spec}, token=token)[0] == 201
+        chats = [chat_in_project_of(live[0], token, project["id"]) for _ in range(4)]
+        topics = [f"project:{project['id']}", *(f"chat:{c}" for c in chats)]
+        serving = ["", ""]
+        threads = [threading.Thread(target=soak_load, args=(stop, log, live, token, project["id"], chats, seed))
+                   for seed in range(3)]
+        threads += [threading.Thread(target=soak_socket, args=(stop, log, live, token, topics, serving, i))
+                    for i in range(2)]
+        for thread in threads:
+            thread.start()
+        began = time.monotonic()
+        for cycle in range(SOAK_S // KILL_EVERY_S - 1):  # at 10, 20, ... 50 s, whatever a restart takes
+            time.sleep(max(0.0, began + (cycle + 1) * KILL_EVERY_S - time.monotonic()))
+            # kill the process a websocket client is on (in turn), so that every kill is resumed from
+            target = serving[cycle % 2]
+            victim = next((p for p in live if p.base == target), random.choice(live))
+            live.remove(victim)
+            victim.proc.kill()
+            victim.proc.wait()
+            log.kills += 1
+            replacement = start()
+            everyone.append(replacement)
+            live.append(replacement)
+        time.sleep(max(0.0, began + SOAK_S - time.monotonic()))
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        settled = settle(log, live[0], token, chats)
+    finally:
+        stop.set()
+        for process in everyone:
+            process.stop()
+    summary = {"kills": log.kills, "artifacts": len(log.artifacts), "messages": len(log.messages),
+               "tasks": len(log.tasks), "unanswered": log.unanswered, "refused": log.refused,
+               "resumes": len(log.resumes), "slowest_resume_s": round(max(log.resumes, default=0), 2),
+               "settled_s": round(settled, 1)}
+    print("soak:", json.dumps(summary))
+    (tmp_path / "soak.json").write_text(json.dumps(summary))
+    assert log.kills >= 5, summary
+    assert not log.server_errors, log.server_errors[:5]
+    assert not log.resume_failures and not log.gaps, (log.resume_failures[:5], log.gaps[:5])
+    assert len(log.resumes) >= log.kills, summary  # a socket was on every killed process and came back
+    assert log.artifacts and log.messages and log.tasks, summary
+    for process in everyone:
+        if process.proc.returncode != -signal.SIGKILL:
+            assert "Traceback" not in process.log.read_text(), process.log.read_text()[-3000:]
+
+
+def chat_in_project_of(server: SoakProcess | Server, token: str, project_id: str) -> str:
+    status, chat = http("POST", f"{server.base}/api/v1/chat/sessions", {"project_id": project_id}, token=token)
+    assert status == 201, chat
+    return str(chat["id"])
+
+
+def settle(log: SoakLog, server: SoakProcess, token: str, chats: list[str]) -> float:
+    """After the load: wait until every acknowledged reply and task has ended (a killed process's within about
+    a lease, by the survivors' sweeps), then check that every acknowledged write is there; return how long the
+    wait took."""
+    began = time.monotonic()
+    deadline = began + 20 * SOAK_LEASE_S + 60  # queued replies drain one at a time per chat
+    acked_runs = {run_id for _, run_id, _ in log.messages}
+    while True:
+        messages = []
+        for chat_id in chats:
+            status, page = http("GET", f"{server.base}/api/v1/chat/sessions/{chat_id}/messages?limit=200", token=token)
+            assert status == 200, page
+            messages += page["items"]
+        tasks = [http("GET", f"{server.base}/api/v1/tasks/{task_id}", token=token)[1] for task_id in log.tasks]
+        streaming = [m for m in messages if m["status"] == "streaming"]
+        running = [t for t in tasks if t["status"] not in TERMINAL_TASK]
+        if not streaming and not running:
+            break
+        assert time.monotonic() < deadline, (f"still streaming: {len(streaming)}, tasks unfinished: "
+                                             f"{[(t['id'], t['status']) for t in running][:5]}")
+        time.sleep(0.5)
+    users = {m["client_msg_id"] for m in messages if m["role"] == "user"}
+    replies = {m["run_id"]: m for m in messages if m["role"] == "assistant"}
+    assert {c for _, _, c in log.messages} <= users, "an acknowledged message was lost"
+    assert acked_runs <= set(replies), "an acknowledged message's reply was lost"
+    assert {r["status"] for r in replies.values()} <= {"complete", "interrupted", "cancelled"}, replies
+    for artifact_id in log.artifacts:
+        status, body = http("GET", f"{server.base}/api/v1/artifacts/{artifact_id}", token=token)
+        assert status == 200, ("an acknowledged artifact was lost", artifact_id, body)
+    return time.monotonic() - began
