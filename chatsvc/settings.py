@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -93,7 +94,14 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name == "secret_key":
+            if f.name == "secret_key":  # several hosts must sign cookies with one key
+                key = env.get("CHATSVC_SECRET_KEY", "").strip()
+                if key:
+                    if not re.fullmatch(r"[0-9a-fA-F]{64}", key):
+                        raise ValueError("CHATSVC_SECRET_KEY must be 64 hex digits (32 random bytes), like the "
+                                         f"data dir's {SECRET_FILE}: python -c 'import secrets; "
+                                         "print(secrets.token_hex(32))'")
+                    values["secret_key"] = bytes.fromhex(key)
                 continue
             raw = env.get(f"CHATSVC_{f.name.upper()}")
             if raw is None:

@@ -302,6 +302,26 @@ def test_registrations_per_ip_count_across_processes(tmp_path, database_url, red
     assert statuses == [201, 201, 201, 429], statuses
 
 
+def test_hosts_with_their_own_data_dirs_share_cookie_sessions_through_one_secret_key(
+        tmp_path, database_url, redis_url):
+    """Several hosts behind a load balancer: with one CHATSVC_SECRET_KEY a browser session made on one host is
+    good on another (without it each host would generate its own key into its data dir)."""
+    import urllib.request
+
+    env = {**cluster_env(database_url, redis_url), "CHATSVC_SECRET_KEY": "5e" * 32}
+    with running_server(tmp_path / "a", env=env) as a, running_server(tmp_path / "b", env=env) as b:
+        sign_up(a, "jan")
+        request = urllib.request.Request(f"{a.base}/api/v1/users/session", method="POST",
+                                         data=json.dumps({"username": "jan", "password": PASSWORD}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            cookie = resp.headers["Set-Cookie"].split(";")[0]
+        me = urllib.request.Request(f"{b.base}/api/v1/users/me", headers={"Cookie": cookie})
+        with urllib.request.urlopen(me, timeout=10) as resp:
+            assert resp.status == 200 and json.loads(resp.read())["username"] == "jan"
+    assert not list(tmp_path.glob("*/secret*"))  # the key came from the environment, none was generated
+
+
 @contextlib.contextmanager
 def two_servers(tmp_path: Path, database_url: str, redis_url: str, **env: str) -> Iterator[tuple[Server, Server]]:
     """Two processes on one database and one Redis, with these extra settings."""
