@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -12,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,25 @@ def running_server(data_dir: Path, *args: str, env: dict[str, str] | None = None
         except subprocess.TimeoutExpired:
             proc.kill()
             server.output, _ = proc.communicate()
+
+
+@contextlib.contextmanager
+def fake_model_in_a_thread(rule: Callable[[dict[str, Any]], Any]) -> Iterator[str]:
+    """The fake OpenAI server on a loop of its own thread (these tests block); yields its base URL."""
+    import threading
+
+    from tests.fakes.openai_server import start_fake_openai
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = asyncio.run_coroutine_threadsafe(start_fake_openai(), loop).result(10)
+    fake.rule = rule
+    try:
+        yield fake.base_url
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+    assert not fake.errors, fake.errors

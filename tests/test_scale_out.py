@@ -27,7 +27,7 @@ import pytest
 
 from tests.chatutil import ENDINGS, of_run, streamed_text
 from tests.conftest import POSTGRES_URL, _service_unavailable, redis_url_with
-from tests.procutil import ROOT, Server, http, running_server, server_env
+from tests.procutil import ROOT, Server, fake_model_in_a_thread, http, running_server, server_env
 
 websockets_sync = pytest.importorskip("websockets.sync.client")
 websockets_exceptions = pytest.importorskip("websockets.exceptions")
@@ -508,28 +508,6 @@ def test_queued_replies_start_in_the_order_sent_whichever_process_queued_them(tm
             assert end["name"] == "message.completed", end
         statuses = [r["status"] for r in replies(a, token, chat_id)]
     assert statuses == ["complete"] * 5 + ["cancelled"] * 3 + ["complete"], statuses
-
-
-@contextlib.contextmanager
-def fake_model_in_a_thread(rule: Callable[[dict[str, Any]], Any]) -> Iterator[str]:
-    """The fake OpenAI server on a loop of its own thread (these tests block); yields its base URL."""
-    import threading
-
-    from tests.fakes.openai_server import start_fake_openai
-
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    fake = asyncio.run_coroutine_threadsafe(start_fake_openai(), loop).result(10)
-    fake.rule = rule
-    try:
-        yield fake.base_url
-    finally:
-        asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-    assert not fake.errors, fake.errors
 
 
 def test_task_concurrency_holds_for_the_whole_deployment_and_cancel_works_from_any_process(
