@@ -114,7 +114,15 @@ def fake_model_in_a_thread(rule: Callable[[dict[str, Any]], Any]) -> Iterator[st
         yield fake.base_url
     finally:
         asyncio.run_coroutine_threadsafe(fake.close(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(10)  # answers still thinking
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
     assert not fake.errors, fake.errors
+
+
+async def _cancel_the_rest() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
