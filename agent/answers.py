@@ -43,9 +43,12 @@ def _search(data: dict[str, Any]) -> str:
 
 def _requirement(data: dict[str, Any]) -> str:
     section = f" — section *{data['section']}*" if data.get("section") else ""
-    modal = data.get("modality", "")
-    kind = "a prohibition" if " not " in f" {data.get('statement', '').lower()} " and modal in ("shall", "must") \
-        else "mandatory" if modal in ("shall", "must") else "recommended" if modal == "should" else "optional"
+    modal = str(data.get("modality") or "")
+    verb = (modal.lower().split() or [""])[0]  # "shall not" (DESIGN §7) or, from older versions, "shall"
+    negated = " not" in f" {modal.lower()}" or " never" in f" {modal.lower()}" or \
+        " not " in f" {data.get('statement', '').lower()} "
+    kind = "a prohibition" if negated and verb in ("shall", "must") \
+        else "mandatory" if verb in ("shall", "must") else "recommended" if verb == "should" else "optional"
     return (f"**{data['uid']}**{section}\n\n> {data['statement']}\n\n"
             f"It is {kind} (\"{modal}\", priority {data.get('priority')}). A test for it should set up the "
             f"situation it describes, act, and check the outcome the statement promises.")

@@ -3,22 +3,31 @@
 Pure function over plain data; returns the `coverage_report` artifact content (DESIGN §9).
 
 Matching, per (requirement, test case) pair:
-1. Declared: the requirement uid is in the test's `requirement_uids` or `links`, or is named in its
-   title, preconditions, steps or expected result (uids match whole tokens, case-insensitively). If any
-   of the test's links to that requirement carries a fingerprint, the pair is `explicit` when one of
-   those fingerprints equals the requirement's current fingerprint and `stale` otherwise (the
+1. Declared, only from the test's own fields and text, never from requirement text: a test that lists
+   requirements in `requirement_uids` or `links` declares exactly those (its free text is not scanned: a
+   generated test quotes its requirement's statement, which may name other requirements, "as configured in
+   BR-2302"). A test without such fields declares the uids named in its title, preconditions, steps or
+   expected result (whole tokens, case-insensitively), except inside a verbatim quote of a requirement's
+   statement. If any of the test's links to that requirement carries a fingerprint, the pair is `explicit`
+   when one of those fingerprints equals the requirement's current fingerprint and `stale` otherwise (the
    requirement changed after the test was written); without a fingerprint it is `explicit`.
-2. Inferred: a test with no explicit pair in this document (unlinked, or only stale/dangling refs) is
-   compared lexically with every requirement it has not declared: BM25 with Lucene's smoothed IDF over
-   the requirement statements, normalised by each requirement's self-score (see agent.textmatch), over
-   the test's title + steps + expected result. A score >= threshold makes the pair `inferred`. A test
-   that declares what it verifies is taken at its word and infers nothing further.
+2. Inferred: a test that declares no requirement of this document (unlinked, or only dangling refs) is
+   compared lexically with every requirement: BM25 with Lucene's smoothed IDF over the requirement
+   statements, normalised by each requirement's self-score (see agent.textmatch), over the test's title +
+   steps + expected result. Terms: agent.textmatch.tokenize after joining phrasal verbs ("logs in" -> login,
+   "sign out" -> signout, so "logs in" never meets "error logging"), minus GENERIC_TERMS (words nearly every
+   requirement or test uses). A pair is `inferred` when its score >= threshold, the two share at least
+   MIN_SHARED_TERMS terms (all of the requirement's terms when it has fewer), and its score is at least
+   BEST_SHARE of the test's best score (one test verifies one thing: the runner-up of a close call is kept,
+   a distant second is not). A test that declares what it verifies (even only stale links) is taken at its
+   word and infers nothing.
 
 A requirement's status is the strongest of its pairs: covered (explicit) > stale > inferred > uncovered,
 so a stale link outranks an inferred match (the row still lists the inferred test). The four counts
 partition the requirements. `coverage_pct` counts covered only; `coverage_pct_with_inferred` adds
-inferred; `by_priority` counts covered only, like `coverage_pct`. An orphan is a test case with no
-explicit or inferred pair (only-stale and only-dangling tests included). Dangling refs come from
+inferred; `by_priority` counts covered only, like `coverage_pct`. A test with an explicit or inferred pair
+covers; one whose only pairs are stale is suspect (`suspect_tests`: its requirement changed, review it);
+one with no pair at all is an orphan (only-dangling tests included). Dangling refs come from
 `requirement_uids` and `links` only (free text is not scanned for unknown ids: "UTF-8" looks like one).
 Row tests carry origin explicit|stale|inferred, score 1.0 for declared pairs and the similarity
 (4 decimals) for inferred ones, sorted by score desc, then origin, then tc_id.
@@ -27,20 +36,35 @@ Row tests carry origin explicit|stale|inferred, score 1.0 for declared pairs and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from agent.textmatch import TOKENIZER_DESCRIPTION, Bm25Index, tokenize
+from agent.textmatch import TOKENIZER_DESCRIPTION, Bm25Index, stem, tokenize
 
-# Tuned on tests/fixtures/coverage/tuning_tests.json: unrelated pairs score up to 0.32, terse real paraphrases
-# 0.39 and up, ordinary ones 0.66 and up. At 0.3 seven spurious pairs (0.30-0.32) got through; at 0.4 a real
-# one (0.39) was lost.
+# Calibrated on the labelled sets of tests/test_coverage.py (the tuning fixture and INFERENCE_CORPUS): see there
+# for the precision and recall each setting gives.
 DEFAULT_THRESHOLD = 0.35
+MIN_SHARED_TERMS = 2
+BEST_SHARE = 0.8
 BM25_K1, BM25_B = 1.2, 0.75
 PRIORITIES = ("high", "medium", "low")
+GENERIC_TERMS = frozenset(stem(w) for w in """system systems application app software product user users able
+    allow allows support supports provide provides ensure ensures functionality function feature features
+    requirement requirements test tests check checks case cases correct correctly properly successfully
+    appropriate appropriately perform performs""".split())
+_PHRASAL_RE = re.compile(r"\b(log|logs|logged|logging|sign|signs|signed|signing)[ \t-]{1,3}(in|on|out|up|off)\b",
+                         re.IGNORECASE)
 _UID_TOKEN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.:\-]*[A-Za-z0-9])?")
 _ORIGIN_RANK = {"explicit": 0, "stale": 1, "inferred": 2}
+
+Refs = dict[str, set[str] | None]  # upper-cased uid -> fingerprints of the test's links to it (None: named in text)
+
+
+def terms(text: str) -> list[str]:
+    """The terms inference compares: phrasal verbs joined, stop words and generic words dropped, stemmed."""
+    joined = _PHRASAL_RE.sub(lambda m: stem(m.group(1).lower()) + m.group(2).lower(), text)
+    return [t for t in tokenize(joined) if t not in GENERIC_TERMS]
 
 
 def analyse_coverage(requirements: list[dict[str, Any]], test_cases: list[dict[str, Any]], *,
@@ -49,20 +73,18 @@ def analyse_coverage(requirements: list[dict[str, Any]], test_cases: list[dict[s
     """Match test cases to requirements and return the coverage_report content."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError("threshold must be in (0, 1]")
-    pairs, dangling, linked = _declared_pairs(requirements, test_cases)
-    eligible = [t for t in range(len(test_cases)) if t not in linked]
+    pairs, dangling, declaring = _declared_pairs(requirements, test_cases)
+    eligible = [t for t in range(len(test_cases)) if t not in declaring]
     if eligible and requirements:
-        index = Bm25Index([tokenize(_requirement_text(req)) for req in requirements], k1=BM25_K1, b=BM25_B)
-        for t in eligible:
-            for r, score in index.matches(tokenize(_test_text(test_cases[t], names=False)), threshold):
-                pairs.setdefault((r, t), ("inferred", round(score, 4)))
+        for (r, t), score in _inferred_pairs(requirements, [test_cases[t] for t in eligible], eligible, threshold):
+            pairs[(r, t)] = ("inferred", score)
 
     row_tests: list[list[dict[str, Any]]] = [[] for _ in requirements]
     covering: set[int] = set()
+    stale_only: set[int] = set()
     for (r, t), (origin, score) in pairs.items():
         row_tests[r].append({"tc_id": str(test_cases[t].get("id", "")), "origin": origin, "score": score})
-        if origin != "stale":
-            covering.add(t)
+        (stale_only if origin == "stale" else covering).add(t)
 
     rows, counts = [], {"covered": 0, "stale": 0, "inferred": 0, "uncovered": 0}
     for req, tests in zip(requirements, row_tests, strict=True):
@@ -75,7 +97,9 @@ def analyse_coverage(requirements: list[dict[str, Any]], test_cases: list[dict[s
                      "priority": str(req.get("priority") or "").lower(), "status": status, "tests": tests})
 
     total = len(requirements)
-    orphans = sorted({str(tc.get("id", "")) for t, tc in enumerate(test_cases) if t not in covering})
+    orphans = sorted({str(tc.get("id", "")) for t, tc in enumerate(test_cases)
+                      if t not in covering and t not in stale_only})
+    suspects = sorted({str(test_cases[t].get("id", "")) for t in stale_only - covering})
     by_priority = {}
     for prio in PRIORITIES:
         mine = [row for row in rows if row["priority"] == prio]
@@ -91,16 +115,20 @@ def analyse_coverage(requirements: list[dict[str, Any]], test_cases: list[dict[s
         "rows": rows,
         "uncovered": [row["req_uid"] for row in rows if row["status"] == "uncovered"],
         "orphan_tests": orphans,
+        "suspect_tests": suspects,
         "dangling_refs": [{"tc_id": tc_id, "ref": ref} for tc_id, ref in sorted(dangling)],
         "by_priority": by_priority,
         "method": {
             "algorithm": "bm25",
             "idf": "lucene-smoothed: log(1 + (N - df + 0.5) / (df + 0.5)), N = requirements",
             "normalisation": "score / requirement self-score",
-            "k1": BM25_K1, "b": BM25_B, "threshold": threshold, "tokenizer": TOKENIZER_DESCRIPTION,
+            "k1": BM25_K1, "b": BM25_B, "threshold": threshold, "min_shared_terms": MIN_SHARED_TERMS,
+            "best_share": BEST_SHARE,
+            "tokenizer": f"{TOKENIZER_DESCRIPTION}, phrasal verbs joined, {len(GENERIC_TERMS)} generic words",
             "fields": ["title", "steps", "expected_result"],
-            "explicit": "requirement_uids, links, uids named in title/preconditions/steps/expected_result",
-            "inference_scope": "tests without an explicit link in this document",
+            "explicit": "requirement_uids and links; uids named in title/preconditions/steps/expected_result "
+                        "of a test without those fields, outside quoted requirement statements",
+            "inference_scope": "tests that declare no requirement of this document",
         },
         "document_version_id": document_version_id,
         "generated_at": generated_at,
@@ -117,52 +145,110 @@ def merge_test_cases(contents: Iterable[Any]) -> list[dict[str, Any]]:
     return list(cases.values())
 
 
+def declared_refs(requirements: Sequence[Mapping[str, Any]],
+                  test_cases: Sequence[Mapping[str, Any]]) -> list[tuple[str, Refs]]:
+    """Each test's (tc_id, {upper-cased uid: fingerprints of its links, or None when only named in text})."""
+    quotes = _quoted_names(requirements)
+    return [(str(tc.get("id", "")), _declared(tc, quotes)[0]) for tc in test_cases]
+
+
+def _inferred_pairs(requirements: list[dict[str, Any]], tests: list[dict[str, Any]], positions: list[int],
+                    threshold: float) -> list[tuple[tuple[int, int], float]]:
+    """The inferred (requirement, test) pairs of undeclaring tests, with their rounded scores (module docstring)."""
+    req_terms = [terms(_requirement_text(req)) for req in requirements]
+    req_sets = [set(ts) for ts in req_terms]
+    index = Bm25Index(req_terms, k1=BM25_K1, b=BM25_B)
+    found: list[tuple[tuple[int, int], float]] = []
+    for t, tc in zip(positions, tests, strict=True):
+        query = terms(_test_text(tc, names=False))
+        query_set = set(query)
+        matches = [(r, score) for r, score in index.matches(query, threshold)
+                   if len(req_sets[r] & query_set) >= min(MIN_SHARED_TERMS, len(req_sets[r]))]
+        if matches:
+            best = matches[0][1]  # matches are sorted best first
+            found.extend(((r, t), round(score, 4)) for r, score in matches if score >= BEST_SHARE * best)
+    return found
+
+
 def _declared_pairs(requirements: list[dict[str, Any]], test_cases: list[dict[str, Any]],
                     ) -> tuple[dict[tuple[int, int], tuple[str, float]], set[tuple[str, str]], set[int]]:
-    """Return the declared (req, test) pairs with their origin, the dangling refs, and the explicitly linked tests."""
+    """Return the declared (req, test) pairs with their origin, the dangling refs, and the declaring tests."""
     by_uid: dict[str, list[int]] = {}
     for r, req in enumerate(requirements):
         by_uid.setdefault(str(req.get("uid", "")).upper(), []).append(r)
     current = [str(req.get("fingerprint") or "").lower() for req in requirements]
+    quotes = _quoted_names(requirements)
     pairs: dict[tuple[int, int], tuple[str, float]] = {}
     dangling: set[tuple[str, str]] = set()
-    linked: set[int] = set()
+    declaring: set[int] = set()
     for t, tc in enumerate(test_cases):
-        for key, (ref, fps) in _declared(tc).items():
+        refs, written = _declared(tc, quotes)
+        for key, fps in refs.items():
             targets = by_uid.get(key)
             if targets is None:
                 if fps is not None:  # from requirement_uids/links, not from free text
-                    dangling.add((str(tc.get("id", "")), ref))
+                    dangling.add((str(tc.get("id", "")), written[key]))
                 continue
+            declaring.add(t)
             for r in targets:
                 stale = bool(fps) and bool(current[r]) and current[r] not in (fps or ())
                 pairs[(r, t)] = ("stale" if stale else "explicit", 1.0)
-                if not stale:
-                    linked.add(t)
-    return pairs, dangling, linked
+    return pairs, dangling, declaring
 
 
-def _declared(tc: dict[str, Any]) -> dict[str, tuple[str, set[str] | None]]:
-    """Map each upper-cased uid the test refers to -> (ref as written, fingerprints its links carry).
-
-    The fingerprint set is empty for a reference without one, and None for a uid only named in text.
-    """
-    refs: dict[str, tuple[str, set[str] | None]] = {}
+def _declared(tc: Mapping[str, Any], quotes: dict[str, list[str]]) -> tuple[Refs, dict[str, str]]:
+    """Return the test's refs (upper-cased uid -> fingerprints, None for a uid only named in text) and each ref
+    as written. Fields first; the text only of a test without them (see the module docstring)."""
+    refs: Refs = {}
+    written: dict[str, str] = {}
     structured = [(uid, None) for uid in _as_list(tc.get("requirement_uids"))]
     structured += [(link.get("req_uid"), link.get("fingerprint")) for link in _as_list(tc.get("links"))
                    if isinstance(link, dict)]
     for uid, fp in structured:
         if not isinstance(uid, str) or not uid.strip():
             continue
-        ref, fps = refs.setdefault(uid.strip().upper(), (uid.strip(), set()))
+        key = uid.strip().upper()
+        written.setdefault(key, uid.strip())
+        fps = refs.setdefault(key, set())
         if fp and fps is not None:
             fps.add(str(fp).lower())
-    for word in _UID_TOKEN_RE.findall(_test_text(tc, names=True)):
-        refs.setdefault(word.upper(), (word, None))
-    return refs
+    if refs:
+        return refs, written
+    text = _test_text(tc, names=True)
+    named = {word.upper(): word for word in _UID_TOKEN_RE.findall(text)}
+    if named.keys() & quotes.keys():
+        text = _unquote(text, {s for key in named.keys() & quotes.keys() for s in quotes[key]})
+        named = {word.upper(): word for word in _UID_TOKEN_RE.findall(text)}
+    for key, word in named.items():
+        refs[key] = None
+        written[key] = word
+    return refs, written
 
 
-def _test_text(tc: dict[str, Any], *, names: bool) -> str:
+def _quoted_names(requirements: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Map each upper-cased uid that some requirement's statement names -> those statements (normalised)."""
+    uids = {str(req.get("uid", "")).upper() for req in requirements}
+    quotes: dict[str, list[str]] = {}
+    for req in requirements:
+        statement = _requirement_text(req)
+        for word in {w.upper() for w in _UID_TOKEN_RE.findall(statement)} & uids:
+            quotes.setdefault(word, []).append(_normalise(statement))
+    return quotes
+
+
+def _unquote(text: str, statements: set[str]) -> str:
+    """Cut verbatim quotes of these (normalised) statements out of a test's text."""
+    text = _normalise(text)
+    for statement in sorted(statements, key=lambda s: (-len(s), s)):
+        text = text.replace(statement, " ")
+    return text
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _test_text(tc: Mapping[str, Any], *, names: bool) -> str:
     """Join the test's title, steps and expected result (and preconditions when looking for uids)."""
     parts = [tc.get("title"), tc.get("preconditions") if names else None, tc.get("expected_result")]
     for step in _as_list(tc.get("steps")):
@@ -170,7 +256,7 @@ def _test_text(tc: dict[str, Any], *, names: bool) -> str:
     return "\n".join(p for p in parts if isinstance(p, str))
 
 
-def _requirement_text(req: dict[str, Any]) -> str:
+def _requirement_text(req: Mapping[str, Any]) -> str:
     return str(req.get("statement") or req.get("title") or "")
 
 

@@ -5,8 +5,11 @@ A job's arguments and result are small JSON; big inputs and outputs are spool fi
 
   extract   {content, out, per_line}   requirements of the document text in `content`, to `out` as JSON lines
   testgen   {requirements, chunk, provider, out, start}   test cases of a batch of requirements (offline
-            templates per chunk, or the model when `provider` is given), appended to the JSON array in `out`
-            (comma-separated after the first, which begins at byte `start`); returns {count}
+            templates per chunk, or the model when `provider` is given, repaired or replaced by the offline
+            cases where its answer does not validate: agent/llm_cases.py), appended to the JSON array in `out`
+            (comma-separated after the first, which begins at byte `start`); returns {count, model, offline,
+            rejected}: the cases written, how many came from the model and from the offline generator, and
+            how many of the model's cases were dropped as invalid
   coverage  {requirements, test_cases, document_version_id, generated_at, out}   the coverage report of the
             requirements file against the test_cases artifact contents files, to `out`; returns {coverage_pct}
 """
@@ -14,42 +17,21 @@ A job's arguments and result are small JSON; big inputs and outputs are spool fi
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
-
-from pydantic import BaseModel, Field
 
 from agent import spool
 
 LLM_TESTGEN_PROMPT = (
     "You write software test cases. For each requirement below write one or more test cases: a positive "
     "case, a negative case for every prohibition (shall not / must not), and boundary cases for numeric "
-    "limits. Every case must list the requirement uid it verifies in requirement_uids. Be concrete.\n\n"
+    "limits (just below, at and just above each limit, in the requirement's own unit). Every case must list the "
+    "requirement uid it verifies in requirement_uids. Be concrete: use the values, units, roles and objects "
+    "the requirement names. Answer only with the function call (or, if you cannot call functions, with JSON "
+    '{{"test_cases": [...]}} and nothing else).\n\n'
     "Requirements:\n{requirements}"
 )
-
-
-class LlmStep(BaseModel):
-    action: str
-    expected: str
-
-
-class LlmTestCase(BaseModel):
-    title: str
-    preconditions: str = ""
-    steps: list[LlmStep] = Field(min_length=1)
-    expected_result: str
-    priority: str = Field("medium", pattern="^(high|medium|low)$")
-    type: str = Field("functional", pattern="^(functional|negative|boundary)$")
-    requirement_uids: list[str] = Field(min_length=1)
-
-
-class LlmTestCaseBatch(BaseModel):
-    """Test cases for a batch of requirements."""
-
-    test_cases: list[LlmTestCase]
 
 
 async def run_job(name: str, args: dict[str, Any], model_for: Callable[[dict[str, Any]], Any]) -> Any:
@@ -57,11 +39,14 @@ async def run_job(name: str, args: dict[str, Any], model_for: Callable[[dict[str
     if name == "extract":
         return await asyncio.to_thread(extract_job, args)
     if name == "testgen":
+        rejected = 0
         if args.get("provider"):
-            cases = normalise_llm_cases(await _llm_testgen(args, model_for), args["requirements"])
+            cases, rejected = await _llm_testgen(args, model_for)
         else:
             cases = await asyncio.to_thread(offline_cases, args["requirements"], args["chunk"])
-        return await asyncio.to_thread(append_cases, args["out"], args["start"], cases)
+        written = await asyncio.to_thread(append_cases, args["out"], args["start"], cases)
+        model = sum(1 for case in cases if case.get("source") == "model")
+        return {**written, "model": model, "offline": len(cases) - model, "rejected": rejected}
     if name == "coverage":
         return await asyncio.to_thread(coverage_job, args)
     raise ValueError(f"unknown job {name!r}")
@@ -115,28 +100,24 @@ def coverage_job(args: dict[str, Any]) -> dict[str, Any]:
     return {"coverage_pct": report["summary"]["coverage_pct"]}
 
 
-async def _llm_testgen(args: dict[str, Any], model_for: Callable[[dict[str, Any]], Any]) -> list[dict[str, Any]]:
-    """Ask the model for test cases of one requirement chunk, as structured output (function calling)."""
+async def _llm_testgen(args: dict[str, Any],
+                       model_for: Callable[[dict[str, Any]], Any]) -> tuple[list[dict[str, Any]], int]:
+    """Ask the model for test cases of one requirement chunk (function calling); repair its answer, and fill in
+    with offline cases the requirements it does not cover validly. Returns the cases and the rejected count."""
+    from agent.llm_cases import LlmTestCaseBatch, candidates, merge_with_offline, validate_cases
+    from agent.testgen import generate_test_cases
+
     requirements = args["requirements"]
     lines = "\n".join(f"- {r['uid']} ({r['priority']}): {r['statement']}" for r in requirements)
-    llm = model_for(args["provider"]).with_structured_output(LlmTestCaseBatch, method="function_calling")
-    batch: LlmTestCaseBatch = await llm.ainvoke(LLM_TESTGEN_PROMPT.format(requirements=lines))
-    return [case.model_dump() for case in batch.test_cases]
-
-
-def normalise_llm_cases(raw: list[dict[str, Any]], chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Give LLM-written cases stable ids and fingerprinted links to the requirements they name."""
-    by_uid = {r["uid"]: r for r in chunk}
-    out = []
-    for case in raw:
-        uids = [u for u in case.get("requirement_uids", []) if u in by_uid]
-        if not uids:
-            continue
-        digest = hashlib.sha256(f"{case['title']}|{'|'.join(by_uid[u]['fingerprint'] for u in uids)}".encode())
-        out.append({
-            **case,
-            "id": "TC-" + digest.hexdigest()[:10].upper(),
-            "requirement_uids": uids,
-            "links": [{"req_uid": u, "fingerprint": by_uid[u]["fingerprint"], "origin": "generated"} for u in uids],
-        })
-    return out
+    prompt = LLM_TESTGEN_PROMPT.format(requirements=lines)
+    model = model_for(args["provider"])
+    llm = model.with_structured_output(LlmTestCaseBatch, method="function_calling", include_raw=True)
+    try:
+        answer = await llm.ainvoke(prompt)
+    except Exception as exc:  # a server without (forced) function calling refuses the request itself: 400
+        if getattr(exc, "status_code", None) != 400:
+            raise
+        answer = {"parsed": None, "raw": await model.ainvoke(prompt)}  # then ask for the JSON as text
+    items = candidates(answer.get("parsed"), answer.get("raw"))
+    valid, rejected = validate_cases(items, {r["uid"] for r in requirements})
+    return merge_with_offline(valid, requirements, generate_test_cases), rejected

@@ -1,11 +1,30 @@
-"""Offline test-case generation: deterministic templates keyed off each requirement's statement.
+"""Offline test-case generation: deterministic cases a QA engineer would keep, from each requirement's statement.
 
-Per requirement: one positive `functional` case ("Verify that <statement without its modal>"), a
-`negative` case when the statement prohibits something ("shall not", "must never", ...), and `boundary`
-cases at limit - 1, limit and limit + 1 for every numeric limit ("within 2 seconds", "at most 5
-attempts", "between 8 and 64 characters", "at least 99.9%", ...). Ids are `TC-` + a short hash of
-(requirement fingerprint, template kind, variant), so generating again yields the same ids. Every case
-links its requirement: `requirement_uids: [uid]`, `links: [{req_uid, fingerprint, origin: "generated"}]`.
+Per requirement (its statement read by agent/clauses.py, its limits by agent/boundaries.py):
+- one positive `functional` case, "Verify that <first sentence in the present tense>" (a statement of several
+  sentences is read sentence by sentence; its expected result restates them all), whose steps carry the
+  requirement's own data: the role to sign in as ("Sign in as a user with role editor"), the condition to bring
+  about ("When a user logs in"), a valid value for each limit ("Enter a password of 20 characters"), then one
+  action per clause with the outcome it promises;
+- one `negative` case per prohibition clause (every "shall not"/"must not"/"MUST NOT"/"may not"/"cannot" of the
+  sentence, not only the first), which tries the forbidden behaviour (with a forbidden value when the clause has
+  a limit) and expects it refused;
+- `boundary` cases for every numeric limit (up to 4 per requirement): n-1, n, n+1 of a single limit and lo-1, lo,
+  hi, hi+1 of a range, in the quantity's own unit and precision ("under 1 s" -> 999/1000/1001 ms). A limit keeps
+  its meaning: inside the region of a prohibition ("shall not accept amounts above 10 EUR") is rejected and 10 EUR
+  itself allowed; a limit in the subject, in a when/if condition or a relative clause ("Payments above 10 EUR
+  shall require a PIN", "a session that has been idle for more than 10 minutes") or after "after" says when the
+  behaviour applies; otherwise the region is what is accepted (or, for a time, what meets it). Each case acts
+  with its value in the requirement's words ("Enter a password of 33 characters.", "Send 101 requests within one
+  minute.", "Submit an amount of 10.01 EUR.", "As the user, make 5 reservations at once.").
+- a user story ("As a <role>, I want <goal>, so that <benefit>") gives a case that signs in as the role and does
+  the goal (boundary cases for limits in it), and one case per Given/When/Then acceptance scenario (in the
+  statement or in the requirement's optional `acceptance_criteria` list).
+Titles are the statement's own words, cleaned (no list markers, no Markdown), cut only between words.
+Modality may be "shall" or a negation string ("shall not"); priority follows its first word when the
+requirement has none. Ids are `TC-` + a short hash of (requirement fingerprint, template kind, variant), so
+generating again yields the same ids. Every case links its requirement: `requirement_uids: [uid]`,
+`links: [{req_uid, fingerprint, origin: "generated"}]`, and says `source: "offline"`.
 """
 
 from __future__ import annotations
@@ -13,42 +32,45 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
+from agent.boundaries import Limit, boundary_values, find_limits, nominal
+from agent.clauses import (
+    Clause,
+    article,
+    clauses,
+    clean,
+    lower_first,
+    role_of,
+    split_condition,
+    tail_condition,
+    unnegate,
+)
 from agent.requirements import fingerprint
+from agent.stories import Scenario, scenarios, user_story
+from agent.wording import (
+    GLUE,
+    act,
+    cap,
+    claims,
+    do_action,
+    focus,
+    is_plural,
+    present,
+    verb_of,
+    verdict,
+)
 
-_MODAL_RE = re.compile(r"\b(shall|must|should|may|will)(\s+(?:not|never)\b)?\s*", re.I)
-_ADVERBS = frozenset("only always also automatically immediately still first then periodically securely "
-                     "successfully correctly consistently reliably clearly explicitly".split())
-_LATER_MODAL_RE = re.compile(
-    r"\b(?:shall|must|should|will)\s+(?!not\b|never\b)((?:(?:" + "|".join(sorted(_ADVERBS)) + r")\s+)*)([a-z]+)")
-_QUALIFIER_RE = re.compile(r"\s(?:of|from|in|on|for|with|by|at|to|that|which|who|whose)\s")
-_NUM = r"(\d[\d,]*(?:\.\d+)?|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
-_UNIT = r"(\s*%|\s*percent\b|(?:\s+(?!(?:and|or|per|in|on|of|for|to|by|from|with|within|after|before|the|a|an|" \
-        r"when|if|is|are|be|than|long)\b)[A-Za-z][A-Za-z-]*){1,3})?"
-_OPS = {  # phrase -> kind: max (<=), min (>=), lt (<), gt (>), eq (==), after (triggered from N on)
-    "no more than": "max", "not more than": "max", "at most": "max", "up to": "max", "a maximum of": "max",
-    "maximum of": "max", "within": "max", "no later than": "max",
-    "no less than": "min", "not less than": "min", "no fewer than": "min", "at least": "min",
-    "a minimum of": "min", "minimum of": "min",
-    "more than": "gt", "greater than": "gt", "longer than": "gt", "later than": "gt", "over": "gt",
-    "exceed": "gt", "exceeds": "gt", "exceeding": "gt", "above": "gt",
-    "less than": "lt", "fewer than": "lt", "under": "lt", "below": "lt", "exactly": "eq", "after": "after",
-}
-_OPS_ALT = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(_OPS, key=len, reverse=True))
-_LIMIT_RE = re.compile(
-    rf"\bbetween\s+{_NUM}\s*(%|percent\b)?\s+and\s+{_NUM}{_UNIT}"
-    rf"|\b({_OPS_ALT})\s+{_NUM}{_UNIT}"
-    rf"|\b{_NUM}{_UNIT}\s+or\s+(more|greater|higher|fewer|less|lower)\b", re.I)
-_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
-_NEGATED = {"max": "gt", "gt": "max", "min": "lt", "lt": "min"}  # "must not exceed 5" means "at most 5"
-_CANONICAL = {"max": "at most", "gt": "more than", "min": "at least", "lt": "less than"}
-_WHERE = {-1: "just below the limit", 0: "at the limit", 1: "just above the limit"}
-_ALLOWED = {  # kind -> offsets (-1, 0, +1) that satisfy the requirement
-    "max": {-1, 0}, "min": {0, 1}, "lt": {-1}, "gt": {1}, "eq": {0}, "after": {0, 1}, "range_lo": {0, 1},
-    "range_hi": {-1, 0},
-}
+__all__ = ["case_id", "chunk_requirements", "fingerprint", "generate_test_cases"]
+
+Case = dict[str, Any]
+_LOCAL_NOT_RE = re.compile(r"\b(?:not|never|no)\s{1,3}(?:be\s{1,3})?$", re.I)
+_REJECT_VERBS = frozenset("reject refuse deny block disallow prevent forbid discard drop decline".split())
+# A limit after these words is a condition ("a session that has been idle for more than 10 minutes"), unless
+# "that" only introduces what is ensured ("shall ensure that responses take less than 2 s").
+_RELATIVE_RE = re.compile(r"\b(?:which|whose|who|where|if|when|whenever|once|unless)\b|"
+                          r"(?<!ensure )(?<!ensures )(?<!guarantee )(?<!sure )(?<!so )(?<!verify )\bthat\b", re.I)
+MAX_LIMITS = 4
 
 
 def case_id(fingerprint: str, kind: str, variant: str = "") -> str:
@@ -63,22 +85,23 @@ def chunk_requirements(requirements: list[dict[str, Any]], size: int = 8) -> lis
     return [requirements[i:i + size] for i in range(0, len(requirements), size)]
 
 
-def generate_test_cases(requirements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def generate_test_cases(requirements: list[dict[str, Any]]) -> list[Case]:
     """Generate positive, negative and boundary test cases for requirements, in requirement order."""
-    cases: list[dict[str, Any]] = []
+    cases: list[Case] = []
     seen: set[str] = set()
     for req in requirements:
         raw = str(req.get("statement") or req.get("title") or "")
-        statement = " ".join(raw.split()).rstrip(" .;")
         uid = str(req.get("uid", ""))
         fp = str(req.get("fingerprint") or fingerprint(raw))
         # Two requirements with the same statement share a fingerprint: keep their ids distinct.
         salt = "" if fp not in seen else uid
         seen.add(fp)
-        for kind, variant, body in _templates(statement, uid):
+        criteria = [str(c) for c in req.get("acceptance_criteria") or [] if c]
+        for kind, variant, body in _templates(clean(raw), uid, criteria):
             cases.append({"id": case_id(fp, kind, variant + salt), **body, "priority": _priority(req),
                           "requirement_uids": [uid],
-                          "links": [{"req_uid": uid, "fingerprint": fp, "origin": "generated"}]})
+                          "links": [{"req_uid": uid, "fingerprint": fp, "origin": "generated"}],
+                          "source": "offline"})
     return cases
 
 
@@ -86,181 +109,180 @@ def _priority(req: dict[str, Any]) -> str:
     prio = str(req.get("priority") or "").lower()
     if prio in ("high", "medium", "low"):
         return prio
-    return {"must": "high", "shall": "high", "should": "medium", "may": "low"}.get(
-        str(req.get("modality") or "").lower(), "medium")
+    modal = (str(req.get("modality") or "").lower().split() or [""])[0]
+    return {"must": "high", "shall": "high", "should": "medium", "may": "low"}.get(modal, "medium")
 
 
-def _templates(statement: str, uid: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def _templates(statement: str, uid: str, criteria: list[str]) -> Iterator[tuple[str, str, Case]]:
     """Yield (template kind, variant, case body) for one requirement statement."""
-    subject, predicate, modal, negated = _split(statement)
-    plural = _is_plural(subject)
-    claim = _sentence(subject, predicate, plural, negated, modal) if modal else predicate
-    setup = {"action": f"Prepare a test environment in a known, clean state in which {uid} applies.",
-             "expected": "The environment is ready and no errors are reported."}
-    pre = f"The system under test is deployed with default settings; {subject} can be exercised."
-    act = (f"Perform the actions in which {subject} {modal}{' not' if negated else ''} {predicate}." if modal
-           else "Perform the actions the requirement describes.")
-    yield "positive", "", _case(
-        f"Verify that {_clip(claim)}", "functional", pre,
-        [setup, {"action": act, "expected": "The actions complete without unexpected errors."},
-         {"action": "Observe and record the outcome.", "expected": f"{_cap(claim)}."}], f"{_cap(claim)}.")
-    if negated:
-        forbidden = _sentence(subject, predicate, plural, False, "shall")
-        yield "negative", "", _case(
-            _clip(f"Negative: attempt to make {subject} {predicate}"), "negative", pre,
-            [setup, {"action": f"Attempt to make {subject} {predicate}, through the user interface, the API "
-                               "and unexpected or invalid input.",
-                     "expected": "Each attempt is refused or has no effect, with a clear message where one is due."},
-             {"action": "Inspect the resulting state, outputs and logs.",
-              "expected": f"There is no evidence that {forbidden}."}],
-            f"{_cap(claim)}; the prohibited behaviour cannot be triggered.")
-    for kind, limit, unit, phrase in _limits(statement):
-        exponent = int(limit.as_tuple().exponent)
-        step = Decimal(1).scaleb(exponent) if exponent < 0 else Decimal(1)  # 99.9% -> 99.8% / 100.0%
-        for offset in (-1, 0, 1):
-            value = limit + offset * step
-            if value < 0 or (unit == "%" and value > 100):
-                continue
-            text = _quantity(value, unit)
-            outcome = _outcome(kind, offset in _ALLOWED[kind], text, phrase, claim)
-            yield "boundary", f"{kind}:{limit}:{offset:+d}", _case(
-                _clip(f'Boundary: {text} against "{phrase}" ({_WHERE[offset]})'), "boundary", pre,
-                [setup, {"action": f'Run the scenario with the quantity under test at {text} '
-                                   f'(the limit is "{phrase}").',
-                         "expected": "The input is processed or the condition is reached without a crash."},
-                 {"action": "Observe and record the outcome.", "expected": outcome}], outcome)
+    story = user_story(statement)
+    if story is not None:
+        yield from _story_cases(statement, story, criteria)
+        return
+    parts = clauses(statement)
+    role = role_of(statement)
+    condition = split_condition(parts[0].subject)[0] or tail_condition(parts[0].predicate)
+    limits = _limits(statement, parts)
+    pre = _preconditions(parts[0], role, uid)
+    setup = _setup_steps(role, condition)
+    said = claims(statement, parts)
+    fact = ". ".join(said)
+    yield "positive", "", _case(f"Verify that {said[0]}", "functional", pre,
+                                setup + _positive_steps(parts, limits, condition), cap(fact) + ".")
+    for index, clause in enumerate(parts):
+        if clause.negated:
+            mine = [lim for lim in limits if lim[0] is clause]
+            yield "negative", "" if index == 0 else f"clause:{index}", _negative(clause, mine, pre, setup)
+    for clause, limit, polarity in limits:  # a limit in the condition is set by the case's own value
+        steps = setup if limit.phrase not in condition else _setup_steps(role, "")
+        yield from _boundary_cases(clause, limit, polarity, pre, steps)
+    for n, scenario in enumerate(scenarios(statement, criteria), 1):
+        yield "acceptance", str(n), _scenario_case(scenario, pre, setup)
 
 
-def _outcome(kind: str, allowed: bool, text: str, phrase: str, claim: str) -> str:
-    if kind == "after":
-        return (f"With {text} the behaviour is triggered: {claim}." if allowed
-                else f"With {text} the behaviour is not triggered yet.")
-    if allowed:
-        return f'{_cap(text)} is accepted as within the limit "{phrase}"; {claim}.'
-    return f'{_cap(text)} is outside the limit "{phrase}": it is rejected or the violation is reported clearly.'
+def _boundary_cases(clause: Clause, limit: Limit, polarity: str, pre: str,
+                    setup: list[Case]) -> Iterator[tuple[str, str, Case]]:
+    """One case per boundary value of a limit, each acting with that value and expecting its verdict."""
+    fact = present(clause)
+    for point in boundary_values(limit):
+        outcome, word = verdict(limit, polarity, point.text, point.inside, fact)
+        title = f'Boundary: {point.text} {word} ({point.where} "{limit.phrase}")'
+        yield "boundary", point.key, _case(title, "boundary", pre, setup + [
+            {"action": act(clause, limit, point.text, polarity), "expected": outcome}], outcome)
 
 
-def _case(title: str, kind: str, pre: str, steps: list[dict[str, str]], result: str) -> dict[str, Any]:
-    return {"title": title, "preconditions": pre, "steps": [dict(step) for step in steps],
+def _limits(statement: str, parts: list[Clause]) -> list[tuple[Clause, Limit, str]]:
+    """Each clause's limits with their polarity (accept, forbid or trigger); the same limit once."""
+    out: list[tuple[Clause, Limit, str]] = []
+    seen: set[tuple[str, Any, Any, str]] = set()
+    for clause in parts:
+        for limit in find_limits(clause.text, clause.offset):
+            key = (limit.kind, limit.lo, limit.hi, limit.unit)
+            if key not in seen and len(out) < MAX_LIMITS:
+                seen.add(key)
+                out.append((clause, limit, _polarity(statement, clause, limit)))
+    return out
+
+
+def _polarity(statement: str, clause: Clause, limit: Limit) -> str:
+    """What the limit's region means: "forbid" (refused), "trigger" (the behaviour applies) or "accept"."""
+    if clause.negated and " without " in f" {statement[clause.subject_end:limit.start].lower()} ":
+        return "accept"  # "shall not execute X without an ARM received within 60 s": within 60 s is allowed
+    if clause.negated or _LOCAL_NOT_RE.search(statement[max(0, limit.start - 12):limit.start]):
+        return "forbid"
+    tail = tail_condition(clause.predicate)
+    before = statement[clause.subject_end:limit.start]
+    if limit.kind == "after" or (clause.modal and limit.start < clause.subject_end) or \
+            (tail and limit.phrase in tail) or _RELATIVE_RE.search(before):
+        return "trigger"
+    verb = verb_of(clause.predicate)
+    return "forbid" if verb in _REJECT_VERBS or verb[:-1] in _REJECT_VERBS else "accept"
+
+
+def _positive_steps(parts: list[Clause], limits: list[tuple[Clause, Limit, str]], condition: str) -> list[Case]:
+    steps: list[Case] = []
+    for clause, limit, polarity in limits[:2]:
+        points = [p for p in boundary_values(limit) if (p.inside if polarity != "forbid" else not p.inside)]
+        if limit.kind == "range" and polarity == "accept":
+            value, inside = nominal(limit), True
+        elif points:
+            point = next((p for p in points if p.where == "at"), points[0])
+            value, inside = point.text, point.inside
+        else:
+            continue
+        steps.append({"action": act(clause, limit, value, polarity),
+                      "expected": verdict(limit, polarity, value, inside, present(clause))[0]})
+    for clause in parts:
+        if not clause.negated:
+            steps.append({"action": do_action(clause, condition), "expected": cap(present(clause)) + "."})
+    if not steps:
+        steps.append({"action": f"Use {focus(parts[0])} the normal, allowed way.",
+                      "expected": cap(present(parts[0])) + "."})
+    return steps
+
+
+def _negative(clause: Clause, limits: list[tuple[Clause, Limit, str]], pre: str, setup: list[Case]) -> Case:
+    forbidden = present(clause._replace(negated=False)) if clause.modal else unnegate(lower_first(clause.text))
+    steps = list(setup)
+    for _clause, limit, polarity in limits[:1]:
+        bad = [p for p in boundary_values(limit) if p.inside]
+        if bad:
+            steps.append({"action": "Try: " + lower_first(act(clause, limit, bad[-1].text, polarity)),
+                          "expected": "The attempt is refused with a clear message, or has no effect."})
+    steps.append({"action": f"Try to make this happen through the user interface and the API, with valid and "
+                            f"invalid input: {forbidden}.",
+                  "expected": "Each attempt is refused or has no effect, with a clear message where one is due."})
+    steps.append({"action": f"Inspect {focus(clause)}, the stored data and the logs.",
+                  "expected": f"There is no evidence that {forbidden}."})
+    title = f"Negative: {split_condition(clause.subject)[1]} {clause.modal} {clause.predicate}" if clause.modal else \
+        f"Negative: {lower_first(clause.text)}"
+    return _case(title, "negative", pre, steps,
+                 f"{cap(present(clause))}; the prohibited behaviour cannot be triggered.")
+
+
+def _story_cases(statement: str, story: tuple[str, str, str], criteria: list[str]) -> Iterator[
+        tuple[str, str, Case]]:
+    role, goal, benefit = story
+    goal = _their(goal)
+    pre = f"A user with role {role} exists and can sign in."
+    setup = _setup_steps(role, "")
+    check = [{"action": "Check the outcome.", "expected": f'It serves the purpose "{benefit}".'}] if benefit else []
+    yield "positive", "", _case(f"Verify that {article(role)} can {goal}", "functional", pre, setup + [
+        {"action": f"{cap(goal)}.", "expected": "It succeeds without errors."}, *check],
+        f"{cap(article(role))} can {goal}" + (f' ("so that {benefit}").' if benefit else "."))
+    clause = Clause(article(role), "can", False, goal, goal, max(0, statement.find(goal)), 0)
+    for limit in find_limits(goal, clause.offset)[:MAX_LIMITS]:
+        yield from _boundary_cases(clause, limit, "accept", pre, setup)
+    for n, scenario in enumerate(scenarios(statement, criteria), 1):
+        yield "acceptance", str(n), _scenario_case(scenario, pre, setup)
+
+
+def _their(text: str) -> str:
+    """ "export my orders" -> "export their orders": a story's goal as the tester reads it."""
+    text = re.sub(r"\b(?:my|My)\b", "their", text)
+    return re.sub(r"\b(?:me|I)\b", lambda m: "them" if m.group(0) == "me" else "they", text)
+
+
+def _scenario_case(scenario: Scenario, pre: str, setup: list[Case]) -> Case:
+    then = " and ".join(scenario.then) or "the outcome is as described"
+    steps = list(setup) + [{"action": f"Set up: {g}.", "expected": "The situation is in place."}
+                           for g in scenario.given]
+    for i, when in enumerate(scenario.when or ["perform the action"]):
+        steps.append({"action": f"{cap(when)}.", "expected": f"{cap(then)}." if i == len(scenario.when) - 1
+                      else "It is done without errors."})
+    title = f"Verify that {then}" + (f" when {scenario.when[0]}" if scenario.when else "")
+    return _case(title, "functional", pre, steps, f"{cap(then)}.")
+
+
+def _setup_steps(role: str, condition: str) -> list[Case]:
+    steps = []
+    if role:
+        who = f"a user with role {role}" if role not in ("user", "guest") else article(role)
+        steps.append({"action": f"Sign in as {who}.",
+                      "expected": f"Signed in with the permissions of the {role} role."})
+    if condition:
+        bare = re.sub(r"^(?:when|whenever|once|upon|on|if)\s", "", condition, flags=re.I)
+        steps.append({"action": f"Bring about the condition: {bare}.", "expected": "The condition holds."})
+    return steps
+
+
+def _preconditions(clause: Clause, role: str, uid: str) -> str:
+    subject = split_condition(clause.subject)[1] if clause.modal else "the system"
+    where = f"{cap(subject)} {'are' if is_plural(subject) else 'is'} available in a test environment"
+    who = f"; a user with role {role} can sign in" if role else ""
+    return f"{where}{who}; the data {uid} refers to exists."
+
+
+def _case(title: str, kind: str, pre: str, steps: list[Case], result: str) -> Case:
+    return {"title": _clip(title), "preconditions": pre, "steps": [dict(step) for step in steps],
             "expected_result": result, "type": kind}
 
 
-def _find_modal(statement: str) -> re.Match[str] | None:
-    """Return the first modal verb, skipping capitalised words inside the sentence ("reports from May")."""
-    for m in _MODAL_RE.finditer(statement):
-        word = m.group(1)
-        if m.start() == 0 or not (word[0].isupper() and word[1:].islower()):
-            return m
-    return None
-
-
-def _split(statement: str) -> tuple[str, str, str, bool]:
-    """Split a statement into (subject, predicate without the modal, modal, negated)."""
-    m = _find_modal(statement)
-    if not m:
-        return "the system", _lower_first(statement), "", False
-    subject = _lower_first(statement[:m.start()].strip(" ,:")) or "the system"
-    predicate = statement[m.end():].strip() or "behave as specified"
-    return subject, predicate, m.group(1).lower(), bool(m.group(2))
-
-
-def _sentence(subject: str, predicate: str, plural: bool, negated: bool, modal: str) -> str:
-    """Rewrite "<subject> <modal> [not] <predicate>" in the present tense."""
-    words = predicate.split(" ")
-    lead = []
-    while len(words) > 1 and words[0].lower() in _ADVERBS:
-        lead.append(words.pop(0))
-    verb, rest = words[0], words[1:]
-    if negated:
-        aux = "are not" if plural and verb == "be" else "is not" if verb == "be" else "do not" if plural else "does not"
-        phrase = [aux] + lead + ([] if verb == "be" else [verb])
-    elif modal == "may":
-        phrase = ["can"] + lead + [verb]
-    else:
-        phrase = lead + [_conjugate(verb, plural)]
-    text = " ".join([subject] + phrase + rest)
-    # Later modals in the same sentence ("... and shall clear the session") get the same treatment.
-    return _LATER_MODAL_RE.sub(lambda m: m.group(1) + _conjugate(m.group(2), plural), text)
-
-
-def _conjugate(verb: str, plural: bool) -> str:
-    if verb == "be":
-        return "are" if plural else "is"
-    if plural or not verb.isalpha() or not verb.islower():
-        return verb
-    if verb in ("have", "do", "go"):
-        return {"have": "has", "do": "does", "go": "goes"}[verb]
-    if verb.endswith(("s", "sh", "ch", "x", "z", "o")):
-        return verb + "es"
-    if verb.endswith("y") and len(verb) > 1 and verb[-2] not in "aeiou":
-        return verb[:-1] + "ies"
-    return verb + "s"
-
-
-def _is_plural(subject: str) -> bool:
-    core = subject.rsplit(",", 1)[-1].lower()  # "when a user logs in, the system" -> "the system"
-    core = _QUALIFIER_RE.split(core)[0]  # "the number of failed attempts" -> "the number"
-    last = core.split()[-1] if core.split() else ""
-    return " and " in f" {core} " or (
-        last.endswith("s") and not last.endswith(("ss", "us", "is")) and len(last) > 3 and not last.isupper())
-
-
-def _limits(statement: str) -> list[tuple[str, Decimal, str, str]]:
-    """Find numeric limits as (kind, limit, unit, phrase), in order, without duplicates."""
-    found: list[tuple[str, Decimal, str, str]] = []
-    modal = _find_modal(statement)
-    negated_from = modal.end() if modal and modal.group(2) else len(statement) + 1
-    for m in _LIMIT_RE.finditer(statement):
-        phrase = " ".join(m.group(0).split())
-        if m.group(1):  # between X and Y
-            unit = _unit(m.group(4)) or _unit(m.group(2))
-            items = [("range_lo", m.group(1), unit), ("range_hi", m.group(3), unit)]
-        elif m.group(5):
-            items = [(_OPS[" ".join(m.group(5).lower().split())], m.group(6), _unit(m.group(7)))]
-        else:
-            more = m.group(10).lower() in ("more", "greater", "higher")
-            items = [("min" if more else "max", m.group(8), _unit(m.group(9)))]
-        for kind, number, unit in items:
-            label = phrase
-            if m.start() >= negated_from and kind in _NEGATED:
-                kind = _NEGATED[kind]
-                label = f"{_CANONICAL[kind]} {_quantity(_number(number), unit)}"
-            item = (kind, _number(number), unit, label)
-            if item not in found:
-                found.append(item)
-    return found[:4]
-
-
-def _number(text: str) -> Decimal:
-    return Decimal(_WORDS[text.lower()]) if text.lower() in _WORDS else Decimal(text.replace(",", ""))
-
-
-def _unit(text: str | None) -> str:
-    text = " ".join((text or "").split())
-    return "%" if text in ("%", "percent") else text
-
-
-def _quantity(value: Decimal, unit: str) -> str:
-    if unit == "%":
-        return f"{value}%"
-    last = unit.split()[-1] if unit else ""
-    if last.isalpha() and last.islower() and len(last) > 2:  # 1 second, 2 seconds; 1 year, 0 years
-        if last.endswith("s") and not last.endswith("ss"):
-            one, many = (last[:-3] + "y" if last.endswith("ies") else last[:-1]), last
-        else:
-            one, many = last, (last[:-1] + "ies" if last[-1] == "y" and last[-2] not in "aeiou" else last + "s")
-        unit = unit[:-len(last)] + (one if value == 1 else many)
-    return f"{value} {unit}".strip()
-
-
-def _lower_first(text: str) -> str:
-    first = text.split(" ", 1)[0]
-    return text[:1].lower() + text[1:] if first[:1].isupper() and (first[1:].islower() or len(first) == 1) else text
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def _clip(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit - 3].rsplit(" ", 1)[0] + "..."
+    """Cut a title between words, without leaving a dangling "and"/"the"/comma before the ellipsis."""
+    if len(text) <= limit:
+        return text
+    words = text[:limit - 1].rsplit(" ", 1)[0].split()
+    while words and (words[-1].lower().strip(",;:") in GLUE or words[-1][-1] in ",;:("):
+        words.pop()
+    return " ".join(words) + "…"

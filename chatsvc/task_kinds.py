@@ -4,6 +4,10 @@ The pure parts (agent/testgen.py, agent/coverage.py) run off the loop: small inp
 pool (measured at a few ms), large ones — and every LLM call — in the agent worker processes. Large
 inputs and results travel as spool files (agent/spool.py): a worker writes the artifact's JSON text and
 the server stores that text as it is, so a 50 MB artifact is never built, encoded or validated on the loop.
+
+A test generation's result counts where its cases came from — `test_case_count`, `model_case_count`,
+`offline_case_count` (the offline generator's, also where the model's answer did not validate) and
+`rejected_model_cases` — and its `message` (also the task's last stage) says so in words.
 """
 
 from __future__ import annotations
@@ -79,15 +83,20 @@ def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
             raise TaskError("The document has no requirements to write tests for.")
         await ctx.progress(0, len(requirements), "Writing test cases")
         if settings.llm != "openai" and len(requirements) <= INLINE_TESTGEN:
-            text, count = await generate_inline(ctx, requirements)
+            text, tally = await generate_inline(ctx, requirements)
         else:
-            text, count = await generate_in_workers(ctx, requirements)
+            text, tally = await generate_in_workers(ctx, requirements)
+        total = len(requirements)
         await spool.release(requirements)
         name = f"Test cases for {version.title} v{version.number}"
         artifact_id = await save(ctx, version, "test_cases", name, text)
-        return {"artifact_id": artifact_id, "test_case_count": count, "document_version_id": version.id}
+        message = generation_message(tally, total, settings.llm == "openai")
+        await ctx.progress(total, total, message)
+        return {"artifact_id": artifact_id, "test_case_count": tally["count"], "model_case_count": tally["model"],
+                "offline_case_count": tally["offline"], "rejected_model_cases": tally["rejected"],
+                "message": message, "document_version_id": version.id}
 
-    async def generate_inline(ctx: TaskContext, requirements: list[dict[str, Any]]) -> tuple[str, int]:
+    async def generate_inline(ctx: TaskContext, requirements: list[dict[str, Any]]) -> tuple[str, dict[str, int]]:
         cases: list[dict[str, Any]] = []
         done = 0
         for chunk in chunk_requirements(requirements, CHUNK):
@@ -95,9 +104,11 @@ def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
             cases.extend(await in_thread(generate_test_cases, chunk))
             done += len(chunk)
             await ctx.progress(done, len(requirements), f"Wrote tests for {done} of {len(requirements)} requirements")
-        return await in_thread(spool.dumps, {"test_cases": cases}), len(cases)
+        tally = {"count": len(cases), "model": 0, "offline": len(cases), "rejected": 0}
+        return await in_thread(spool.dumps, {"test_cases": cases}), tally
 
-    async def generate_in_workers(ctx: TaskContext, requirements: list[dict[str, Any]]) -> tuple[str, int]:
+    async def generate_in_workers(ctx: TaskContext,
+                                  requirements: list[dict[str, Any]]) -> tuple[str, dict[str, int]]:
         """Batches of requirements to the workers, which append their cases to one spooled JSON array."""
         provider = None
         if settings.llm == "openai":
@@ -107,17 +118,19 @@ def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
         out = agents.spool.path("test-cases")
         try:
             await agents.spool.write(out, [TEST_CASES_PREFIX])
-            count = done = 0
+            tally = {"count": 0, "model": 0, "offline": 0, "rejected": 0}
+            done = 0
             for batch in chunk_requirements(requirements, CHUNK if provider else BATCH):
                 ctx.check_cancel()
                 result = await agents.job("testgen", {"requirements": batch, "chunk": CHUNK, "provider": provider,
                                                       "out": out, "start": len(TEST_CASES_PREFIX)})
-                count += int(result["count"])
+                for key in tally:
+                    tally[key] += int(result.get(key, 0))
                 done += len(batch)
                 await ctx.progress(done, len(requirements),
                                    f"Wrote tests for {done} of {len(requirements)} requirements")
             await agents.spool.write(out, ["]}"], append=True)
-            return await agents.spool.read(out), count
+            return await agents.spool.read(out), tally
         finally:
             await agents.spool.discard(out)
 
@@ -158,6 +171,16 @@ def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
             await agents.spool.discard(*paths)
 
     return {"test_generation": test_generation, "coverage": coverage}
+
+
+def generation_message(tally: dict[str, int], requirements: int, used_model: bool) -> str:
+    """The task's closing words: how many cases, and which came from the model and which from the offline generator."""
+    head = f"Wrote {tally['count']} test cases for {requirements} requirements"
+    if not used_model:
+        return f"{head} with the offline generator."
+    why = " (for the requirements the model's answer did not cover with valid cases)" if tally["offline"] else ""
+    dropped = f"; {tally['rejected']} invalid model cases were dropped" if tally["rejected"] else ""
+    return f"{head}: {tally['model']} from the model, {tally['offline']} from the offline generator{why}{dropped}."
 
 
 def cover_inline(requirements: list[dict[str, Any]], texts: list[str], version_id: str,

@@ -3,13 +3,26 @@
 Members read; editors and owners create, change and delete (viewer 403, non-member 404). The content of
 `test_cases` and `coverage_report` is validated against DESIGN §9 (chatsvc.schemas.artifacts), off the event
 loop, on create and on every content change; other types hold free JSON. The type never changes.
+
+Interchange: POST /projects/{id}/artifacts/import (editor) turns a TestRail, Xray or Zephyr Scale CSV or a
+Gherkin feature, given as text or as an uploaded file of the project, into a new `test_cases` artifact; GET
+/artifacts/{id}/export (reader) writes test cases in those shapes and a coverage report as CSV, Markdown or a
+standalone HTML page, always as an attachment (nosniff, sandboxed). Parsing and writing run in the cpu executor;
+the rules are agent.interchange's and agent.coverage_export's.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
+from aiohttp import web
+
+from agent.coverage_export import REPORT_FORMATS, export_report
+from agent.interchange import CASE_FORMATS, export_cases
 from chatsvc import authz, keys
+from chatsvc.errors import PayloadTooLarge, ValidationFailed
 from chatsvc.schemas import Page, page_of
 from chatsvc.schemas.artifacts import (
     ArtifactCreate,
@@ -18,9 +31,30 @@ from chatsvc.schemas.artifacts import (
     ArtifactTypeQuery,
     ArtifactUpdate,
 )
+from chatsvc.schemas.documents import MAX_CONTENT_BYTES
+from chatsvc.schemas.files import content_disposition, sanitize_filename
+from chatsvc.schemas.interchange import MEDIA_TYPES, ArtifactImport, ArtifactImportOut, ExportQuery
 from chatsvc.services.artifacts import ArtifactService
+from chatsvc.services.documents import read_text
 from chatsvc.views import ApiView, endpoint
-from storage import artifacts
+from storage import artifacts, documents
+
+MAX_MIB = MAX_CONTENT_BYTES // (1024 * 1024)
+# Artifact type -> (its export formats, the pure function that writes them).
+EXPORTS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any], str, str], str]]] = {
+    "test_cases": (CASE_FORMATS, export_cases), "coverage_report": (REPORT_FORMATS, export_report)}
+IMPORT_NOTE = (
+    "Send the file's text as `content`, or the id of a file uploaded to the project (POST "
+    "/projects/{id}/files) as `file_id`. `format` (testrail, xray, zephyr, gherkin) is detected from the file "
+    "name and header row when absent. Answers the created `test_cases` artifact with `import_summary`: what "
+    "was found, imported and skipped (and why) and the warnings. A file that cannot be imported (not a test "
+    "suite, unknown columns, malformed CSV, no case left) is a 422 whose details name the rows. At most "
+    f"{MAX_MIB} MiB of text (413 for `content`, 422 for a larger file). Editor or above.")
+EXPORT_NOTE = (
+    "`test_cases`: testrail, xray or zephyr (text/csv; charset=utf-8) or gherkin (text/plain, a .feature file); "
+    "`coverage_report`: csv (text/csv), markdown (text/markdown) or html (text/html, a standalone page). Served "
+    "as an attachment. CSV cells starting with =, +, -, @, a tab or a CR are prefixed with '. Another format, or "
+    "another artifact type, is a 422.")
 
 TYPES_NOTE = ("`test_cases` and `coverage_report` content is validated (DESIGN §9); `note` and any other "
               "`[a-z][a-z0-9_]{0,39}` type hold free JSON.")
@@ -110,4 +144,64 @@ class ArtifactView(ArtifactsBase):
         await self.artifacts.delete(self.principal, self.ident())
 
 
-VIEWS = [ProjectArtifactsView, VersionArtifactsView, AllArtifactsView, ArtifactView]
+class ArtifactImportView(ArtifactsBase):
+    path = "/projects/{id}/artifacts/import"
+
+    @endpoint("Import a test suite (TestRail, Xray or Zephyr CSV, or Gherkin) as a test_cases artifact",
+              body=ArtifactImport, response=ArtifactImportOut, status=201, errors=(403, 404, 413, 422),
+              description=IMPORT_NOTE)
+    async def post(self, body: ArtifactImport) -> ArtifactImportOut:
+        project_id = self.ident()
+        text, filename, source = await self._text(project_id, body)
+        return await self.artifacts.import_cases(
+            self.principal, project_id, text=text, fmt=body.format, filename=filename, name=body.name,
+            document_version_id=body.document_version_id, source_field=source)
+
+    async def _text(self, project_id: str, body: ArtifactImport) -> tuple[str, str | None, str]:
+        """Return (text, file name, body field) of the suite: the inline text or the project's uploaded file."""
+        if body.content is not None:
+            if len(body.content.encode("utf-8")) > MAX_CONTENT_BYTES:
+                raise PayloadTooLarge(f"A test suite may hold at most {MAX_MIB} MiB of text.")
+            return body.content, body.filename, "content"
+        assert body.file_id is not None  # one of the two, by the schema
+        async with self.db.read() as s:
+            await authz.require_project(s, self.principal, project_id, need="editor")
+            stored = await documents.file_in_project(s, body.file_id, project_id)
+        if stored is None:
+            raise ValidationFailed.field(["body", "file_id"], "No such file in this project.")
+        if stored.size > MAX_CONTENT_BYTES:
+            raise ValidationFailed.field(["body", "file_id"], f"The file is larger than {MAX_MIB} MiB.")
+        text, problem = await asyncio.get_running_loop().run_in_executor(
+            self.app[keys.CPU_EXECUTOR], read_text, self.app[keys.BLOBS], stored.sha256)
+        if text is None:
+            raise ValidationFailed.field(["body", "file_id"], problem)
+        return text, body.filename or stored.filename, "file_id"
+
+
+class ArtifactExportView(ArtifactsBase):
+    path = "/artifacts/{id}/export"
+
+    @endpoint("Export test cases (TestRail, Xray, Zephyr CSV or Gherkin) or a coverage report (CSV, Markdown, "
+              "HTML) as a file", query=ExportQuery, produces="text/csv", errors=(404, 422), description=EXPORT_NOTE)
+    async def get(self, query: ExportQuery) -> web.Response:
+        async with self.db.read() as s:
+            artifact = await authz.require_artifact(s, self.principal, self.ident())
+            kind, name, content = artifact.type, artifact.name, artifact.content
+        formats, write = EXPORTS.get(kind, ((), export_cases))
+        if query.format not in formats:
+            allowed = f"one of {', '.join(formats)}" if formats else "test_cases or coverage_report artifacts only"
+            raise ValidationFailed.field(["query", "format"], f"A {kind} artifact cannot be exported as "
+                                                              f"{query.format}: {allowed}.")
+        text = await asyncio.get_running_loop().run_in_executor(
+            self.app[keys.CPU_EXECUTOR], write, content, query.format, name)
+        media, ext = MEDIA_TYPES[query.format]
+        filename = sanitize_filename(name if name.lower().endswith(f".{ext}") else f"{name}.{ext}")
+        return web.Response(text=text, content_type=media, charset="utf-8", headers={
+            "Content-Disposition": content_disposition(filename),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'",
+        })
+
+
+VIEWS = [ProjectArtifactsView, ArtifactImportView, VersionArtifactsView, AllArtifactsView, ArtifactView,
+         ArtifactExportView]

@@ -1,22 +1,30 @@
-"""Document versions of a project and the requirements extracted from them.
+"""Document versions of a project and the requirements extracted from them, a preview of what a new version
+would hold (nothing saved) and the diff of two versions.
 
-Commands are DocumentService calls (chatsvc/services/documents.py says who may do what); reads stay here.
+Commands, the preview and the diff are DocumentService calls (chatsvc/services/documents.py says who may do
+what); the other reads stay here. The preview and the diff answer JSON the service encoded off the loop (a
+document may hold 30 000 requirements).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
+
 from chatsvc import authz, keys
 from chatsvc.errors import NotFound
 from chatsvc.schemas import Page, PageQuery, page_of
 from chatsvc.schemas.documents import (
+    DocumentDiff,
+    DocumentDiffQuery,
     DocumentVersionCreate,
     DocumentVersionOut,
     DocumentVersionSummary,
     DocumentVersionUpdate,
     RequirementOut,
     RequirementQuery,
+    RequirementsPreview,
 )
 from chatsvc.services.documents import MAX_MIB, DocumentService
 from chatsvc.views import ApiView, endpoint
@@ -115,4 +123,35 @@ class RequirementsView(DocumentsView):
             return page_of(RequirementOut, rows, total, query)
 
 
-VIEWS = [ProjectVersionsView, CurrentVersionView, VersionView, RequirementsView]
+class PreviewView(DocumentsView):
+    path = "/projects/{id}/document-versions/preview"
+
+    @endpoint("Show the requirements a new version would get, without saving it", body=DocumentVersionCreate,
+              response=RequirementsPreview, errors=(403, 404, 413, 422),
+              description="The same body, validation and limits as creating a version; answers the requirements "
+                          "in document order, with the uids a version created now would get (carried over from "
+                          "the current version where a requirement was edited). Nothing is stored and no event "
+                          "is published. Editor or above.")
+    async def post(self, body: DocumentVersionCreate) -> web.Response:
+        text = await self.documents.preview(self.principal, self.ident(), title=body.title, content=body.content,
+                                            file_id=body.file_id)
+        return web.Response(text=text, content_type="application/json")
+
+
+class DiffView(DocumentsView):
+    path = "/document-versions/{id}/diff"
+
+    @endpoint("Compare a document version with another one of its project", query=DocumentDiffQuery,
+              response=DocumentDiff, errors=(404, 422),
+              description="Requirements are matched by uid (a generated uid is carried across versions when the "
+                          "requirement is edited): `added`, `changed` (same uid, other fingerprint; before and "
+                          "after), `removed`, and the test cases of the project's test_cases artifacts that refer "
+                          "to a changed requirement without its new fingerprint (`suspect_tests`). `against` "
+                          "defaults to the version numbered just before (none: everything is added); a version "
+                          "of another project is a 404.")
+    async def get(self, query: DocumentDiffQuery) -> web.Response:
+        text = await self.documents.diff(self.principal, self.ident(), query.against)
+        return web.Response(text=text, content_type="application/json")
+
+
+VIEWS = [ProjectVersionsView, PreviewView, CurrentVersionView, VersionView, RequirementsView, DiffView]

@@ -48,6 +48,28 @@ async def current(session: AsyncSession, project_id: str) -> DocumentVersion | N
     return await session.scalar(stmt.order_by(DocumentVersion.number.desc()).limit(1))
 
 
+async def current_id(session: AsyncSession, project_id: str) -> str | None:
+    """Return the id of the project's current version (without loading its content), or None."""
+    stmt = select(DocumentVersion.id).where(DocumentVersion.project_id == project_id,
+                                            DocumentVersion.is_current.is_(True))
+    return await session.scalar(stmt.order_by(DocumentVersion.number.desc()).limit(1))
+
+
+async def number_of(session: AsyncSession, version_id: str) -> tuple[str, int] | None:
+    """Return (project id, number) of a version without loading its content, or None when there is none."""
+    row = (await session.execute(select(DocumentVersion.project_id, DocumentVersion.number)
+                                 .where(DocumentVersion.id == version_id))).first()
+    return (str(row[0]), int(row[1])) if row is not None else None
+
+
+async def version_before(session: AsyncSession, project_id: str, number: int) -> str | None:
+    """Return the id of the project's highest-numbered version below `number`, or None."""
+    return await session.scalar(
+        select(DocumentVersion.id).where(DocumentVersion.project_id == project_id, DocumentVersion.number < number)
+        .order_by(DocumentVersion.number.desc()).limit(1)
+    )
+
+
 async def list_versions(
     session: AsyncSession, project_id: str, limit: int, offset: int
 ) -> tuple[list[DocumentVersion], int]:

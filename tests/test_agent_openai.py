@@ -4,6 +4,8 @@ local fake that speaks the Chat Completions streaming wire format."""
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,7 @@ from tests.fakes.openai_server import (  # noqa: F401 - fake_openai is a fixture
     MalformedChunk,
     Slow,
     StreamError,
+    StructuredOutput,
     Text,
     ToolCall,
     fake_openai,
@@ -158,3 +161,125 @@ async def test_text_before_a_pause_is_checkpointed_within_the_second(aiohttp_cli
     events = await run_events(ws, run_id)
     assert events[-1]["data"]["message"]["content"] == "One. Two. Three. Four."
     await ws.close()
+
+
+# --- test generation with a model that answers badly: repaired where possible, the offline generator for the rest --
+
+SPEC = """# Payments
+
+REQ-1: The system shall not accept amounts above 10 EUR.
+REQ-2: Passwords must be 8 to 32 characters.
+REQ-3: The user shall be able to export receipts as PDF.
+REQ-4: The page shall load in under 1 second (1000ms).
+"""
+
+
+def model_case(uid: str, title: str, **extra: Any) -> dict[str, Any]:
+    return {"title": title, "preconditions": "Signed in.", "steps": [{"action": "Do it.", "expected": "Done."}],
+            "expected_result": "It works.", "priority": "high", "type": "functional", "requirement_uids": [uid],
+            **extra}
+
+
+async def generate_with(aiohttp_client, tmp_path, fake, *turns) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Generate test cases for SPEC with the model answering `turns`; return the finished task and its cases."""
+    from chatsvc.schemas.artifacts import validate_content
+    from tests.helpers import create_project
+
+    fake.script(list(turns))
+    client, user, _chat, ws = await openai_client(aiohttp_client, tmp_path, fake)
+    await ws.close()
+    project = await create_project(user)
+    created = await user.post(f"/projects/{project['id']}/document-versions", {"title": "Spec", "content": SPEC})
+    assert created.status == 201 and created.body["requirement_count"] == 4, created.body
+    started = await user.post("/bot/test-cases", {"project_id": project["id"]})
+    assert started.status == 202, started.body
+    for _ in range(600):
+        task = (await user.get(f"/tasks/{started.body['task_id']}")).body
+        if task["status"] not in ("queued", "running"):
+            break
+        await asyncio.sleep(0.05)
+    assert task["status"] == "succeeded", task
+    artifact = (await user.get(f"/artifacts/{task['result']['artifact_id']}")).body
+    cases = artifact["content"]["test_cases"]
+    assert validate_content("test_cases", artifact["content"])["test_cases"] == cases
+    assert len({c["id"] for c in cases}) == len(cases)
+    assert {u for c in cases for u in c["requirement_uids"]} == {"REQ-1", "REQ-2", "REQ-3", "REQ-4"}
+    assert all(c["links"][0]["fingerprint"] and c["id"].startswith("TC-") for c in cases)
+    request = fake.requests[-len(turns)]
+    assert request["tool_choice"]["function"]["name"] == "LlmTestCaseBatch"  # structured output was asked for
+    result = task["result"]
+    assert result["test_case_count"] == len(cases) == result["model_case_count"] + result["offline_case_count"]
+    assert result["model_case_count"] == sum(1 for c in cases if c["source"] == "model")
+    assert task["stage"] == result["message"]
+    return task, cases
+
+
+def sources(cases: list[dict[str, Any]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for case in cases:
+        out.setdefault(case["requirement_uids"][0], set()).add(case["source"])
+    return out
+
+
+async def test_a_model_answering_in_prose_falls_back_to_the_offline_generator(aiohttp_client, tmp_path,
+                                                                              fake_openai):
+    prose = Text("Sure! For REQ-1 you should test amounts around 10 EUR, and for REQ-2 try short passwords.")
+    task, cases = await generate_with(aiohttp_client, tmp_path, fake_openai, prose)
+    assert sources(cases) == {uid: {"offline"} for uid in ("REQ-1", "REQ-2", "REQ-3", "REQ-4")}
+    assert task["result"]["model_case_count"] == 0 and task["result"]["rejected_model_cases"] == 0
+    assert "0 from the model" in task["result"]["message"] and "offline generator" in task["result"]["message"]
+    titles = [c["title"] for c in cases]
+    assert 'Boundary: 10.01 EUR rejected (just above "above 10 EUR")' in titles
+    assert 'Boundary: 1000 ms violates the limit (at "under 1 second")' in titles
+
+
+async def test_json_in_a_code_fence_is_used(aiohttp_client, tmp_path, fake_openai):
+    cases = [model_case("REQ-1", "Reject 10.01 EUR", type="boundary"),
+             model_case("REQ-2", "Accept a password of 8 characters"),
+             model_case("REQ-3", "Export a receipt as PDF"), model_case("REQ-4", "Load the page in 999 ms")]
+    fenced = Text(f"Here are the test cases:\n```json\n{json.dumps({'test_cases': cases}, indent=1)}\n```\nEnjoy!")
+    task, written = await generate_with(aiohttp_client, tmp_path, fake_openai, fenced)
+    assert [c["title"] for c in written] == [c["title"] for c in cases]
+    assert {c["source"] for c in written} == {"model"}
+    assert task["result"]["model_case_count"] == 4 and task["result"]["offline_case_count"] == 0
+    assert task["result"]["message"] == "Wrote 4 test cases for 4 requirements: 4 from the model, 0 from the offline " \
+                                        "generator."
+
+
+async def test_invalid_model_cases_are_dropped_and_their_requirements_get_offline_cases(aiohttp_client, tmp_path,
+                                                                                        fake_openai):
+    cases = [model_case("REQ-1", "Reject 10.01 EUR", type="Edge", priority="HIGH"),  # repaired: boundary, high
+             model_case("REQ-2", "No steps", steps=[]),  # invalid: no steps
+             model_case("REQ-9", "Not a requirement of this chunk"),  # invalid: names no requirement here
+             model_case("REQ-3", "Export a receipt as PDF", steps=["Open a receipt", "Press Export"])]  # repaired
+    task, written = await generate_with(aiohttp_client, tmp_path, fake_openai,
+                                        StructuredOutput(None, {"test_cases": cases}))
+    assert sources(written) == {"REQ-1": {"model"}, "REQ-2": {"offline"}, "REQ-3": {"model"}, "REQ-4": {"offline"}}
+    repaired = next(c for c in written if c["title"] == "Reject 10.01 EUR")
+    assert repaired["type"] == "boundary" and repaired["priority"] == "high"
+    steps = next(c for c in written if c["title"] == "Export a receipt as PDF")["steps"]
+    assert steps == [{"action": "Open a receipt", "expected": ""}, {"action": "Press Export", "expected": ""}]
+    result = task["result"]
+    assert result["model_case_count"] == 2 and result["rejected_model_cases"] == 2
+    assert result["offline_case_count"] == len(written) - 2
+    assert "2 invalid model cases were dropped" in result["message"]
+    # the order is the requirements' order, model cases where valid, offline ones elsewhere
+    assert [c["requirement_uids"][0] for c in written] == sorted(c["requirement_uids"][0] for c in written)
+
+
+async def test_a_broken_function_call_is_repaired_from_its_arguments_text(aiohttp_client, tmp_path, fake_openai):
+    good = json.dumps({"test_cases": [model_case("REQ-2", "Reject a password of 33 characters", type="negative")]})
+    broken = ToolCall("LlmTestCaseBatch", "Arguments: " + good + " (end)")  # not JSON as a whole
+    task, written = await generate_with(aiohttp_client, tmp_path, fake_openai, broken)
+    assert sources(written) == {"REQ-1": {"offline"}, "REQ-2": {"model"}, "REQ-3": {"offline"},
+                                "REQ-4": {"offline"}}
+    assert task["result"]["model_case_count"] == 1
+
+
+async def test_a_server_refusing_function_calls_is_asked_for_json_text(aiohttp_client, tmp_path, fake_openai):
+    cases = [model_case(f"REQ-{i}", f"Case {i}") for i in range(1, 5)]
+    refused = Error(status=400, message="tool_choice is not supported by this server")
+    task, written = await generate_with(aiohttp_client, tmp_path, fake_openai, refused,
+                                        Text(json.dumps({"test_cases": cases})))
+    assert "tools" not in fake_openai.requests[-1]  # the second request asks for text
+    assert {c["source"] for c in written} == {"model"} and task["result"]["model_case_count"] == 4

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from agent.coverage import DEFAULT_THRESHOLD, analyse_coverage
+from agent.coverage import DEFAULT_THRESHOLD, analyse_coverage, terms
 from agent.testgen import generate_test_cases
 from agent.textmatch import Bm25Index, stem, tokenize
+from chatsvc.schemas.artifacts import CoverageReport
 
 FIXTURES = Path(__file__).parent / "fixtures" / "coverage"
 ROOT = Path(__file__).parent.parent
@@ -66,7 +67,7 @@ def known() -> dict[str, Any]:
 def test_known_summary(known: dict[str, Any]) -> None:
     assert known["summary"] == {
         "requirements_total": 20, "covered": 6, "inferred": 2, "stale": 2, "uncovered": 10, "tests_total": 13,
-        "orphan_count": 4, "coverage_pct": 30.0, "coverage_pct_with_inferred": 40.0,
+        "orphan_count": 2, "coverage_pct": 30.0, "coverage_pct_with_inferred": 40.0,
     }
 
 
@@ -98,15 +99,16 @@ def test_known_rows(known: dict[str, Any]) -> None:
     assert rows["AUTH-3"]["tests"] == [{"tc_id": "TC-A3", "origin": "stale", "score": 1.0}]
     assert rows["RPT-1"]["tests"] == [{"tc_id": "TC-R1", "origin": "stale", "score": 1.0},
                                       {"tc_id": "TC-R2", "origin": "inferred", "score": 0.8442}]
-    assert rows["SRCH-1"]["tests"] == [{"tc_id": "TC-S1", "origin": "inferred", "score": 0.7233}]
+    assert rows["SRCH-1"]["tests"] == [{"tc_id": "TC-S1", "origin": "inferred", "score": 0.7056}]
     assert rows["CHK-1"]["tests"] == []
 
 
 def test_known_lists(known: dict[str, Any]) -> None:
     assert known["uncovered"] == ["SRCH-2", "RPT-2", "PROF-1", "API-1", "IMG-1", "AUD-1", "CHK-1", "SESS-1",
                                   "PERF-1", "REV-1"]  # document order
-    # TC-A3 and TC-R1 only have stale links, TC-D1 only a dangling one, TC-O1 nothing.
-    assert known["orphan_tests"] == ["TC-A3", "TC-D1", "TC-O1", "TC-R1"]
+    # TC-A3 and TC-R1 only have stale links: suspect, not orphans; TC-D1 only a dangling one, TC-O1 nothing.
+    assert known["orphan_tests"] == ["TC-D1", "TC-O1"]
+    assert known["suspect_tests"] == ["TC-A3", "TC-R1"]
     assert known["dangling_refs"] == [{"tc_id": "TC-D1", "ref": "AUTH-99"}, {"tc_id": "TC-D2", "ref": "CART-9"}]
 
 
@@ -119,8 +121,9 @@ def test_known_by_priority(known: dict[str, Any]) -> None:
 
 
 def test_report_shape_matches_the_contract(known: dict[str, Any]) -> None:
-    assert set(known) == {"summary", "rows", "uncovered", "orphan_tests", "dangling_refs", "by_priority", "method",
-                          "document_version_id", "generated_at"}
+    assert set(known) == {"summary", "rows", "uncovered", "orphan_tests", "suspect_tests", "dangling_refs",
+                          "by_priority", "method", "document_version_id", "generated_at"}
+    CoverageReport.model_validate(known)
     assert known["document_version_id"] == DV and known["generated_at"] == AT
     assert all(set(row) == {"req_uid", "title", "priority", "status", "tests"} for row in known["rows"])
     assert all(set(t) == {"tc_id", "origin", "score"} for row in known["rows"] for t in row["tests"])
@@ -138,9 +141,9 @@ def test_tuning_fixture_precision_and_recall_at_the_default_threshold() -> None:
     inferred = {(t["tc_id"], row["req_uid"]) for row in report["rows"] for t in row["tests"]}
     expected = {(t["id"], t["expect"]) for t in tests if t["expect"]}
     missed = {tc_id for tc_id, _ in expected - inferred}
-    assert missed == {"HARD-02", "HARD-04", "HARD-07", "HARD-08"}  # scores 0.139, 0.0, 0.0, 0.319
-    # Only extra matches: the lock test also exercises unlocking and vice versa (0.384 and 0.537).
-    assert inferred - expected == {("TUNE-01", "AUTH-4"), ("TUNE-04", "AUTH-1")}
+    assert missed == {"HARD-02", "HARD-04", "HARD-07"}  # "short secret", "basket", "signed out when idle"
+    # No extra pairs: the lock test's runner-up (unlocking) is under BEST_SHARE of its best match, and back.
+    assert inferred - expected == set()
     assert [t for t in report["orphan_tests"] if t.startswith("NOISE")] == [f"NOISE-0{i}" for i in range(1, 9)]
 
 
@@ -208,8 +211,9 @@ def test_covered_beats_stale_and_stale_counts_in_no_percentage() -> None:
     assert status(both)["R-1"] == "covered"
     assert both["rows"][0]["tests"] == [{"tc_id": "TC-2", "origin": "explicit", "score": 1.0},
                                         {"tc_id": "TC-1", "origin": "stale", "score": 1.0}]
-    assert both["orphan_tests"] == ["TC-1"]
+    assert both["orphan_tests"] == [] and both["suspect_tests"] == ["TC-1"]
     only_stale = analyse([r], [tc("TC-1", links=stale_link)])
+    assert only_stale["suspect_tests"] == ["TC-1"] and only_stale["orphan_tests"] == []
     assert only_stale["summary"]["stale"] == 1
     assert only_stale["summary"]["coverage_pct"] == only_stale["summary"]["coverage_pct_with_inferred"] == 0.0
 
@@ -326,7 +330,7 @@ def test_changed_requirement_makes_its_generated_tests_stale() -> None:
     assert status(report)["CART-1"] == "stale"
     assert report["summary"]["covered"] == 19 and report["summary"]["coverage_pct"] == 95.0
     stale_ids = {t["id"] for t in tests if t["requirement_uids"] == ["CART-1"]}
-    assert set(report["orphan_tests"]) == stale_ids
+    assert set(report["suspect_tests"]) == stale_ids and report["orphan_tests"] == []
     assert generate_test_cases(reqs) == tests  # regeneration is idempotent
 
 
@@ -384,3 +388,187 @@ def test_pruned_matches_equal_brute_force() -> None:
             got = index.matches(query, threshold)
             assert [i for i, _ in got] == [i for i, _ in brute]
             assert [s for _, s in got] == pytest.approx([s for _, s in brute])
+
+
+# --- links never come from requirement text ------------------------------------------------------------------
+
+def test_an_id_inside_a_quoted_requirement_is_no_link() -> None:
+    reqs = [req("BR-2301", "Discounts shall be applied as configured in BR-2302."),
+            req("BR-2302", "Administrators shall configure discount rules.")]
+    generated = tc("TC-1", uids=("BR-2301",), steps=(("Discounts shall be applied as configured in BR-2302.", "ok"),))
+    report = analyse(reqs, [generated])
+    assert status(report) == {"BR-2301": "covered", "BR-2302": "uncovered"}  # fields given: the text is not scanned
+    # A test without fields that quotes the statement names BR-2301 itself, not BR-2302.
+    quoting = tc("TC-2", title="BR-2301", steps=(("Check: discounts shall be applied as configured in  br-2302.", ""),))
+    assert status(analyse(reqs, [quoting])) == {"BR-2301": "covered", "BR-2302": "uncovered"}
+    # Named outside the quote, it counts.
+    own = tc("TC-3", title="BR-2302 rules", steps=(("Discounts shall be applied as configured in BR-2302.", ""),))
+    assert status(analyse(reqs, [own]))["BR-2302"] == "covered"
+
+
+def test_generated_tests_never_link_the_ids_their_requirement_names() -> None:
+    reqs = [req("BR-2301", "Discounts shall be applied as configured in BR-2302, at most 10 EUR per order."),
+            req("BR-2302", "Administrators shall configure discount rules.")]
+    report = analyse(reqs, generate_test_cases(reqs[:1]))
+    assert status(report) == {"BR-2301": "covered", "BR-2302": "uncovered"}
+
+
+def test_a_test_with_fields_declares_only_them() -> None:
+    reqs = [req("REQ-1", "The system shall export invoices."), req("REQ-2", "The system shall print labels.")]
+    report = analyse(reqs, [tc("TC-1", title="REQ-2 label printing", uids=("REQ-1",))])
+    assert status(report) == {"REQ-1": "covered", "REQ-2": "uncovered"}
+
+
+# --- inference precision on a labelled corpus ------------------------------------------------------------------
+
+def test_phrasal_verbs_and_generic_words() -> None:
+    assert terms("A user logs in, then logs out") == ["login", "logout"]
+    assert terms("Centralized error logging") == ["centraliz", "error", "log"]
+    reqs = [req("W-2", "The system shall provide centralized error logging for all services.")]
+    report = analyse(reqs, [tc("TC-1", title="A user logs in", steps=(("Log in", "Errors are shown"),))])
+    assert status(report) == {"W-2": "uncovered"} and report["orphan_tests"] == ["TC-1"]
+
+
+def test_one_shared_term_is_not_enough() -> None:
+    reqs = [req("R-1", "Members shall reserve a book that is on loan."), req("R-2", "Members shall pay a fee.")]
+    assert status(analyse(reqs, [tc("TC-1", title="Reserve a meeting room")])) == {"R-1": "uncovered",
+                                                                                  "R-2": "uncovered"}
+    assert status(analyse(reqs, [tc("TC-1", title="Reserve a book on loan")]))["R-1"] == "inferred"
+
+
+def corpus_precision() -> dict[str, tuple[int, int, int]]:
+    """(right, inferred, expected) pairs per document of INFERENCE_CORPUS."""
+    out = {}
+    for name, data in INFERENCE_CORPUS.items():
+        reqs = [req(uid, statement) for uid, statement in data["requirements"].items()]
+        tests = [tc(f"{name}-{i}", title=title, steps=tuple((a, "") for a in steps), result=result)
+                 for i, (title, steps, result, _want) in enumerate(data["tests"])]
+        expected = {(f"{name}-{i}", want) for i, (*_rest, want) in enumerate(data["tests"]) if want}
+        got = {(t["tc_id"], row["req_uid"]) for row in analyse(reqs, tests)["rows"] for t in row["tests"]}
+        out[name] = (len(got & expected), len(got), len(expected))
+    return out
+
+
+def test_inference_precision_on_the_labelled_corpus() -> None:
+    """Before this calibration (plain tokens, any overlap, every match above 0.35): 10/13, 9/9, 6/7 right."""
+    assert corpus_precision() == {"webshop": (10, 11, 11), "transport": (9, 9, 9), "library": (6, 6, 6)}
+
+
+def test_generated_tests_with_ids_stripped_find_their_requirement() -> None:
+    """The testers' measure: generated tests without their ids must infer their own requirement, and little else."""
+    reqs = requirements()
+    tests = []
+    for case in generate_test_cases(reqs):
+        text = json.dumps(case)
+        for r in reqs:
+            text = text.replace(r["uid"], "the requirement")
+        tests.append(dict(json.loads(text), requirement_uids=[], links=[], want=case["requirement_uids"][0]))
+    got = {(t["tc_id"], row["req_uid"]) for row in analyse(reqs, tests)["rows"] for t in row["tests"]}
+    expected = {(t["id"], t["want"]) for t in tests}
+    # Measured: 50 of 50 right (before: 50 of 54); the misses are boundary cases that quote only the limit.
+    assert len(got & expected) / len(got) >= 0.95 and len(got & expected) / len(expected) >= 0.8
+
+
+# Written for these tests: requirements per document, unlinked tests as (title, steps, expected result, the
+# requirement a QA engineer would link or None).
+INFERENCE_CORPUS = {
+    "webshop": {
+        "requirements": {
+            "W-1": "Users shall log in with their email address and password.",
+            "W-2": "The system shall provide centralized error logging for all services.",
+            "W-3": "The system shall lock an account after five failed login attempts.",
+            "W-4": "Administrators shall be able to export the order list as a CSV file.",
+            "W-5": "The system shall send an order confirmation email within 5 minutes of checkout.",
+            "W-6": "Users shall be able to reset their password through a link sent by email.",
+            "W-7": "The product search shall return results within 2 seconds.",
+            "W-8": "The shopping cart shall keep its items for 30 days for logged-in users.",
+            "W-9": "Audit logs shall record every change to user roles.",
+            "W-10": "The system shall log out users after 15 minutes of inactivity.",
+        },
+        "tests": [
+            ("Customer logs in with email and password", ["Open the login page", "Enter a registered email and the "
+             "password"], "The customer is logged in", "W-1"),
+            ("A user logs in successfully", ["Enter valid credentials"], "The dashboard opens", "W-1"),
+            ("Errors from every service reach the central log", ["Trigger a failure in the payment service",
+             "Open the central error log"], "The error is logged with its service name", "W-2"),
+            ("Account locks after repeated wrong passwords", ["Enter a wrong password five times"],
+             "The account is locked", "W-3"),
+            ("Order list export", ["As an administrator open the orders", "Export them as CSV"],
+             "A CSV file with every order is downloaded", "W-4"),
+            ("Confirmation mail arrives after checkout", ["Check out an order", "Wait for the mail"],
+             "An order confirmation email arrives within 5 minutes", "W-5"),
+            ("Password reset by email link", ["Request a password reset", "Open the link from the email"],
+             "A new password can be set", "W-6"),
+            ("Search answers fast", ["Search the products for shoes"], "Results appear within 2 seconds", "W-7"),
+            ("Cart survives a month", ["Log in and add items to the cart", "Come back after 29 days"],
+             "The cart still holds its items", "W-8"),
+            ("Role changes are audited", ["Give a user the editor role", "Open the audit log"],
+             "The role change is recorded", "W-9"),
+            ("Idle session ends", ["Log in", "Stay inactive for 15 minutes"], "The user is logged out", "W-10"),
+            ("Dark mode persists", ["Enable dark mode", "Reload"], "The theme is kept", None),
+            ("Newsletter signup", ["Enter an email in the newsletter form"], "The address is subscribed", None),
+            ("Footer links", ["Click every footer link"], "No link is broken", None),
+            ("User profile picture upload", ["Upload a PNG as the profile picture"], "The picture is shown", None),
+        ],
+    },
+    "transport": {  # RFC-like: every requirement talks about frames, streams and endpoints
+        "requirements": {
+            "T-1": "An endpoint MUST close the connection when it receives a frame larger than the maximum frame "
+                   "size.",
+            "T-2": "A sender MUST NOT send a DATA frame on a stream that is not in the open state.",
+            "T-3": "An endpoint SHOULD send a PING frame when no frame has been received for 30 seconds.",
+            "T-4": "The receiver MUST acknowledge each SETTINGS frame with an empty SETTINGS frame.",
+            "T-5": "An endpoint MUST treat a stream identifier of zero on a HEADERS frame as a connection error.",
+            "T-6": "Clients MUST NOT open more than 100 concurrent streams.",
+            "T-7": "A GOAWAY frame MUST carry the identifier of the last stream the sender processed.",
+            "T-8": "Header field names MUST be converted to lowercase before encoding.",
+            "T-9": "An endpoint MAY send a PRIORITY frame for any stream to change its weight.",
+            "T-10": "Frames of an unknown type MUST be ignored and discarded.",
+        },
+        "tests": [
+            ("Oversized frame closes the connection", ["Send a frame one byte above the maximum frame size"],
+             "The peer closes the connection", "T-1"),
+            ("DATA on a closed stream is not sent", ["Close stream 3", "Try to send a DATA frame on stream 3"],
+             "No DATA frame leaves the sender", "T-2"),
+            ("Keep-alive ping after silence", ["Receive nothing for 30 seconds"], "A PING frame is sent", "T-3"),
+            ("SETTINGS are acknowledged", ["Send a SETTINGS frame"],
+             "The receiver answers with an empty SETTINGS frame", "T-4"),
+            ("HEADERS with stream identifier zero", ["Send a HEADERS frame with stream identifier 0"],
+             "A connection error is reported", "T-5"),
+            ("Concurrent stream limit", ["Open 101 concurrent streams from the client"],
+             "The 101st stream is refused", "T-6"),
+            ("GOAWAY names the last processed stream", ["Trigger shutdown after stream 7 was processed"],
+             "The GOAWAY frame carries identifier 7", "T-7"),
+            ("Header names are lowercased", ["Send a request with header Content-Type"],
+             "The encoded header field name is content-type", "T-8"),
+            ("Unknown frame types are ignored", ["Send a frame of type 0xFA"],
+             "The frame is discarded and the connection stays open", "T-10"),
+            ("TLS certificate is validated", ["Connect to a server with an expired certificate"],
+             "The handshake fails", None),
+            ("Server push disabled", ["Disable push in the client settings"], "No PUSH_PROMISE arrives", None),
+        ],
+    },
+    "library": {
+        "requirements": {
+            "L-1": "Members shall be able to borrow at most 5 books at a time.",
+            "L-2": "The system shall charge a late fee of 0.50 EUR per day for overdue books.",
+            "L-3": "Librarians shall be able to add new books to the catalogue.",
+            "L-4": "Members should receive a reminder email 2 days before a loan is due.",
+            "L-5": "The catalogue search shall match titles, authors and ISBN numbers.",
+            "L-6": "Members may reserve a book that is currently on loan.",
+        },
+        "tests": [
+            ("Sixth loan is refused", ["Borrow 5 books as a member", "Try to borrow a sixth book"],
+             "The sixth loan is refused", "L-1"),
+            ("Late fee for an overdue book", ["Return a book 4 days late"], "A fee of 2.00 EUR is charged", "L-2"),
+            ("Librarian adds a book", ["As a librarian add a new book"], "The book appears in the catalogue",
+             "L-3"),
+            ("Due-date reminder", ["Borrow a book due in 2 days"], "The member gets a reminder email", "L-4"),
+            ("Search by ISBN", ["Search the catalogue for an ISBN"], "The matching book is found", "L-5"),
+            ("Reserve a borrowed book", ["Reserve a book that is on loan"], "The reservation is kept", "L-6"),
+            ("Opening hours page", ["Open the opening hours page"], "The hours are shown", None),
+            ("Member changes their email", ["Edit the email address in the member profile"],
+             "The new email is saved", None),
+        ],
+    },
+}

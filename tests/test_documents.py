@@ -255,3 +255,14 @@ async def test_concurrent_creates_number_uniquely(any_db_client):
     r = await owner.delete(f"/document-versions/{listed[0]['id']}")
     assert r.status == 204
     assert (await owner.get(f"/projects/{pid}/document-versions/current")).body["number"] == 5
+
+
+async def test_prohibitions_are_listed_with_their_modality(client):
+    """Extraction may report `shall not` as its own modality: the listing answers it (never a 500)."""
+    owner = await register_and_login(client)
+    pid = (await create_project(owner))["id"]
+    doc = await new_version(owner, pid, "# Rules\n\nREQ-1: The app shall not store card numbers.\n"
+                                        "REQ-2: Users must not share accounts.\n")
+    r = await owner.get(f"/document-versions/{doc['id']}/requirements")
+    assert r.status == 200, r.body
+    assert [q["modality"] for q in r.body["items"]] in (["shall", "must"], ["shall not", "must not"])

@@ -82,6 +82,9 @@ class TestCase(Strict):
     type: Literal["functional", "negative", "boundary"]
     requirement_uids: list[Uid] = Field(max_length=200)
     links: list[RequirementLink] = Field(default_factory=list, max_length=200)
+    source: Literal["model", "offline"] | None = Field(
+        None, exclude_if=lambda value: value is None,
+        description="who wrote a generated case: the model, or the offline generator (also as the model's fallback)")
 
     @field_validator("requirement_uids")
     @classmethod
@@ -153,6 +156,9 @@ class CoverageReport(Strict):
     rows: list[CoverageRow]
     uncovered: list[Uid]
     orphan_tests: list[str]
+    suspect_tests: list[str] = Field(
+        default_factory=list, exclude_if=lambda value: not value,  # an older report's content stays as sent
+        description="tests whose only links are stale: their requirement changed (omitted when none)")
     dangling_refs: list[DanglingRef]
     by_priority: dict[Priority, PriorityCoverage]
     method: dict[str, Any] = Field(description="algorithm name and thresholds, so the report is reproducible")

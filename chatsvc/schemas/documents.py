@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request
 from chatsvc.schemas.common import storable as storable_text
@@ -78,11 +78,16 @@ class DocumentVersionOut(DocumentVersionSummary):
     content: str
 
 
+Modality = Literal["shall", "must", "should", "may", "will",
+                   "shall not", "must not", "should not", "may not", "will not"]
+
+
 class RequirementOut(ORM):
-    uid: str
+    uid: str = Field(description="the author's id, or `REQ-` + 8 hex generated from the statement's words; a "
+                                 "generated uid is kept across versions when the requirement is edited")
     title: str
     statement: str
-    modality: Literal["shall", "must", "should", "may", "will"]
+    modality: Modality
     priority: Literal["high", "medium", "low"]
     section: str
     fingerprint: str = Field(description="SHA-256 hex of the whitespace-normalised, lower-cased statement")
@@ -90,3 +95,46 @@ class RequirementOut(ORM):
 
 class RequirementQuery(PageQuery):
     """Requirements in document order, paged."""
+
+
+class RequirementsPreview(ORM):
+    """What a new version of a content would hold, before saving it: its requirements in document order."""
+
+    requirements: list[RequirementOut]
+    count: int
+
+
+class DocumentDiffQuery(BaseModel):
+    """The version to compare with; by default the one numbered just before. Other parameters are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    against: str | None = Field(None, pattern=ID_PATTERN, description="a version of the same project (else 404)")
+
+    @field_validator("against", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+class RequirementChange(ORM):
+    uid: str
+    before: RequirementOut
+    after: RequirementOut
+
+
+class SuspectTest(ORM):
+    tc_id: str = Field(description="a test case of the project's test_cases artifacts")
+    req_uids: list[str] = Field(description="the changed requirements it refers to without their new fingerprint")
+
+
+class DocumentDiff(ORM):
+    """Requirements added, changed (same uid, other fingerprint) and removed between two versions."""
+
+    from_version_id: str | None = Field(description="null when there is no earlier version: everything is added")
+    to_version_id: str
+    added: list[RequirementOut]
+    changed: list[RequirementChange]
+    removed: list[RequirementOut]
+    unchanged_count: int
+    suspect_tests: list[SuspectTest] = Field(description="tests to review: they refer to a changed requirement")

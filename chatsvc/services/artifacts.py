@@ -1,7 +1,9 @@
 """ArtifactService: create, change and delete a project's artifacts (test cases, coverage reports, notes...).
 
 Members read; editors and owners write (viewer 403, non-member 404). `test_cases` and `coverage_report`
-content is validated (DESIGN §9) in the cpu executor, before the write transaction.
+content is validated (DESIGN §9) in the cpu executor, before the write transaction. An import (TestRail, Xray,
+Zephyr CSV or Gherkin, agent.interchange) is parsed in the cpu executor after the editor check, then created
+like any other artifact; a file that cannot be imported is a 422 whose details say why, row by row.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agent.interchange import ImportProblem, import_suite
 from chatsvc import authz
 from chatsvc.batching import Batcher
 from chatsvc.errors import NotFound, ValidationFailed
 from chatsvc.events import EventBus, fits, project_topic, publish_resource
 from chatsvc.schemas.artifacts import ArtifactOut, artifact_json, validate_content
+from chatsvc.schemas.interchange import ArtifactImportOut
 from chatsvc.security import Principal
 from storage import artifacts
 from storage.db import Database
@@ -79,6 +83,25 @@ class ArtifactService:
         out = ArtifactOut.model_construct(**row)  # the values just written, all built or validated here
         self._publish(principal, project_id, "created", out.model_dump(mode="json"))
         return out
+
+    async def import_cases(self, principal: Principal, project_id: str, *, text: str, fmt: str | None,
+                           filename: str | None, name: str | None, document_version_id: str | None,
+                           source_field: str = "content") -> ArtifactImportOut:
+        """Import a test suite's text as a new `test_cases` artifact (editor); the answer adds what was skipped."""
+        if not authz.cached_role_allows(principal, project_id, "editor"):  # refuse before parsing
+            async with self.db.read() as s:
+                await authz.require_project(s, principal, project_id, need="editor")
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self.cpu, import_suite, text, fmt, filename)
+        except ImportProblem as exc:
+            loc = ["body", source_field]
+            details = [{"loc": loc, "msg": str(exc), "type": "value_error"}]
+            details += [{"loc": loc, "msg": f"{d['where']}: {d['reason']}", "type": "value_error"} for d in exc.details]
+            raise ValidationFailed(str(exc), details=details) from None
+        out = await self.create(principal, project_id, type="test_cases",
+                                name=name or filename or f"Imported {result.format} test cases",
+                                content=result.content(filename), document_version_id=document_version_id)
+        return ArtifactImportOut.model_validate({**out.model_dump(), "import_summary": result.summary(filename)})
 
     async def update(self, principal: Principal, artifact_id: str, *, name: str | None,
                      content: Any | None) -> ArtifactOut:

@@ -6,15 +6,25 @@ Extraction runs before the write transaction, so the database is never held whil
 in the cpu executor (a few ms), a bigger one in an agent worker process, because extraction is pure Python
 that would hold the GIL for hundreds of ms on a thread of this process and starve its event loop. The
 worker writes the requirements to a spool file; they are turned into rows here a slice at a time.
+
+Identity (agent/identity.py): a new version's requirements are matched against the project's current version
+(read before extraction; a version made current meanwhile by another request is not seen), and a matched
+requirement with a generated uid keeps the uid it had, so an edit shows as a change (stale links, suspect
+tests) rather than a removal and an addition. The matching runs off the loop: in the same cpu-executor step as
+a small document's extraction, in the cpu executor after a big one's rows are read back.
+`preview` runs all of this and saves nothing; `diff` compares two versions (agent.identity.diff_requirements).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import Executor
 from typing import Any
 
 from agent import spool
+from agent.coverage import declared_refs, merge_test_cases
+from agent.identity import REQUIREMENT_FIELDS, carry_uids, diff_requirements, suspect_tests
 from agent.requirements import extract_requirements
 from chatsvc import authz
 from chatsvc.agent_pool import AgentPool
@@ -23,7 +33,7 @@ from chatsvc.events import EventBus, project_topic, publish_resource
 from chatsvc.schemas.artifacts import artifact_json
 from chatsvc.schemas.documents import MAX_CONTENT_BYTES, DocumentVersionOut, DocumentVersionSummary
 from chatsvc.security import Principal
-from storage import artifacts, documents
+from storage import agentdata, artifacts, documents
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import DocumentVersion, new_id
@@ -38,9 +48,31 @@ def summary_json(version: DocumentVersion) -> dict[str, Any]:
     return DocumentVersionSummary.model_validate(version).model_dump(mode="json")
 
 
-def extract_rows(version_id: str, content: str) -> list[dict[str, Any]]:
-    """Extract requirements and build their rows (CPU-bound: run it in the cpu executor)."""
-    return documents.requirement_rows(version_id, extract_requirements(content))
+def extract_rows(version_id: str, content: str, previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Extract requirements, build their rows and carry uids over (CPU-bound: run it in the cpu executor)."""
+    rows = documents.requirement_rows(version_id, extract_requirements(content))
+    carry_identity(previous, rows)
+    return rows
+
+
+def carry_identity(previous: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    """Give the rows of matched requirements their previous uid (CPU-bound: run it in the cpu executor)."""
+    if previous and rows:
+        for row, uid in zip(rows, carry_uids(previous, rows), strict=True):
+            row["uid"] = uid
+
+
+def preview_json(rows: list[dict[str, Any]]) -> str:
+    """The preview answer's JSON text: the requirements as RequirementOut (CPU-bound: in the cpu executor)."""
+    return spool.dumps({"requirements": [{f: row[f] for f in REQUIREMENT_FIELDS} for row in rows],
+                        "count": len(rows)})
+
+
+def find_suspects(diff: dict[str, Any], after: list[dict[str, Any]], contents: list[list[str]]) -> None:
+    """Fill the diff's suspect tests from the test_cases artifacts' content JSON texts (in pieces, oldest
+    artifact first) (CPU-bound: in the cpu executor)."""
+    tests = merge_test_cases(json.loads("".join(pieces)) for pieces in contents)
+    diff["suspect_tests"] = suspect_tests(diff["changed"], declared_refs(after, tests))
 
 
 def read_text(blobs: BlobStore, sha256: str) -> tuple[str | None, str]:
@@ -100,7 +132,7 @@ class DocumentService:
         """A new version with the next number; current unless `make_current` is false (the first always is)."""
         title, content = await self._source(principal, project_id, title=title, content=content, file_id=file_id)
         version_id = new_id()
-        rows = await self._rows(version_id, content)
+        rows = await self._rows(version_id, content, await self._previous(project_id))
         async with self.db.write() as s:
             await authz.require_project(s, principal, project_id, need="editor")
             if not await documents.lock_project(s, project_id):
@@ -120,11 +152,56 @@ class DocumentService:
         await spool.release(rows)
         return out
 
-    async def _rows(self, version_id: str, content: str) -> list[dict[str, Any]]:
+    async def preview(self, principal: Principal, project_id: str, *, title: str | None, content: str | None,
+                      file_id: str | None) -> str:
+        """The requirements a new version of this content would get (uids carried as `create` would carry them),
+        as the JSON text of `{requirements, count}`; saves and publishes nothing. Editor or above."""
+        _title, content = await self._source(principal, project_id, title=title, content=content, file_id=file_id)
+        rows = await self._rows(new_id(), content, await self._previous(project_id))
+        text: str = await asyncio.get_running_loop().run_in_executor(self.cpu, preview_json, rows)
+        await spool.release(rows)
+        return text
+
+    async def diff(self, principal: Principal, version_id: str, against: str | None) -> str:
+        """Compare a version with `against` (default: the version numbered before it; none: all added), as the
+        JSON text of the diff; 404 for a version the caller cannot see or one of another project. Viewer.
+        The project's test cases are read only when a requirement changed (to name the suspect tests)."""
+        loop = asyncio.get_running_loop()
+        async with self.db.read() as s:
+            project_id = await authz.require_document_version(s, principal, version_id)
+            if against is None:
+                found = await documents.number_of(s, version_id)
+                against = await documents.version_before(s, project_id, found[1]) if found else None
+            elif await documents.project_of(s, against) != project_id:
+                raise NotFound("No such document version to compare with in this project.")
+            after = await agentdata.requirements_of(s, version_id)
+            before = await agentdata.requirements_of(s, against) if against else []
+            diff: dict[str, Any] = await loop.run_in_executor(self.cpu, diff_requirements, before, after)
+            contents = []
+            if diff["changed"]:
+                stored = await agentdata.test_case_artifacts(s, project_id)
+                contents = [await agentdata.content_pieces(s, artifact_id) for artifact_id, _size in stored]
+        if contents:
+            await loop.run_in_executor(self.cpu, find_suspects, diff, after, contents)
+        text: str = await loop.run_in_executor(
+            self.cpu, spool.dumps, {"from_version_id": against, "to_version_id": version_id, **diff})
+        await spool.release(after)
+        await spool.release(before)
+        return text
+
+    async def _previous(self, project_id: str) -> list[dict[str, Any]]:
+        """The requirements of the project's current version (none yet: empty), to carry identity from."""
+        async with self.db.read() as s:
+            current_id = await documents.current_id(s, project_id)
+            return await agentdata.requirements_of(s, current_id) if current_id else []
+
+    async def _rows(self, version_id: str, content: str, previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The requirement rows of a new version's content (see the module docstring for where it runs)."""
+        loop = asyncio.get_running_loop()
         if self.agents is None or len(content) <= INLINE_EXTRACT_CHARS:
-            rows: list[dict[str, Any]] = await asyncio.get_running_loop().run_in_executor(
-                self.cpu, extract_rows, version_id, content)
+            rows: list[dict[str, Any]] = await loop.run_in_executor(self.cpu, extract_rows, version_id, content,
+                                                                    previous)
+            await spool.release(previous)
             return rows
         pool = self.agents
         source, out = pool.spool.path("document"), pool.spool.path("requirements")
@@ -140,6 +217,8 @@ class DocumentService:
             for position, row in enumerate(made, start=len(rows)):
                 row["position"] = position
             rows.extend(made)
+        await loop.run_in_executor(self.cpu, carry_identity, previous, rows)
+        await spool.release(previous)
         return rows
 
     async def update(self, principal: Principal, version_id: str, *, title: str | None, notes: str | None,

@@ -31,4 +31,7 @@ CASES = [
     Case("PATCH", V, V_URL, body={"is_current": True}, expect=write(200)),
     Case("DELETE", V, V_URL, expect=write(204)),
     Case("GET", V + "/requirements", V_URL + "/requirements", expect=READ),
+    Case("POST", P + "/preview", P_URL + "/preview", body={"title": "Draft", "content": "REQ-9: The app shall start."},
+         expect=write(200)),
+    Case("GET", V + "/diff", V_URL + "/diff", expect=READ),
 ]
