@@ -267,6 +267,14 @@ def chat_topic(session_id: str) -> str:
     return f"chat:{session_id}"
 
 
+def session_topics(chat: Any) -> list[str]:
+    """Topics a chat session's own events go to: the chat, plus its project or its owner."""
+    topics = [chat_topic(chat.id)]
+    if chat.project_id is not None:
+        topics.append(project_topic(chat.project_id))
+    elif chat.owner_id is not None:
+        topics.append(user_topic(chat.owner_id))
+    return topics
 
 
 def user_topic(user_id: str) -> str:

@@ -11,6 +11,7 @@ disconnect never cancels), `failed` or, when the server stops, `interrupted` —
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -28,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatsvc.agent_pool import AgentPool
 from chatsvc.deltas import DeltaClock, delta_head, delta_payload
 from chatsvc.errors import Conflict, RateLimited
-from chatsvc.events import Event, EventBus, chat_topic, iso_ts, make_event, publish_resource
-from chatsvc.schemas.chat import message_json
+from chatsvc.events import Event, EventBus, chat_topic, iso_ts, make_event, publish_resource, session_topics
+from chatsvc.schemas.chat import message_json, session_json
 from chatsvc.security import Principal
 from chatsvc.shutdown import TaskSet
 from storage import chats, checkpoints
@@ -51,6 +52,15 @@ CANCEL_GRACE_S = 3.0
 RUN_QUOTA_RETRY_S = 5  # Retry-After when a user has max_runs_per_user replies going
 RUN_LEASE_S = 15.0  # default; renewed every third of it. A reply whose process is gone ends within about one
 RUN_ENDINGS = ("message.completed", "run.cancelled", "run.failed")  # a chat's run slot may have come free
+STORED_RESULT_CHARS = 2048  # a tool result kept with its message (so "Open result" links survive a reload)
+
+
+def stored_result(summary: dict[str, Any]) -> dict[str, Any]:
+    """What of a tool's result the reply keeps: all of a small one; of a big one, its ids, status and error."""
+    if len(json.dumps(summary, default=str)) <= STORED_RESULT_CHARS:
+        return summary
+    return {k: v for k, v in summary.items()
+            if (k.endswith("_id") or k in ("status", "error", "kind")) and isinstance(v, str | int | float | bool)}
 
 
 @dataclass
@@ -75,6 +85,7 @@ class Run:
     saved_length: int = 0  # how much of the text the last checkpoint stored
     finished: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     started: bool = False
+    cancelled_by: str | None = None  # who pressed stop (a user id), for the run.cancelled event
     topics: tuple[str, ...] = field(init=False)  # where its events go: (chat:{id},)
     delta_prefix: str = field(init=False, repr=False)  # the constant start of its deltas' JSON
 
@@ -262,6 +273,8 @@ class RunManager:
                 await self._check_quota(s, principal)  # a 429 rolls the claim back
                 user, reply = await chats.add_exchange(s, chat.id, content, principal.user_id, run_id, client_msg_id)
                 user_json, reply_json = message_json(user), message_json(reply)
+                renamed = await chats.get_session(s, chat.id) if user.seq == 1 else None  # named after it
+                renamed_json = session_json(renamed) if renamed is not None else None
         except (IntegrityError, Conflict):
             # A retry of a send (same client_msg_id) gets its first result, also when its reply streams in
             # another process (then the chat's claim failed before the duplicate insert could).
@@ -272,6 +285,9 @@ class RunManager:
         run = Run(run_id, chat.id, chat.project_id, reply_json["id"], principal, self)
         self.by_run[run_id] = run
         topic = [chat_topic(chat.id)]
+        if renamed_json is not None and renamed_json["title"] != chat.title:
+            publish_resource(self.bus, session_topics(chat), "chat_session", "updated", renamed_json,
+                             principal.user_id)
         publish_resource(self.bus, topic, "message", "created", user_json, principal.user_id)
         publish_resource(self.bus, topic, "message", "created", reply_json, principal.user_id)
         self._start_or_queue(run, claimed)
@@ -301,10 +317,14 @@ class RunManager:
             await self._check_quota(s, principal)
             claimed = not self._busy_here(chat.id) and await chats.claim_run(
                 s, chat.id, run_id, self.owner, self.lease_s)
+            prompt = await chats.relink_last_prompt(s, chat.id, run_id)  # the prompt knows its reply's run
             reply = await chats.add_message(s, chat.id, "assistant", "", None, status="streaming", run_id=run_id)
             reply_json = message_json(reply)
+            prompt_json = message_json(prompt) if prompt is not None else None
         run = Run(run_id, chat.id, chat.project_id, reply_json["id"], principal, self)
         self.by_run[run_id] = run
+        if prompt_json is not None:
+            publish_resource(self.bus, [chat_topic(chat.id)], "message", "updated", prompt_json, principal.user_id)
         publish_resource(self.bus, [chat_topic(chat.id)], "message", "created", reply_json, principal.user_id)
         self._start_or_queue(run, claimed)
         return run
@@ -361,7 +381,8 @@ class RunManager:
                                               "args": args})
         result = await self.tools(run, name, args)
         summary = result if isinstance(result, dict) else {"result": result}
-        run.tool_calls.append({"name": name, "args": args, "ok": "error" not in summary})
+        run.tool_calls.append({"name": name, "args": args, "ok": "error" not in summary,
+                               "result": stored_result(summary)})
         self.bus.publish(topic, "tool.result", {"run_id": run_id, "message_id": run.message_id, "name": name,
                                                 "result": summary})
         return tool_result(result)
@@ -398,7 +419,7 @@ class RunManager:
             if status == "complete":
                 self.bus.publish(topic, "message.completed", {**base, "length": len(text), "message": reply})
             elif status == "cancelled":
-                self.bus.publish(topic, "run.cancelled", {**base, "message": reply})
+                self.bus.publish(topic, "run.cancelled", {**base, "message": reply, "cancelled_by": run.cancelled_by})
             else:
                 self.bus.publish(topic, "run.failed", {**base, "error": error or status, "message": reply})
         if not run.finished.done():
@@ -420,7 +441,7 @@ class RunManager:
             self.background.spawn(self._claim_waiting(run.chat_id))  # not handed over: claim it like any process
 
     async def cancel(self, chat_id: str, *, wait: bool = False, drop_queue: bool = False,
-                     relay: bool = True, keep_run_id: str | None = None) -> str | None:
+                     relay: bool = True, keep_run_id: str | None = None, by: str | None = None) -> str | None:
         """Stop the chat's active run (partial text kept, status cancelled); return its run id.
 
         With several processes (a shared event bus) the run may live in another one: then the request is
@@ -431,13 +452,40 @@ class RunManager:
         run = self.active.get(chat_id)
         if run is None:
             if relay and self.bus.shared:
-                return await self._relay_cancel(chat_id)
+                return await self._relay_cancel(chat_id, by=by)
             return None
+        run.cancelled_by = run.cancelled_by or by
         self.pool.cancel(run.run_id)
         self.background.spawn(self._cancel_fallback(run))
         if wait:
             await asyncio.shield(run.finished)
         return run.run_id
+
+    async def cancel_run(self, chat_id: str, run_id: str) -> None:
+        """Stop one reply — streaming, or waiting in a queue — wherever it runs, and wait (a bounded time)
+        until it has ended."""
+        run = self.active.get(chat_id)
+        if run is not None and run.run_id == run_id:
+            await self.cancel(chat_id, wait=True)
+            return
+        queue = self.queued.get(chat_id, deque())
+        queued = next((r for r in queue if r.run_id == run_id), None)
+        if queued is not None:
+            queue.remove(queued)
+            if not queue:
+                self.queued.pop(chat_id, None)
+            if self.claim_finish(queued):
+                await self.finish(queued, "cancelled", "")
+            return
+        if not self.bus.shared:
+            return
+        self.bus.publish([CONTROL_TOPIC], "run.cancel_requested", {"chat_id": chat_id, "only_run": run_id})
+        deadline = time.monotonic() + CANCEL_GRACE_S + 1
+        while time.monotonic() < deadline:  # the process running or queueing it ends it and stores that
+            await asyncio.sleep(0.1)
+            async with self.db.read() as s:
+                if await chats.run_status(s, chat_id, run_id) != "streaming":
+                    return
 
     async def _drop_queue(self, chat_id: str, keep_run_id: str | None) -> None:
         """Cancel this process's queued replies of a chat (all but `keep_run_id`)."""
@@ -450,7 +498,7 @@ class RunManager:
                 await self.finish(queued, "cancelled", "")
 
     async def _relay_cancel(self, chat_id: str, *, drop_queue: bool = False,
-                            keep_run_id: str | None = None) -> str | None:
+                            keep_run_id: str | None = None, by: str | None = None) -> str | None:
         """Ask the process streaming this chat's reply (per the database) to stop it — and, for an interrupt,
         every process to drop the replies it queued in the chat but `keep_run_id` — and return that run's id."""
         async with self.db.read() as s:  # the run holding the chat (queued replies wait behind it)
@@ -458,7 +506,8 @@ class RunManager:
         if run_id is None and not drop_queue:
             return None
         self.bus.publish([CONTROL_TOPIC], "run.cancel_requested",
-                         {"chat_id": chat_id, "run_id": run_id, "drop_queue": drop_queue, "keep_run_id": keep_run_id})
+                         {"chat_id": chat_id, "run_id": run_id, "drop_queue": drop_queue, "keep_run_id": keep_run_id,
+                          "by": by})
         return run_id
 
     def on_control(self, event: Event) -> None:
@@ -468,9 +517,15 @@ class RunManager:
         is first in line."""
         if event.topic == CONTROL_TOPIC:
             chat_id = event.data.get("chat_id", "")
-            if event.name == "run.cancel_requested" and (chat_id in self.active or event.data.get("drop_queue")):
+            only_run = event.data.get("only_run")
+            if event.name == "run.cancel_requested" and only_run:
+                mine = self.active.get(chat_id)
+                if (mine is not None and mine.run_id == only_run) or any(
+                        r.run_id == only_run for r in self.queued.get(chat_id, ())):
+                    self.background.spawn(self.cancel_run(chat_id, str(only_run)))
+            elif event.name == "run.cancel_requested" and (chat_id in self.active or event.data.get("drop_queue")):
                 self.background.spawn(self.cancel(chat_id, relay=False, drop_queue=bool(event.data.get("drop_queue")),
-                                                  keep_run_id=event.data.get("keep_run_id")))
+                                                  keep_run_id=event.data.get("keep_run_id"), by=event.data.get("by")))
             elif event.name == "run.snapshot_requested" and chat_id in self.active:
                 self._publish_snapshot(self.active[chat_id])
             return

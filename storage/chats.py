@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ChatMessage, ChatSession, utcnow
 
 DEFAULT_TITLE = "New chat"
+TITLE_FROM_MESSAGE_MAX = 60  # a chat still called DEFAULT_TITLE is named after its first message, this long
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -78,6 +79,19 @@ async def delete_session(session: AsyncSession, chat_id: str) -> None:
     await session.execute(delete(ChatSession).where(ChatSession.id == chat_id))
 
 
+def title_from(content: str) -> str:
+    """A chat title from its first message: the first line with text, Markdown marks and spacing tidied,
+    cut on a word boundary (with an ellipsis) to at most TITLE_FROM_MESSAGE_MAX characters."""
+    line = next((ln for ln in content.splitlines() if ln.strip()), "")
+    words = " ".join(line.replace("`", "").replace("*", "").lstrip("#>-+ \t").split())
+    if len(words) <= TITLE_FROM_MESSAGE_MAX:
+        return words or DEFAULT_TITLE
+    cut = words[:TITLE_FROM_MESSAGE_MAX - 1]
+    if " " in cut[TITLE_FROM_MESSAGE_MAX // 2:]:
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip(" ,.;:") + "…"
+
+
 def touch(chat: ChatSession) -> None:
     """Mark activity in a session now (orders the session list)."""
     chat.last_activity_at = utcnow()
@@ -125,6 +139,8 @@ async def add_exchange(
                         author_id=None, run_id=run_id)
     session.add_all([user, reply])
     touch(chat)
+    if last == 0 and chat.title == DEFAULT_TITLE:  # a chat is named after its first message
+        chat.title = title_from(content)
     await session.flush()
     return user, reply
 
@@ -296,9 +312,11 @@ async def page_messages(
 
 
 async def edit_message(session: AsyncSession, chat: ChatSession, message: ChatMessage, content: str) -> ChatMessage:
-    """Replace a message's text as its author's edit: sets edited_at and touches the session."""
-    message.content = content
-    message.edited_at = utcnow()
+    """Replace a message's text as its author's edit: sets edited_at (unless the text is the same: a
+    regenerate of an unchanged prompt is not an edit) and touches the session."""
+    if content != message.content:
+        message.content = content
+        message.edited_at = utcnow()
     touch(chat)
     await session.flush()
     return message
@@ -315,6 +333,32 @@ async def delete_messages_after(session: AsyncSession, chat_id: str, seq: int) -
         for message in rows:
             session.expunge(message)
     return rows
+
+
+async def relink_last_prompt(session: AsyncSession, chat_id: str, run_id: str) -> ChatMessage | None:
+    """Make the chat's last user message the prompt of `run_id` (a regenerated reply); return it."""
+    prompt = await session.scalar(
+        select(ChatMessage).where(ChatMessage.session_id == chat_id, ChatMessage.role == "user")
+        .order_by(ChatMessage.seq.desc()).limit(1))
+    if prompt is not None:
+        prompt.run_id = run_id
+        await session.flush()
+    return prompt
+
+
+async def run_status(session: AsyncSession, chat_id: str, run_id: str) -> str | None:
+    """The status of a run's reply in a chat (None when there is none)."""
+    return await session.scalar(select(ChatMessage.status).where(
+        ChatMessage.session_id == chat_id, ChatMessage.run_id == run_id, ChatMessage.role == "assistant"))
+
+
+async def replies_to(session: AsyncSession, prompt: ChatMessage) -> list[ChatMessage]:
+    """The assistant messages answering a user message (its run's reply; a regenerated one included)."""
+    if prompt.role != "user" or prompt.run_id is None:
+        return []
+    return list(await session.scalars(
+        select(ChatMessage).where(ChatMessage.session_id == prompt.session_id, ChatMessage.role == "assistant",
+                                  ChatMessage.run_id == prompt.run_id).order_by(ChatMessage.seq)))
 
 
 async def delete_message(session: AsyncSession, message_id: str) -> None:

@@ -226,8 +226,9 @@ async def test_edit_message_and_regenerate(client):
     assert reply["role"] == "assistant" and reply["run_id"] and reply["id"] not in ids
     deleted = [d["id"] for t, d in events(client, "message.deleted") if t == (f"chat:{chat['id']}",)]
     assert deleted == ids[3:]
-    topics, data = events(client, "message.updated")[-1]
-    assert topics == (f"chat:{chat['id']}",) and data["resource"]["content"] == "again" and data["version"] == 3
+    updates = [d for t, d in events(client, "message.updated") if t == (f"chat:{chat['id']}",)]
+    assert updates[-2]["resource"]["content"] == "again" and updates[-2]["version"] == 3
+    assert updates[-1]["resource"]["run_id"] == reply["run_id"]  # the prompt now belongs to its new reply
     # New messages keep counting after the removed ones: order stays by seq.
     [newer] = await add_messages(client, chat["id"], editor.id, 1, start=9)
     assert [m["id"] for m in (await editor.get(f"/chat/sessions/{chat['id']}/messages")).body["items"]] == [

@@ -19,24 +19,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatsvc import authz
-from chatsvc.errors import Forbidden, NotFound
-from chatsvc.events import EventBus, chat_topic, project_topic, publish_resource, user_topic
+from chatsvc.errors import Conflict, Forbidden, NotFound
+from chatsvc.events import EventBus, chat_topic, publish_resource, session_topics
 from chatsvc.run_manager import RunManager, SendResult
 from chatsvc.schemas.chat import message_json, session_json
 from chatsvc.security import Principal
 from storage import chats
 from storage.db import Database
 from storage.models import ChatMessage, ChatSession
-
-
-def session_topics(chat: ChatSession) -> list[str]:
-    """Topics a chat session's own events go to: the chat, plus its project or its owner."""
-    topics = [chat_topic(chat.id)]
-    if chat.project_id is not None:
-        topics.append(project_topic(chat.project_id))
-    elif chat.owner_id is not None:
-        topics.append(user_topic(chat.owner_id))
-    return topics
 
 
 class ChatService:
@@ -114,7 +104,7 @@ class ChatService:
     async def cancel(self, principal: Principal, chat_id: str, *, drop_queue: bool = False) -> str | None:
         """Stop the chat's active run (its partial text is kept as cancelled); return its run id, if any."""
         await self.writable_chat(principal, chat_id)
-        return await self.runs.cancel(chat_id, drop_queue=drop_queue)
+        return await self.runs.cancel(chat_id, drop_queue=drop_queue, by=principal.user_id)
 
     # --- messages -----------------------------------------------------------------------------
     async def edit_message(self, principal: Principal, message_id: str, content: str,
@@ -143,15 +133,35 @@ class ChatService:
         return out
 
     async def delete_message(self, principal: Principal, message_id: str) -> None:
+        """Delete a message; deleting a prompt deletes its reply too (stopping it first if it is still being
+        written or waits in a queue), so no reply is left answering nothing."""
+        async with self.db.read() as s:  # every check first: a refused delete must not stop a reply
+            message, chat = await self._writable_message(s, principal, message_id)
+            await self._check_deletable(s, principal, message, chat)
+            unfinished = [r.run_id for r in await chats.replies_to(s, message) if r.status == "streaming"]
+        for run_id in unfinished:
+            if run_id:
+                await self.runs.cancel_run(chat.id, run_id)
         async with self.db.write() as s:
             message, chat = await self._writable_message(s, principal, message_id, lock=True)
-            own = message.role == "user" and message.author_id == principal.user_id
-            if chat.project_id is not None and not own:
-                if await authz.project_role(s, principal, chat.project_id) != "owner":
-                    raise Forbidden("Only the author or a project owner may delete this message.")
-            resource = message_json(message)
-            await chats.delete_message(s, message.id)
-        self._publish(principal, [chat_topic(chat.id)], "message", "deleted", resource)
+            await self._check_deletable(s, principal, message, chat)  # again: the role may have changed
+            going = [message, *await chats.replies_to(s, message)]
+            if any(m.status == "streaming" for m in going[1:]):
+                raise Conflict("The reply to this message could not be stopped yet; try again in a moment.",
+                               code="run_active")
+            resources = [message_json(m) for m in going]
+            for m in going:
+                await chats.delete_message(s, m.id)
+        for resource in resources:
+            self._publish(principal, [chat_topic(chat.id)], "message", "deleted", resource)
+
+    @staticmethod
+    async def _check_deletable(s: AsyncSession, principal: Principal, message: ChatMessage,
+                               chat: ChatSession) -> None:
+        own = message.role == "user" and message.author_id == principal.user_id
+        if chat.project_id is not None and not own:
+            if await authz.project_role(s, principal, chat.project_id) != "owner":
+                raise Forbidden("Only the author or a project owner may delete this message.")
 
     @staticmethod
     def _check_editable(principal: Principal, message: ChatMessage) -> None:
