@@ -13,6 +13,11 @@ satisfies all of the above. Recall = matched / expected; precision = matched / e
 empty, 0.0 when nothing was extracted but something was expected). A document's style is its label's `style`;
 the scores of a style pool the counts of its documents. The command prints one line per style (and with -v
 each miss and each extra) and exits 1 when any style is below 95 % precision or recall.
+
+`--cases` shows what the offline generator (agent.testgen) writes for each style instead of scoring: per style,
+the first boundary or negative case generated from its documents' extracted requirements (documents in corpus
+order, each generated as a whole), else the first case, printed as indented JSON under a `# <style>: <document>,
+<requirement uid>` line; a style without any case gets `# <style>: no test case`. It exits 0.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.requirements import extract_requirements
+from agent.testgen import generate_test_cases
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus"
 THRESHOLD = 0.95
@@ -128,12 +134,42 @@ def evaluate(corpus: Path = CORPUS) -> dict[str, Score]:
     return styles
 
 
+def sample_case(named: list[tuple[str, dict[str, Any]]]) -> tuple[str, dict[str, Any]] | None:
+    """Pick the (document, case) that shows the generator best: the first boundary or negative case, else the first."""
+    return next((item for item in named if item[1]["type"] in ("boundary", "negative")), named[0] if named else None)
+
+
+def style_cases(corpus: Path = CORPUS) -> dict[str, tuple[str, dict[str, Any]] | None]:
+    """Return, per style in corpus order, the sample (document name, case) of its generated cases (module docstring)."""
+    named: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for doc, labels_path in documents(corpus):
+        style = json.loads(labels_path.read_text(encoding="utf-8"))["style"]
+        cases = generate_test_cases(extract_requirements(doc.read_text(encoding="utf-8")))
+        named.setdefault(style, []).extend((doc.name, case) for case in cases)
+    return {style: sample_case(items) for style, items in named.items()}
+
+
+def print_cases(corpus: Path) -> int:
+    """Print one generated test case per style as indented JSON (module docstring); return 0."""
+    for style, sample in style_cases(corpus).items():
+        if sample is None:
+            print(f"# {style}: no test case")
+            continue
+        name, case = sample
+        print(f"# {style}: {name}, {', '.join(case['requirement_uids'])}")
+        print(json.dumps(case, indent=2, ensure_ascii=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print precision and recall per style; return 1 when any style is below the threshold."""
+    """Print precision and recall per style (or, with --cases, a sample case); return 1 when a style is low."""
     parser = argparse.ArgumentParser(prog="python -m agent.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="directory of documents and labels")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every miss and extra")
+    parser.add_argument("--cases", action="store_true", help="print one generated test case per style instead")
     args = parser.parse_args(argv)
+    if args.cases:
+        return print_cases(args.corpus)
     styles = evaluate(args.corpus)
     failing = 0
     print(f"{'style':34} {'expected':>8} {'found':>6} {'matched':>7} {'precision':>9} {'recall':>7}")

@@ -227,33 +227,36 @@ async def interrupt_abandoned(session: AsyncSession, *, grace_s: float,
     """Replies whose process is gone become `interrupted`; return them. Abandoned: the reply of a run whose
     lease expired, and any reply still `streaming` for longer than `grace_s` in a chat that has been free for
     longer than that (queued by a process that is gone: a live one claims a free chat within a third of a
-    lease). Expired chats are freed. `keep_runs`: this process's own runs."""
+    lease). Expired chats are freed. `keep_runs`: this process's own runs.
+
+    Locks go chat first, then its messages — the order every other writer of a reply uses (finishing a reply
+    locks its chat first) — and skip what another transaction holds, so several processes sweeping at once
+    neither deadlock with a reply's end nor update one row twice (versioned rows would raise StaleDataError)."""
     now = utcnow()
-    expired = list((await session.execute(
-        select(ChatSession.id, ChatSession.run_id)
-        .where(ChatSession.run_id.is_not(None), ChatSession.run_lease_until < now))).all())
     old = now - dt.timedelta(seconds=grace_s)
-    # Free for longer than the grace: every live process has had time to claim it for a run it queued.
-    long_free = select(ChatSession.id).where(
-        ChatSession.run_id.is_(None), or_(ChatSession.run_lease_until.is_(None), ChatSession.run_lease_until < old))
-    stale = ChatMessage.status == "streaming"
-    cond = and_(stale, ChatMessage.created_at < old, ChatMessage.session_id.in_(long_free))
-    expired_runs = [run_id for _chat, run_id in expired if run_id not in keep_runs]
-    if expired_runs:
-        cond = or_(cond, and_(stale, ChatMessage.run_id.in_(expired_runs)))
-    # Several processes sweep at once: each takes the rows no other sweep holds (see tasks.interrupt_expired).
-    rows = [m for m in await session.scalars(select(ChatMessage).where(cond).with_for_update(skip_locked=True)
-                                             .execution_options(populate_existing=True))
-            if m.run_id not in keep_runs]
+    candidates = select(ChatMessage.session_id).where(ChatMessage.status == "streaming").distinct()
+    chats = list(await session.scalars(
+        select(ChatSession).where(ChatSession.id.in_(candidates)).with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)))
+    expired = {c.id: c.run_id for c in chats
+               if c.run_id is not None and c.run_lease_until is not None and c.run_lease_until < now
+               and c.run_id not in keep_runs}
+    long_free = {c.id for c in chats if c.run_id is None and (c.run_lease_until is None or c.run_lease_until < old)}
+    if not expired and not long_free:
+        return []
+    streaming = await session.scalars(
+        select(ChatMessage).where(ChatMessage.session_id.in_([*expired, *long_free]), ChatMessage.status == "streaming")
+        .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+    rows = [m for m in streaming if m.run_id not in keep_runs and (
+        (m.session_id in expired and m.run_id == expired[m.session_id])
+        or (m.session_id in long_free and m.created_at < old))]
     for message in rows:
         message.status = "interrupted"
-    for chat_id, run_id in expired:
-        if run_id not in keep_runs:
-            await session.execute(
-                update(ChatSession)
-                .where(ChatSession.id == chat_id, ChatSession.run_id == run_id, ChatSession.run_lease_until < now)
-                .values(run_id=None, run_owner=None, run_lease_until=now, **_UNCHANGED)
-                .execution_options(synchronize_session=False))
+    for chat_id, run_id in expired.items():
+        await session.execute(
+            update(ChatSession).where(ChatSession.id == chat_id, ChatSession.run_id == run_id)
+            .values(run_id=None, run_owner=None, run_lease_until=now, **_UNCHANGED)
+            .execution_options(synchronize_session=False))
     await session.flush()
     return rows
 

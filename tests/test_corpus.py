@@ -9,14 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from agent import evaluate
 from agent.requirements import extract_requirements
+from chatsvc.schemas.artifacts import TestCase
 
 CORPUS = Path(__file__).parent / "corpus"
+ROOT = Path(__file__).resolve().parent.parent
 STYLES = {
     "srs-bold-ids-nested-bullets", "rfc-plain-text", "markdown-tables", "nasa-sdd-table", "user-stories-gherkin",
     "business-rules-nested", "dotted-ids-line-prefix", "short-ids-table-column", "clean-markdown-req",
@@ -95,3 +99,31 @@ def test_corpus_output_shape_and_determinism(doc):
         assert r["fingerprint"] == hashlib.sha256(" ".join(r["statement"].split()).lower().encode()).hexdigest()
         assert 0 < len(r["title"]) <= 81 and "|" not in r["title"] and "**" not in r["statement"]
         assert not re.match(r"(?:o|[-*+])\s", r["statement"])  # no list markers left in the text
+
+
+def test_cases_command_prints_one_valid_case_per_style() -> None:
+    done = subprocess.run([sys.executable, "-m", "agent.evaluate", "--cases"], cwd=ROOT, capture_output=True,
+                          text=True, encoding="utf-8", timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    cases: dict[str, list[str]] = {}
+    style = ""
+    for line in done.stdout.splitlines():
+        if line.startswith("# "):
+            style = line[2:].split(":", 1)[0]
+            assert style not in cases, f"{style} printed twice"
+            cases[style] = []
+        else:
+            cases[style].append(line)
+    assert sorted(cases) == CORPUS_STYLES
+    for style, lines in cases.items():
+        case = TestCase.model_validate(json.loads("\n".join(lines)))  # DESIGN §9 test case
+        assert case.source == "offline" and case.requirement_uids, style
+    kinds = {json.loads("\n".join(lines))["type"] for lines in cases.values()}
+    assert kinds & {"boundary", "negative"}  # the sample prefers the cases that show limits and prohibitions
+
+
+def test_sample_case_prefers_boundary_or_negative() -> None:
+    positive, boundary = {"type": "functional"}, {"type": "boundary"}
+    assert evaluate.sample_case([("a.md", positive), ("b.md", boundary)]) == ("b.md", boundary)
+    assert evaluate.sample_case([("a.md", positive)]) == ("a.md", positive)
+    assert evaluate.sample_case([]) is None
