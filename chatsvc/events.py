@@ -24,6 +24,7 @@ from chatsvc.audit import security_event
 log = logging.getLogger("chatsvc.events")
 
 EMBED_LIMIT = 16 * 1024  # resources larger than this travel as ids only
+DELTA = "message.delta"  # the streaming hot path: taps skip it unless they ask for it
 RING_EVENTS = 1000
 RING_SECONDS = 600.0
 
@@ -74,8 +75,9 @@ class EventBus(Protocol):
                               since: tuple[str, int] | None = None) -> Subscription:
         """subscribe(), for a bus whose history lives elsewhere (Redis): live events wait for the replay."""
 
-    def add_tap(self, tap: Listener) -> None:
-        """See every event of every topic (server-side reactions such as access re-checks)."""
+    def add_tap(self, tap: Listener, *, deltas: bool = False) -> None:
+        """See every event of every topic (server-side reactions such as access re-checks) — except
+        `message.delta`, the hot path no server-side reaction needs, unless `deltas`."""
 
     def add_publish_hook(self, hook: PublishHook) -> None:
         """Call `hook(topics, name, data)` inside publish(), in the publishing process, before anything is sent
@@ -167,6 +169,7 @@ class InMemoryEventBus:
         self._clock = clock
         self._topics: dict[str, _Topic] = {}
         self._taps: list[Listener] = []
+        self._delta_taps: list[Listener] = []  # the taps that also want message.delta
         self._publish_hooks: list[PublishHook] = []
         self.published_total = 0
 
@@ -187,6 +190,7 @@ class InMemoryEventBus:
             payload = event_payload(data)
         topic_names = tuple(dict.fromkeys(topics))
         run_publish_hooks(self._publish_hooks, topic_names, name, data)
+        taps = self._delta_taps if name == DELTA else self._taps
         for topic_name in topic_names:
             topic = self._topic(topic_name)
             topic.seq += 1
@@ -194,7 +198,7 @@ class InMemoryEventBus:
             topic.ring.append(event)
             self._trim(topic, now)
             self.published_total += 1
-            for listener in (*topic.listeners, *self._taps):  # a copy: a listener may unsubscribe
+            for listener in (*topic.listeners, *taps):  # a copy: a listener may unsubscribe
                 try:
                     listener(event)
                 except Exception:  # one broken listener must not stop the others
@@ -233,8 +237,10 @@ class InMemoryEventBus:
         except ValueError:
             pass
 
-    def add_tap(self, tap: Listener) -> None:
+    def add_tap(self, tap: Listener, *, deltas: bool = False) -> None:
         self._taps.append(tap)
+        if deltas:
+            self._delta_taps.append(tap)
 
     def add_publish_hook(self, hook: PublishHook) -> None:
         self._publish_hooks.append(hook)

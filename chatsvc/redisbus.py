@@ -33,6 +33,7 @@ from redis.exceptions import NoScriptError
 
 from chatsvc.errors import Unavailable
 from chatsvc.events import (
+    DELTA,
     RING_EVENTS,
     RING_SECONDS,
     Event,
@@ -202,6 +203,7 @@ class RedisEventBus:
         self._drained = asyncio.Event()
         self._topics: dict[str, _Local] = {}
         self._taps: list[Listener] = []
+        self._delta_taps: list[Listener] = []  # the taps that also want message.delta
         self._publish_hooks: list[PublishHook] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._last_id = "0-0"
@@ -378,7 +380,7 @@ class RedisEventBus:
             local.epoch, local.seq, local.seen = epoch, seq, time.monotonic()
             for gate in tuple(local.gates.values()):
                 gate.push(event)
-            for tap in tuple(self._taps):
+            for tap in tuple(self._delta_taps if name == DELTA else self._taps):
                 _deliver(tap, event)
 
     def _local(self, topic: str) -> _Local:
@@ -458,8 +460,10 @@ class RedisEventBus:
         if gate is not None:
             gate.closed = True  # a replay still being read must not flush into a gone listener
 
-    def add_tap(self, tap: Listener) -> None:
+    def add_tap(self, tap: Listener, *, deltas: bool = False) -> None:
         self._taps.append(tap)
+        if deltas:
+            self._delta_taps.append(tap)
 
     def add_publish_hook(self, hook: PublishHook) -> None:
         self._publish_hooks.append(hook)

@@ -28,7 +28,7 @@ class PublishedEvents(deque[Publication]):
 async def record_events(app: Any) -> None:
     """on_startup hook (runs after the bus exists): start recording this app's events."""
     recorder = PublishedEvents(maxlen=5000)
-    app[keys.EVENTS].add_tap(recorder)
+    app[keys.EVENTS].add_tap(recorder, deltas=True)
     _recorders[app] = recorder
 
 
