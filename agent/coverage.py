@@ -31,6 +31,10 @@ one with no pair at all is an orphan (only-dangling tests included). Dangling re
 `requirement_uids` and `links` only (free text is not scanned for unknown ids: "UTF-8" looks like one).
 Row tests carry origin explicit|stale|inferred, score 1.0 for declared pairs and the similarity
 (4 decimals) for inferred ones, sorted by score desc, then origin, then tc_id.
+
+Test runs (agent/testruns.py): with `results` (tc_id -> latest status), a row test carries its `result`, and a
+requirement is `verified` when one of its explicit (current) tests passed; `verified` counts them and
+`coverage_pct_verified` = verified / total ("has a passing test", beside `coverage_pct`, "has a test").
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ def terms(text: str) -> list[str]:
 
 def analyse_coverage(requirements: list[dict[str, Any]], test_cases: list[dict[str, Any]], *,
                      document_version_id: str, generated_at: str,
-                     threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+                     threshold: float = DEFAULT_THRESHOLD,
+                     results: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Match test cases to requirements and return the coverage_report content."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError("threshold must be in (0, 1]")
@@ -82,19 +87,27 @@ def analyse_coverage(requirements: list[dict[str, Any]], test_cases: list[dict[s
     row_tests: list[list[dict[str, Any]]] = [[] for _ in requirements]
     covering: set[int] = set()
     stale_only: set[int] = set()
+    results = results or {}
     for (r, t), (origin, score) in pairs.items():
-        row_tests[r].append({"tc_id": str(test_cases[t].get("id", "")), "origin": origin, "score": score})
+        tc_id = str(test_cases[t].get("id", ""))
+        entry: dict[str, Any] = {"tc_id": tc_id, "origin": origin, "score": score}
+        if tc_id in results:
+            entry["result"] = results[tc_id]
+        row_tests[r].append(entry)
         (stale_only if origin == "stale" else covering).add(t)
 
-    rows, counts = [], {"covered": 0, "stale": 0, "inferred": 0, "uncovered": 0}
+    rows, counts, verified = [], {"covered": 0, "stale": 0, "inferred": 0, "uncovered": 0}, 0
     for req, tests in zip(requirements, row_tests, strict=True):
         tests.sort(key=lambda x: (-x["score"], _ORIGIN_RANK[x["origin"]], x["tc_id"]))
         origins = {x["origin"] for x in tests}
         status = ("covered" if "explicit" in origins else "stale" if "stale" in origins
                   else "inferred" if "inferred" in origins else "uncovered")
         counts[status] += 1
+        passed = any(x["origin"] == "explicit" and x.get("result") == "passed" for x in tests)
+        verified += passed
         rows.append({"req_uid": str(req.get("uid", "")), "title": str(req.get("title") or req.get("statement") or ""),
-                     "priority": str(req.get("priority") or "").lower(), "status": status, "tests": tests})
+                     "priority": str(req.get("priority") or "").lower(), "status": status, "tests": tests,
+                     "verified": passed})
 
     total = len(requirements)
     orphans = sorted({str(tc.get("id", "")) for t, tc in enumerate(test_cases)
@@ -111,6 +124,7 @@ def analyse_coverage(requirements: list[dict[str, Any]], test_cases: list[dict[s
             "stale": counts["stale"], "uncovered": counts["uncovered"], "tests_total": len(test_cases),
             "orphan_count": len(orphans), "coverage_pct": _pct(counts["covered"], total),
             "coverage_pct_with_inferred": _pct(counts["covered"] + counts["inferred"], total),
+            "verified": verified, "coverage_pct_verified": _pct(verified, total),
         },
         "rows": rows,
         "uncovered": [row["req_uid"] for row in rows if row["status"] == "uncovered"],

@@ -82,20 +82,23 @@ def append_cases(path: str, start: int, cases: list[dict[str, Any]]) -> dict[str
 
 
 def coverage_report(requirements: list[dict[str, Any]], contents: list[Any], *, document_version_id: str,
-                    generated_at: str) -> dict[str, Any]:
-    """The coverage report of requirements against the contents of the project's test_cases artifacts."""
+                    generated_at: str, runs: list[Any] | None = None) -> dict[str, Any]:
+    """The coverage report of requirements against the contents of the project's test_cases artifacts (and,
+    for "verified", of its test_run artifacts, oldest first)."""
     from agent.coverage import analyse_coverage, merge_test_cases
+    from agent.testruns import latest_results
 
     return analyse_coverage(requirements, merge_test_cases(contents), document_version_id=document_version_id,
-                            generated_at=generated_at)
+                            generated_at=generated_at, results=latest_results(runs or []))
 
 
 def coverage_job(args: dict[str, Any]) -> dict[str, Any]:
     """Coverage of spooled requirements and test-case artifacts; the report goes to `out`."""
     requirements = json.loads(spool.read_text(args["requirements"]))
     contents = [json.loads(spool.read_text(path)) for path in args["test_cases"]]
+    runs = [json.loads(spool.read_text(path)) for path in args.get("test_runs", ())]
     report = coverage_report(requirements, contents, document_version_id=args["document_version_id"],
-                             generated_at=args["generated_at"])
+                             generated_at=args["generated_at"], runs=runs)
     spool.write_text(args["out"], [spool.dumps(report)])
     return {"coverage_pct": report["summary"]["coverage_pct"]}
 

@@ -35,6 +35,7 @@ from chatsvc.services.documents import DocumentService
 from chatsvc.services.files import FileService
 from chatsvc.services.projects import ProjectService
 from chatsvc.services.rbac import RbacService
+from chatsvc.services.testruns import TestRunService
 from chatsvc.services.users import UserService
 from chatsvc.settings import Settings
 from chatsvc.shutdown import stop_tasks
@@ -188,6 +189,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
                                            "active_runs": runs.active_count(), "running_tasks": len(tasks.running)})
     cluster.answer("sockets.reconnect", lambda data: {"closed": app[keys.SOCKETS].reconnect_user(str(data["user_id"]))})
     app[keys.CLUSTER] = cluster
+    artifacts = ArtifactService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR])
     app[keys.SERVICES] = Services(
         chat=ChatService(db=db, bus=bus, runs=runs), bot=bot,
         projects=ProjectService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
@@ -197,7 +199,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
         users=UserService(db=db, bus=bus, passwords=app[keys.PASSWORDS], limiter=app[keys.LOGIN_LIMITER],
                           settings=settings, registrations=app[keys.REGISTRATION_LIMITER]),
         admin=AdminService(db=db, bus=bus, cluster=cluster),
-        artifacts=ArtifactService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR]))
+        artifacts=artifacts, test_runs=TestRunService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts))
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
 
     def on_event(event: Any) -> None:

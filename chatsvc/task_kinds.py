@@ -139,13 +139,16 @@ def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
         async with db.read() as s:
             stored = await agentdata.test_case_artifacts(s, ctx.project_id)
             contents = [await agentdata.content_pieces(s, artifact_id) for artifact_id, _size in stored]
+            runs = [await agentdata.content_pieces(s, run_id)
+                    for run_id in await agentdata.test_run_artifacts(s, ctx.project_id, version.id)]
         await ctx.progress(0, 2, "Matching test cases to requirements")
         generated_at = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
         if len(requirements) * max(1, sum(size for _id, size in stored) // CASE_CHARS) <= INLINE_COVERAGE_PAIRS:
             texts = ["".join(pieces) for pieces in contents]
-            text, pct = await in_thread(cover_inline, requirements, texts, version.id, generated_at)
+            run_texts = ["".join(pieces) for pieces in runs]
+            text, pct = await in_thread(cover_inline, requirements, texts, version.id, generated_at, run_texts)
         else:
-            text, pct = await cover_in_worker(requirements, contents, version.id, generated_at)
+            text, pct = await cover_in_worker(requirements, contents, version.id, generated_at, runs)
         await spool.release(requirements)
         ctx.check_cancel()
         await ctx.progress(1, 2, "Saving the report")
@@ -155,16 +158,17 @@ def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
         return {"artifact_id": artifact_id, "coverage_pct": pct, "document_version_id": version.id}
 
     async def cover_in_worker(requirements: list[dict[str, Any]], contents: list[list[str]], version_id: str,
-                              generated_at: str) -> tuple[str, float]:
+                              generated_at: str, runs: list[list[str]]) -> tuple[str, float]:
         """Spool the inputs (requirements encoded a slice at a time), let a worker write the report, read it."""
-        paths = [agents.spool.path("requirements"), *(agents.spool.path("artifact") for _ in contents),
-                 agents.spool.path("coverage")]
+        case_paths = [agents.spool.path("artifact") for _ in contents]
+        run_paths = [agents.spool.path("test_run") for _ in runs]
+        paths = [agents.spool.path("requirements"), *case_paths, *run_paths, agents.spool.path("coverage")]
         try:
             await agents.spool.write(paths[0], await spool.encode_array(requirements))
-            for path, pieces in zip(paths[1:-1], contents, strict=True):
+            for path, pieces in zip([*case_paths, *run_paths], [*contents, *runs], strict=True):
                 await agents.spool.write(path, pieces)
             result = await agents.job("coverage", {
-                "requirements": paths[0], "test_cases": paths[1:-1], "out": paths[-1],
+                "requirements": paths[0], "test_cases": case_paths, "test_runs": run_paths, "out": paths[-1],
                 "document_version_id": version_id, "generated_at": generated_at})
             return await agents.spool.read(paths[-1]), float(result["coverage_pct"])
         finally:
@@ -184,8 +188,8 @@ def generation_message(tally: dict[str, int], requirements: int, used_model: boo
 
 
 def cover_inline(requirements: list[dict[str, Any]], texts: list[str], version_id: str,
-                 generated_at: str) -> tuple[str, float]:
+                 generated_at: str, run_texts: list[str]) -> tuple[str, float]:
     """The coverage report's JSON text and coverage_pct for small inputs (CPU-bound: run it in a thread)."""
     report = coverage_report(requirements, [json.loads(text) for text in texts], document_version_id=version_id,
-                             generated_at=generated_at)
+                             generated_at=generated_at, runs=[json.loads(text) for text in run_texts])
     return spool.dumps(report), float(report["summary"]["coverage_pct"])

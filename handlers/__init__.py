@@ -5,7 +5,22 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatsvc.views import ApiView
-from handlers import admin, artifacts, bot, chat, documents, files, members, ops, projects, rbac, tasks, users, ws
+from handlers import (
+    admin,
+    artifacts,
+    bot,
+    chat,
+    documents,
+    files,
+    members,
+    ops,
+    projects,
+    rbac,
+    tasks,
+    testruns,
+    users,
+    ws,
+)
 
 VIEWS: list[type[ApiView]] = [
     *ops.VIEWS,
@@ -20,6 +35,7 @@ VIEWS: list[type[ApiView]] = [
     *chat.VIEWS,
     *bot.VIEWS,
     *tasks.VIEWS,
+    *testruns.VIEWS,
     *ws.VIEWS,
 ]
 

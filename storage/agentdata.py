@@ -69,6 +69,17 @@ async def test_case_artifacts(session: AsyncSession, project_id: str) -> list[tu
     return [(artifact_id, int(size)) for artifact_id, size in rows if size is not None]
 
 
+async def test_run_artifacts(session: AsyncSession, project_id: str, version_id: str) -> list[str]:
+    """Ids of the project's test_run artifacts for this document version or for none, oldest first (a later
+    run's result for a test case replaces an earlier one)."""
+    rows = await session.scalars(
+        select(Artifact.id).where(Artifact.project_id == project_id, Artifact.type == "test_run",
+                                  (Artifact.document_version_id == version_id)
+                                  | Artifact.document_version_id.is_(None))
+        .order_by(Artifact.created_at, Artifact.id))
+    return list(rows)
+
+
 async def content_pieces(session: AsyncSession, artifact_id: str) -> list[str]:
     """An artifact's content JSON text (to decode off the loop) in pieces of at most TEXT_PIECE characters.
 

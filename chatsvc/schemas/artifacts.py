@@ -17,6 +17,7 @@ from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request, storable
 TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 FINGERPRINT_PATTERN = r"^[0-9a-f]{64}$"
 Priority = Literal["high", "medium", "low"]
+TestResultStatus = Literal["passed", "failed", "blocked", "skipped"]
 Uid = str
 
 
@@ -122,12 +123,17 @@ class CoverageSummary(Strict):
     orphan_count: int = Field(ge=0)
     coverage_pct: float = Field(ge=0, le=100)
     coverage_pct_with_inferred: float = Field(ge=0, le=100)
+    verified: int = Field(0, ge=0, description="requirements with an explicit, current test that passed in the "
+                                                "project's latest test runs")
+    coverage_pct_verified: float = Field(0.0, ge=0, le=100, description="verified / total × 100")
 
 
 class CoveringTest(Strict):
     tc_id: str = Field(min_length=1, max_length=64)
     origin: str = Field(min_length=1, max_length=40, description="explicit, inferred or stale")
     score: float | None = None
+    result: TestResultStatus | None = Field(None, exclude_if=lambda value: value is None,
+                                            description="its latest test-run result (omitted when never run)")
 
 
 class CoverageRow(Strict):
@@ -136,6 +142,26 @@ class CoverageRow(Strict):
     priority: Priority
     status: Literal["covered", "inferred", "stale", "uncovered"]
     tests: list[CoveringTest]
+    verified: bool = Field(False, description="an explicit, current test of it passed in the latest test runs")
+
+
+class TestResult(Strict):
+    __test__ = False  # not a pytest class
+
+    tc_id: str = Field(min_length=1, max_length=64)
+    status: TestResultStatus
+    note: str = Field("", max_length=2000, pattern=NO_NUL_PATTERN, exclude_if=lambda value: not value)
+    duration_s: float | None = Field(None, ge=0, exclude_if=lambda value: value is None)
+
+
+class TestRunContent(Strict):
+    """Content of a `test_run` artifact: what happened when test cases ran (agent/testruns.py)."""
+
+    __test__ = False
+
+    name: str = Field("", max_length=300, pattern=NO_NUL_PATTERN)
+    executed_at: dt.datetime | None = None
+    results: list[TestResult] = Field(max_length=20_000)
 
 
 class DanglingRef(Strict):
@@ -166,7 +192,8 @@ class CoverageReport(Strict):
     generated_at: dt.datetime
 
 
-CONTENT_MODELS: dict[str, type[BaseModel]] = {"test_cases": TestCasesContent, "coverage_report": CoverageReport}
+CONTENT_MODELS: dict[str, type[BaseModel]] = {"test_cases": TestCasesContent, "coverage_report": CoverageReport,
+                                               "test_run": TestRunContent}
 
 
 def validate_content(artifact_type: str, content: Any) -> Any:

@@ -17,6 +17,7 @@ from chatsvc.services.documents import DocumentService
 from chatsvc.services.files import FileService
 from chatsvc.services.projects import ProjectService
 from chatsvc.services.rbac import RbacService
+from chatsvc.services.testruns import TestRunService
 from chatsvc.services.users import UserService
 
 
@@ -31,3 +32,4 @@ class Services:
     files: FileService
     users: UserService
     admin: AdminService
+    test_runs: TestRunService
