@@ -150,7 +150,7 @@ class TestResult(Strict):
 
     tc_id: str = Field(min_length=1, max_length=64)
     status: TestResultStatus
-    note: str = Field("", max_length=2000, pattern=NO_NUL_PATTERN, exclude_if=lambda value: not value)
+    note: str = Field("", max_length=2000, pattern=r"^[^\x00]*$", exclude_if=lambda value: not value)
     duration_s: float | None = Field(None, ge=0, exclude_if=lambda value: value is None)
 
 
@@ -159,7 +159,7 @@ class TestRunContent(Strict):
 
     __test__ = False
 
-    name: str = Field("", max_length=300, pattern=NO_NUL_PATTERN)
+    name: str = Field("", max_length=300, pattern=r"^[^\x00]*$")
     executed_at: dt.datetime | None = None
     results: list[TestResult] = Field(max_length=20_000)
 
