@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from chatsvc.schemas.artifacts import ArtifactOut
-from chatsvc.schemas.common import ID_PATTERN, NonBlank, Request
+from chatsvc.schemas.common import ID_PATTERN, Request, storable
 from chatsvc.schemas.documents import ExactText
 
 MAX_JUNIT_BYTES = 2 * 1024 * 1024
@@ -15,9 +15,11 @@ class JUnitImport(Request):
     """A JUnit XML report to record as a `test_run` artifact."""
 
     content: ExactText = Field(min_length=1, description="the report's XML text, at most 2 MiB of UTF-8 (413 beyond)")
-    name: NonBlank | None = Field(None, min_length=1, max_length=300, description="defaults to 'JUnit run'")
+    name: str | None = Field(None, min_length=1, max_length=300, pattern=r"\S", description="defaults to 'JUnit run'")
     document_version_id: str | None = Field(None, pattern=ID_PATTERN,
                                             description="the document version the run tested (same project)")
+
+    check_text = field_validator("content", "name")(storable)
 
 
 class UnmatchedTestcase(BaseModel):
