@@ -68,6 +68,7 @@ def test_known_summary(known: dict[str, Any]) -> None:
     assert known["summary"] == {
         "requirements_total": 20, "covered": 6, "inferred": 2, "stale": 2, "uncovered": 10, "tests_total": 13,
         "orphan_count": 2, "coverage_pct": 30.0, "coverage_pct_with_inferred": 40.0,
+        "verified": 0, "coverage_pct_verified": 0.0,  # no test run recorded
     }
 
 
@@ -95,7 +96,8 @@ def test_known_rows(known: dict[str, Any]) -> None:
     rows = {row["req_uid"]: row for row in known["rows"]}
     assert [row["req_uid"] for row in known["rows"]] == [r["uid"] for r in requirements()]
     assert rows["AUTH-1"] == {"req_uid": "AUTH-1", "title": "Account lockout", "priority": "high",
-                              "status": "covered", "tests": [{"tc_id": "TC-A1", "origin": "explicit", "score": 1.0}]}
+                              "status": "covered", "tests": [{"tc_id": "TC-A1", "origin": "explicit", "score": 1.0}],
+                              "verified": False}
     assert rows["AUTH-3"]["tests"] == [{"tc_id": "TC-A3", "origin": "stale", "score": 1.0}]
     assert rows["RPT-1"]["tests"] == [{"tc_id": "TC-R1", "origin": "stale", "score": 1.0},
                                       {"tc_id": "TC-R2", "origin": "inferred", "score": 0.8442}]
@@ -125,7 +127,7 @@ def test_report_shape_matches_the_contract(known: dict[str, Any]) -> None:
                           "by_priority", "method", "document_version_id", "generated_at"}
     CoverageReport.model_validate(known)
     assert known["document_version_id"] == DV and known["generated_at"] == AT
-    assert all(set(row) == {"req_uid", "title", "priority", "status", "tests"} for row in known["rows"])
+    assert all(set(row) == {"req_uid", "title", "priority", "status", "tests", "verified"} for row in known["rows"])
     assert all(set(t) == {"tc_id", "origin", "score"} for row in known["rows"] for t in row["tests"])
     assert known["method"]["algorithm"] == "bm25" and known["method"]["threshold"] == DEFAULT_THRESHOLD
     assert "tokenizer" in known["method"]
@@ -266,7 +268,7 @@ def test_empty_inputs() -> None:
     report = analyse([], [])
     assert report["summary"] == {"requirements_total": 0, "covered": 0, "inferred": 0, "stale": 0, "uncovered": 0,
                                  "tests_total": 0, "orphan_count": 0, "coverage_pct": 0.0,
-                                 "coverage_pct_with_inferred": 0.0}
+                                 "coverage_pct_with_inferred": 0.0, "verified": 0, "coverage_pct_verified": 0.0}
     assert report["rows"] == report["uncovered"] == report["orphan_tests"] == report["dangling_refs"] == []
     assert report["by_priority"] == {p: {"total": 0, "covered": 0, "pct": 0.0} for p in ("high", "medium", "low")}
     only_tests = analyse([], [tc("TC-1", uids=("R-1",)), tc("TC-2")])
