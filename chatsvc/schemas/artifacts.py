@@ -123,12 +123,9 @@ class CoverageSummary(Strict):
     orphan_count: int = Field(ge=0)
     coverage_pct: float = Field(ge=0, le=100)
     coverage_pct_with_inferred: float = Field(ge=0, le=100)
-    # Omitted when 0 (a report sent without them is stored as sent); coverage tasks always write them.
-    verified: int = Field(0, ge=0, exclude_if=lambda value: not value,
-                          description="requirements with an explicit, current test that passed in the project's "
-                                      "latest test runs")
-    coverage_pct_verified: float = Field(0.0, ge=0, le=100, exclude_if=lambda value: not value,
-                                         description="verified / total × 100")
+    verified: int = Field(0, ge=0, description="requirements with an explicit, current test that passed in the "
+                                                "project's latest test runs (0 in a report made before test runs)")
+    coverage_pct_verified: float = Field(0.0, ge=0, le=100, description="verified / total × 100")
 
 
 class CoveringTest(Strict):
@@ -145,8 +142,7 @@ class CoverageRow(Strict):
     priority: Priority
     status: Literal["covered", "inferred", "stale", "uncovered"]
     tests: list[CoveringTest]
-    verified: bool = Field(False, exclude_if=lambda value: not value,
-                           description="an explicit, current test of it passed in the latest test runs")
+    verified: bool = Field(False, description="an explicit, current test of it passed in the latest test runs")
 
 
 class TestResult(Strict):
