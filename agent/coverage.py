@@ -20,7 +20,9 @@ Matching, per (requirement, test case) pair:
    MIN_SHARED_TERMS terms (all of the requirement's terms when it has fewer), and its score is at least
    BEST_SHARE of the test's best score (one test verifies one thing: the runner-up of a close call is kept,
    a distant second is not). A test that declares what it verifies (even only stale links) is taken at its
-   word and infers nothing.
+   word and infers nothing. A reviewer's verdict wins over inference (POST /artifacts/{id}/links): an accepted
+   link becomes a declared one (`requirement_uids` + a link with origin `accepted`), a rejected one is listed in
+   the test's `rejected_uids` and never inferred again.
 
 A requirement's status is the strongest of its pairs: covered (explicit) > stale > inferred > uncovered,
 so a stale link outranks an inferred match (the row still lists the inferred test). The four counts
@@ -173,11 +175,14 @@ def _inferred_pairs(requirements: list[dict[str, Any]], tests: list[dict[str, An
     req_sets = [set(ts) for ts in req_terms]
     index = Bm25Index(req_terms, k1=BM25_K1, b=BM25_B)
     found: list[tuple[tuple[int, int], float]] = []
+    uids = [str(req.get("uid", "")).upper() for req in requirements]
     for t, tc in zip(positions, tests, strict=True):
         query = terms(_test_text(tc, names=False))
         query_set = set(query)
+        rejected = {str(uid).upper() for uid in _as_list(tc.get("rejected_uids"))}
         matches = [(r, score) for r, score in index.matches(query, threshold)
-                   if len(req_sets[r] & query_set) >= min(MIN_SHARED_TERMS, len(req_sets[r]))]
+                   if len(req_sets[r] & query_set) >= min(MIN_SHARED_TERMS, len(req_sets[r]))
+                   and uids[r] not in rejected]
         if matches:
             best = matches[0][1]  # matches are sorted best first
             found.extend(((r, t), round(score, 4)) for r, score in matches if score >= BEST_SHARE * best)

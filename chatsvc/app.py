@@ -33,6 +33,7 @@ from chatsvc.services.bot import BotService
 from chatsvc.services.chat import ChatService
 from chatsvc.services.documents import DocumentService
 from chatsvc.services.files import FileService
+from chatsvc.services.links import LinkReviewService
 from chatsvc.services.projects import ProjectService
 from chatsvc.services.rbac import RbacService
 from chatsvc.services.testruns import TestRunService
@@ -199,7 +200,8 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
         users=UserService(db=db, bus=bus, passwords=app[keys.PASSWORDS], limiter=app[keys.LOGIN_LIMITER],
                           settings=settings, registrations=app[keys.REGISTRATION_LIMITER]),
         admin=AdminService(db=db, bus=bus, cluster=cluster),
-        artifacts=artifacts, test_runs=TestRunService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts))
+        artifacts=artifacts, test_runs=TestRunService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts),
+        links=LinkReviewService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts))
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
 
     def on_event(event: Any) -> None:

@@ -12,6 +12,7 @@ from handlers import (
     chat,
     documents,
     files,
+    links,
     members,
     ops,
     projects,
@@ -36,6 +37,7 @@ VIEWS: list[type[ApiView]] = [
     *bot.VIEWS,
     *tasks.VIEWS,
     *testruns.VIEWS,
+    *links.VIEWS,
     *ws.VIEWS,
 ]
 

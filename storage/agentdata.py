@@ -31,6 +31,12 @@ async def resolve_version(session: AsyncSession, project_id: str, version_id: st
     )
 
 
+async def requirement_fingerprint(session: AsyncSession, version_id: str, uid: str) -> str | None:
+    """The fingerprint of one requirement of a version, or None when the version has no such uid."""
+    return await session.scalar(select(Requirement.fingerprint).where(
+        Requirement.document_version_id == version_id, Requirement.uid == uid).limit(1))
+
+
 async def requirements_of(session: AsyncSession, version_id: str) -> list[dict[str, Any]]:
     """The requirements of a document version as plain dicts, in document order."""
     table = Requirement.__table__  # a Core select: its rows are processed as they are read, a slice at a time

@@ -86,6 +86,9 @@ class TestCase(Strict):
     source: Literal["model", "offline"] | None = Field(
         None, exclude_if=lambda value: value is None,
         description="who wrote a generated case: the model, or the offline generator (also as the model's fallback)")
+    rejected_uids: list[Uid] = Field(
+        default_factory=list, max_length=200, exclude_if=lambda value: not value,
+        description="requirements a reviewer said this test does not verify: coverage never infers them")
 
     @field_validator("requirement_uids")
     @classmethod

@@ -15,6 +15,7 @@ from chatsvc.services.bot import BotService
 from chatsvc.services.chat import ChatService
 from chatsvc.services.documents import DocumentService
 from chatsvc.services.files import FileService
+from chatsvc.services.links import LinkReviewService
 from chatsvc.services.projects import ProjectService
 from chatsvc.services.rbac import RbacService
 from chatsvc.services.testruns import TestRunService
@@ -33,3 +34,4 @@ class Services:
     users: UserService
     admin: AdminService
     test_runs: TestRunService
+    links: LinkReviewService
