@@ -45,6 +45,29 @@ export function safeHref(url) {
   return "#";
 }
 
+/** Label each body cell with its column's heading (data-label) and mark the table `as-cards`: on a narrow screen
+ *  the stylesheet shows each row as a card of labelled fields instead of squeezing the columns. */
+export function stackTable(table) {
+  table.classList.add("as-cards");
+  const labels = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+  for (const tr of table.querySelectorAll("tbody tr")) {
+    [...tr.children].forEach((td, i) => {
+      if (labels[i] !== undefined && !td.dataset.label && td.colSpan === 1) td.dataset.label = labels[i];
+    });
+  }
+  return table;
+}
+
+/** A picked file's text, read in the browser (FileReader: no upload needed for a preview or an import). */
+export function readText(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(new Error(`Could not read ${file.name}.`));
+    reader.readAsText(file);
+  });
+}
+
 /** Replace an element's children. */
 export function mount(el, ...children) {
   el.replaceChildren();

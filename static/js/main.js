@@ -1,5 +1,6 @@
 // Boot, session and routing. Routes live in the URL fragment:
-//   #/                      projects            #/p/<id>/<tab>[/<item>]   a project (chat, documents, artifacts, files, members, settings)
+//   #/                      projects            #/p/<id>/<tab>[/<item>[/<sub>]]   a project (chat, documents, artifacts,
+//                                               files, members, settings); <sub>: a version's "diff", a test case id
 //   #/chats[/<session>]     personal chats
 
 import {api, setCsrf} from "./api.js";
@@ -39,6 +40,7 @@ async function boot() {
 export async function signedIn(user, csrf) {
   session.user = user;
   setCsrf(csrf);
+  document.getElementById("conn").hidden = false;
   renderAccount();
   live.start();
   stopUserTopic = await live.watch(`user:${user.id}`, (frame) => {
@@ -59,6 +61,7 @@ function signedOut(message) {
   live.stop();
   session.user = null;
   setCsrf(null);
+  document.getElementById("conn").hidden = true;  // "Offline" means nothing to someone not signed in
   renderAccount();
   showAuth();
   if (message) notify(message);
@@ -96,7 +99,7 @@ function route() {
   let key, make, params;
   if (parts[0] === "p" && parts[1]) {
     key = `project:${parts[1]}`;
-    params = {projectId: parts[1], tab: parts[2] || "chat", item: parts[3] || null};
+    params = {projectId: parts[1], tab: parts[2] || "chat", item: parts[3] || null, sub: parts[4] || null};
     make = () => projectView(app, params);
   } else if (parts[0] === "chats") {
     key = "chats";
@@ -108,8 +111,9 @@ function route() {
     make = () => projectsView(app);
   }
   for (const a of document.querySelectorAll("#nav a")) {
-    a.classList.toggle("active", (a.getAttribute("href") === "#/chats") === (key === "chats") && key !== `project:${parts[1]}`);
+    a.classList.toggle("active", (a.getAttribute("href") === "#/chats") === (key === "chats"));
   }
+  if (!current || current.key !== key) app.scrollTop = 0;  // a new page opens at its top
   if (current && current.key === key && current.view.update) return current.view.update(params);
   current?.view.destroy?.();
   current = {key, view: make()};

@@ -1,9 +1,15 @@
 // A small Markdown renderer that builds DOM nodes directly. It never produces or parses HTML: raw HTML
 // in a model's reply stays visible text, links are limited to http(s)/mailto, so nothing the model
 // writes can run script or restyle the page. Supported: paragraphs, headings, fenced code, lists,
-// block quotes, tables, rules; inline code, bold, italic, links.
+// block quotes, tables, rules; inline code, bold, italic, links. A bare list marker (a reply cut short) is
+// no list item.
 
 import {h, safeHref} from "./dom.js";
+
+/** A reply that stopped mid-list must not end with an empty bullet: drop a trailing bare list marker. */
+export function withoutDanglingMarker(text) {
+  return String(text).trimEnd().replace(/\n[ \t]{0,8}(?:[-*+]|\d{1,9}[.)])[ \t]*$/, "").replace(/^[ \t]{0,8}(?:[-*+]|\d{1,9}[.)])[ \t]*$/, "");
+}
 
 export function renderMarkdown(text) {
   const out = document.createDocumentFragment();
@@ -47,9 +53,9 @@ export function renderMarkdown(text) {
       while (i < lines.length && marker.test(lines[i])) {
         let item = lines[i++].replace(marker, "");
         while (i < lines.length && /^\s{2,}\S/.test(lines[i]) && !marker.test(lines[i])) item += " " + lines[i++].trim();
-        list.append(h("li", inline(item)));
+        if (item.trim()) list.append(h("li", inline(item)));  // a bare marker (a reply cut short) is no item
       }
-      out.append(list);
+      if (list.firstChild) out.append(list);
       continue;
     }
     const para = [];

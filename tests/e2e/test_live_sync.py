@@ -125,6 +125,7 @@ def test_chat_messages_edits_and_deletions_reach_the_other_member(new_page: Call
     expect(pa.locator(f"#messages article.msg[data-id='{first_id}']")).to_have_count(0)
     expect(b_first).to_have_count(0)
     expect(pb.locator("#messages article.msg.user")).to_have_count(1)
+    expect(pb.locator("#messages article.msg.assistant")).to_have_count(1)  # a deleted prompt takes its reply
 
     # alice edits her other message (Save, no regeneration): bob sees the new text, marked as edited.
     second = pa.locator("#messages article.msg.user").first
@@ -136,7 +137,7 @@ def test_chat_messages_edits_and_deletions_reach_the_other_member(new_page: Call
     b_second = pb.locator(f"#messages article.msg.user[data-id='{second_id}']")
     expect(b_second.locator(".body")).to_have_text("list the requirements, please")
     expect(b_second).to_contain_text("(edited)")
-    expect(pb.locator("#messages article.msg.assistant")).to_have_count(2)  # no regeneration: replies stay
+    expect(pb.locator("#messages article.msg.assistant")).to_have_count(1)  # no regeneration: its reply stays
 
 
 def test_uploads_and_deletions_of_files_reach_the_other_member(new_page: Callable[..., Page], e2e_server):

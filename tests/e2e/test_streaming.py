@@ -36,7 +36,7 @@ def test_stop_keeps_the_partial_reply(new_page, e2e_server, shot):
     expect(reply.locator(".body")).to_contain_text("offline")  # some words arrived
     page.locator("#composer").press("Escape")                  # Esc stops, like the Stop button
     expect(reply).to_have_attribute("data-status", "cancelled")
-    expect(reply.locator(".status")).to_have_text("Stopped")
+    expect(reply.locator(".status")).to_have_text("Stopped by you")  # who stopped it: run.cancelled says
     expect(page.locator("#send")).to_be_visible()
     session_id = page.locator("article.msg").first.evaluate("el => el.closest('.chat-panel').dataset.sessionId")
     stored = rest_messages(e2e_server.base, alice, session_id)[-1]

@@ -46,7 +46,7 @@ def api(base: str, user: dict[str, Any], method: str, path: str, body: Any = Non
 
 
 def project_with_document(base: str, owner: dict[str, Any], name: str = "Checkout") -> dict[str, Any]:
-    project = api(base, owner, "POST", "/projects", {"name": name})
+    project: dict[str, Any] = api(base, owner, "POST", "/projects", {"name": name})
     api(base, owner, "POST", f"/projects/{project['id']}/document-versions", {"title": "Spec", "content": SPEC})
     return project
 
@@ -71,3 +71,53 @@ def open_chat(page: Page, project_id: str) -> None:
 def send(page: Page, text: str) -> None:
     page.locator("#composer").fill(text)
     page.locator("#composer").press("Enter")
+
+
+# --- layout checks (phones and laptops) -------------------------------------------------------------------------
+
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 800}
+SIZES = {"phone": PHONE, "laptop": LAPTOP}
+
+# What overflows sideways: the page itself, the scrolling <main>, and any visible table, bar or strip.
+_OVERFLOW_JS = """() => {
+  const wide = (e) => e.scrollWidth > e.clientWidth + 1;
+  const main = document.getElementById('app');
+  const watched = '.table-wrap, .topbar, .tab-bar, .task-strip, .page, .chat-panel, .stats';
+  const parts = [...document.querySelectorAll(watched)]
+    .filter((e) => e.offsetParent !== null && wide(e))
+    .map((e) => `${e.tagName.toLowerCase()}.${e.className} (${e.scrollWidth} > ${e.clientWidth})`);
+  return {page: document.documentElement.scrollWidth, window: window.innerWidth,
+          main: main ? main.scrollWidth : 0, mainWidth: main ? main.clientWidth : 0, parts};
+}"""
+
+
+def horizontal_overflow(page: Page) -> list[str]:
+    """Return what is wider than the window (nothing, on a usable page): the page, <main>, tables, bars."""
+    out = page.evaluate(_OVERFLOW_JS)
+    problems = list(out["parts"])
+    if out["page"] > out["window"]:
+        problems.append(f"the page is {out['page']} px wide in a {out['window']} px window")
+    if out["main"] > out["mainWidth"]:
+        problems.append(f"<main> scrolls sideways ({out['main']} > {out['mainWidth']})")
+    return problems
+
+
+def in_viewport(page: Page, selector: str) -> bool:
+    """Whether the element is entirely inside the window, without scrolling anything."""
+    return bool(page.evaluate("""(sel) => { const e = document.querySelector(sel); if (!e) return false;
+      const r = e.getBoundingClientRect();
+      return r.width > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth;
+    }""", selector))
+
+
+def box(page: Page, selector: str) -> dict[str, float]:
+    """The element's bounding box in window coordinates (x, y, width, height)."""
+    found = page.locator(selector).first.bounding_box()
+    assert found is not None, f"{selector} is not rendered"
+    return {"x": found["x"], "y": found["y"], "width": found["width"], "height": found["height"]}
+
+
+def overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])

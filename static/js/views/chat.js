@@ -1,10 +1,13 @@
 // Chat: a session list and a conversation whose replies stream live over the websocket, with stop,
 // edit and regenerate, delete, compact tool calls and the progress of tasks the agent started.
+// Messages sit by who wrote them (author_id): yours on the right, a teammate's on the left under their name.
+// Stop is shown to whoever may post in the chat (the server's rule for POST /chat/sessions/{id}/cancel), and
+// a reply this page saw stopped says who stopped it (run.cancelled's cancelled_by).
 
 import {api} from "../api.js";
 import {busy, codePoints, confirmButton, fmtTime, h, mount, notify, scheduler} from "../dom.js";
 import {live} from "../live.js";
-import {renderMarkdown} from "../markdown.js";
+import {renderMarkdown, withoutDanglingMarker} from "../markdown.js";
 import {session} from "../main.js";
 import {Collection} from "../store.js";
 import {taskRow} from "./tasks.js";
@@ -24,6 +27,7 @@ function summarise(value) {
 export function chatPanel({sessionId, ctx, onDeleted}) {
   const messages = new Collection(null);
   const tools = new Map();      // message id -> [{name, args, result}]
+  const stoppedBy = new Map();  // reply id -> who stopped it (a user id; null: the server), from run.cancelled
   let chat = null;
   let hasMore = false;
   let stopTopic = null;
@@ -81,6 +85,7 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
         return render();
       }
       case "message.completed": case "run.cancelled": case "run.failed":
+        if (frame.name === "run.cancelled" && d.message && "cancelled_by" in d) stoppedBy.set(d.message.id, d.cancelled_by);
         if (d.message) messages.upsert(d.message, false);
         return render();
       default:
@@ -119,7 +124,7 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
       notify(err.code === "run_active" ? "A reply is still streaming in this chat." : err.message, "error");
     } finally {
       sendButton.disabled = false;
-      input.focus();
+      input.focus({preventScroll: true});
     }
   }
 
@@ -174,6 +179,7 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
 
   function messageView(m) {
     const mine = m.role === "user" && m.author_id === session.user.id;
+    const theirs = m.role === "user" && !mine;
     const body = h("div.body");
     if (editing === m.id) {
       const area = h("textarea", {value: m.content, rows: 3, "aria-label": "Edit message"});
@@ -190,12 +196,12 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
         h("button", {type: "button", onclick: save(false)}, "Save"),
         h("button.link", {type: "button", onclick: () => { editing = null; render(); }}, "Cancel")));
     } else if (m.role === "assistant") {
-      mount(body, renderMarkdown(m.content));
+      mount(body, renderMarkdown(m.status === "streaming" ? m.content : withoutDanglingMarker(m.content)));
     } else {
       mount(body, h("p.plain", m.content));
     }
     const status = m.status === "streaming" ? h("span.typing", {"aria-label": "streaming"}, "●●●")
-      : STATUS_TEXT[m.status] ? h("span.status", {class: m.status}, STATUS_TEXT[m.status], m.error ? `: ${m.error}` : "") : null;
+      : STATUS_TEXT[m.status] ? h("span.status", {class: m.status}, statusText(m), m.error ? `: ${m.error}` : "") : null;
     const actions = [];
     if (m.status !== "streaming" && canWrite()) {
       if (mine && editing !== m.id) actions.push(h("button.link", {type: "button", onclick: () => { editing = m.id; render(); }}, "Edit"));
@@ -210,14 +216,25 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
         actions.push(confirmButton("Delete", () => api("DELETE", `/chat/messages/${m.id}`), {className: "link danger"}));
       }
     }
-    return h(`article.msg.${m.role}`, {dataset: {id: m.id, status: m.status}},
+    return h(`article.msg.${m.role}`, {class: m.role === "user" ? (mine ? "mine" : "theirs") : null,
+      dataset: {id: m.id, status: m.status, author: m.author_id || ""}},
       h("header", h("span.who", m.role === "assistant" ? "Assistant" : m.role === "user" ? (mine ? "You" : authorName(m)) : m.role),
         h("time.muted.small", {datetime: m.created_at}, fmtTime(m.created_at)), m.edited_at ? h("span.muted.small", "(edited)") : null,
         status),
       body, renderTools(m), actions.length ? h("div.msg-actions", actions) : null);
   }
 
-  const authorName = (m) => ctx?.members.values().find((x) => x.user_id === m.author_id)?.username || "Teammate";
+  /** "Stopped by Ann" when this page saw who pressed Stop (the stored message does not say it). */
+  const statusText = (m) => {
+    if (m.status !== "cancelled" || !stoppedBy.has(m.id)) return STATUS_TEXT[m.status];
+    const who = stoppedBy.get(m.id);
+    if (who === null) return "Stopped by the server";
+    return `Stopped by ${who === session.user.id ? "you" : authorName({author_id: who})}`;
+  };
+  const authorName = (m) => {
+    const member = ctx?.members.values().find((x) => x.user_id === m.author_id);
+    return member ? member.full_name || member.username : "A former member";
+  };
   const ordered = () => messages.values().sort(byTime);
   const isLastAssistant = (m) => ordered().filter((x) => x.role === "assistant").pop()?.id === m.id;
   const previousUserMessage = (m) => {
@@ -233,7 +250,11 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
       hasMore ? h("button.link.older", {type: "button", onclick: (e) => busy(e.target, () => loadMessages(list[0]?.id))}, "Load older messages") : null,
       list.length ? list.map(messageView) : h("p.empty.muted", "No messages yet. Ask something below."));
     const busyNow = streaming();
-    stopButton.hidden = !busyNow;
+    // The server lets whoever may post in this chat stop its reply (editors and owners of a project chat,
+    // whoever started it): the same rule as the composer, so a viewer never sees Stop.
+    stopButton.hidden = !busyNow || !canWrite();
+    const prompt = busyNow ? previousUserMessage(list.find((m) => m.status === "streaming")) : null;
+    stopButton.title = prompt && prompt.author_id !== session.user.id ? `Stop the reply to ${authorName(prompt)}` : "Stop the reply";
     sendButton.hidden = busyNow;
     form.hidden = !canWrite();
     if (nearBottom) scrollDown();
@@ -250,7 +271,7 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
       chat = await api("GET", `/chat/sessions/${sessionId}`);
       renderHead();
       await loadMessages();
-      input.focus();
+      input.focus({preventScroll: true});  // the page stays at its top (a phone would scroll to the box)
     } catch (err) {
       mount(log, h("p.error", err.status === 404 ? "This chat does not exist or you cannot see it." : err.message));
     }
@@ -280,8 +301,9 @@ export function chatLayout({sessions, newChat, href, emptyText, ctx}) {
   return {
     el,
     render(item) {
-      const items = renderList(item);
-      const target = item || items[0]?.id || null;
+      const first = sessions.values().sort((a, b) => (b.last_activity_at || "").localeCompare(a.last_activity_at || ""))[0];
+      const target = item || first?.id || null;
+      renderList(target);  // the open chat keeps its highlight on every re-render, not only the first
       if (panel && panel.sessionId === target) return panel.view.rerender();
       panel?.view.destroy();
       panel = null;
@@ -289,7 +311,6 @@ export function chatLayout({sessions, newChat, href, emptyText, ctx}) {
       const view = chatPanel({sessionId: target, ctx, onDeleted: () => { sessions.remove(target); location.hash = href(""); }});
       panel = {sessionId: target, view};
       mount(pane, view.el);
-      renderList(target);
     },
     destroy() { panel?.view.destroy(); },
   };

@@ -1,7 +1,7 @@
 // Files: upload with a progress bar, download, delete.
 
 import {api, upload} from "../api.js";
-import {busy, confirmButton, fmtBytes, fmtTime, h, mount, notify} from "../dom.js";
+import {busy, confirmButton, fmtBytes, fmtTime, h, mount, notify, stackTable} from "../dom.js";
 
 export function filesTab(ctx) {
   const list = h("tbody");
@@ -51,6 +51,7 @@ export function filesTab(ctx) {
       rows = new Map(files.map((f) => [f.id, row(f, write)]));
       mount(list, files.length ? [...rows.values()].map((r) => r.el)
         : h("tr", h("td.muted", {colspan: 4}, "No files yet.")));
+      stackTable(el.querySelector("table"));
     },
   };
 }

@@ -1,7 +1,7 @@
 // Members: add by username, change roles, remove (owners); leave the project (anyone).
 
 import {api} from "../api.js";
-import {busy, confirmButton, h, mount} from "../dom.js";
+import {busy, confirmButton, h, mount, stackTable} from "../dom.js";
 import {session} from "../main.js";
 
 const ROLES = ["viewer", "editor", "owner"];
@@ -38,8 +38,9 @@ export function membersTab(ctx) {
     }, 200);
   }
 
+  const table = h("table", {id: "members"}, h("thead", h("tr", ["User", "Role", ""].map((c) => h("th", c)))), list);
   const el = h("div.members", h("h2", "Members"), form,
-    h("div.table-wrap", h("table", {id: "members"}, h("thead", h("tr", ["User", "Role", ""].map((c) => h("th", c)))), list)));
+    h("div.table-wrap", table));
 
   // Rows are rebuilt only when their member changed: any project event re-renders the tab, and a fresh row
   // would drop a pending "Click again to confirm" (or close an open role menu).
@@ -57,6 +58,7 @@ export function membersTab(ctx) {
         return [m.user_id, held && held.key === key ? held : {key, el: memberRow(m, owner)}];
       }));
       mount(list, [...rows.values()].map((r) => r.el));
+      stackTable(table);
     },
   };
 

@@ -36,13 +36,14 @@ export function projectView(container, params) {
   };
   const header = h("div.project-head");
   const nav = h("nav.tabs", {role: "tablist"});
+  const menu = h("select.tab-menu", {id: "tab-menu", "aria-label": "Section", onchange: () => ctx.go(menu.value)});
   const body = h("div.tab-body");
   const strip = taskStrip(ctx);
   const tabs = new Map();
   let stopTopic = null;
   let destroyed = false;
 
-  mount(container, h("section.page.project", header, nav, strip.el, body));
+  mount(container, h("section.page.project", header, h("div.tab-bar", nav, menu), strip.el, body));
 
   function renderHeader() {
     const p = ctx.project;
@@ -53,6 +54,10 @@ export function projectView(container, params) {
     mount(nav, TABS.map(([key, label]) => h("a.tab", {href: `#/p/${projectId}/${key}`, role: "tab",
       "aria-selected": String(ctx.params.tab === key), class: ctx.params.tab === key ? "active" : null,
       dataset: {tab: key}}, label)));
+    // Narrow screens get the same tabs as a menu (CSS shows one or the other): every tab stays reachable.
+    mount(menu, TABS.map(([key, label]) => h("option", {value: key, selected: ctx.params.tab === key}, label)));
+    menu.value = ctx.params.tab;
+    container.querySelector(".page.project")?.setAttribute("data-tab", ctx.params.tab);
   }
 
   function showTab() {
@@ -135,6 +140,7 @@ export function projectView(container, params) {
 
   return {
     update(next) {
+      if (next.tab !== ctx.params.tab) container.scrollTop = 0;   // another tab opens at its top
       ctx.params = next;
       if (ctx.project) showTab();
     },
