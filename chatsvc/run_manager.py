@@ -405,7 +405,8 @@ class RunManager:
                     await chats.lock_session(s, run.chat_id)
                 row = await chats.finish_reply(s, run.message_id, content=text, status=status,
                                                error=error if status == "failed" else None,
-                                               tool_calls=run.tool_calls or None)
+                                               tool_calls=run.tool_calls or None,
+                                               cancelled_by=run.cancelled_by if status == "cancelled" else None)
                 reply = message_json(row) if row is not None else None
                 # The chat goes to this process's next queued run, or comes free for any process.
                 handed = await chats.release_run(s, run.chat_id, run.run_id, owner=self.owner, lease_s=self.lease_s,

@@ -270,12 +270,12 @@ async def get_message(session: AsyncSession, message_id: str, *, refresh: bool =
 
 
 async def finish_reply(session: AsyncSession, message_id: str, *, content: str, status: str, error: str | None,
-                       tool_calls: Any) -> dict[str, Any] | None:
+                       tool_calls: Any, cancelled_by: str | None = None) -> dict[str, Any] | None:
     """Store a reply's final text and status in one UPDATE … RETURNING (no read first, no unit of work);
     return its columns, or None when it is gone. A new version, as an ORM update would make it."""
     result = await session.execute(
         update(ChatMessage).where(ChatMessage.id == message_id)
-        .values(content=content, status=status, error=error, tool_calls=tool_calls,
+        .values(content=content, status=status, error=error, tool_calls=tool_calls, cancelled_by=cancelled_by,
                 version=ChatMessage.version + 1, updated_at=utcnow())
         .returning(*ChatMessage.__table__.c)
         .execution_options(synchronize_session=False))

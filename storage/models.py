@@ -258,6 +258,7 @@ class ChatMessage(Versioned, Base):
     tool_calls: Mapped[Any] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     edited_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(36), nullable=True)  # who pressed stop (a user id)
 
 
 class Task(Versioned, Base):

@@ -94,6 +94,9 @@ async def test_a_stopped_reply_says_who_stopped_it(aiohttp_client, tmp_path):
     assert (await user.post(f"/chat/sessions/{chat['id']}/cancel")).status == 202
     ended = (await run_events(ws, sent["run_id"]))[-1]
     assert ended["name"] == "run.cancelled" and ended["data"]["cancelled_by"] == user.id
+    assert ended["data"]["message"]["cancelled_by"] == user.id  # stored: it is there after a reload too
+    reply = [m for m in await messages(user, chat["id"]) if m["role"] == "assistant"][0]
+    assert reply["status"] == "cancelled" and reply["cancelled_by"] == user.id
     await ws.close()
 
 

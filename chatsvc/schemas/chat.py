@@ -77,6 +77,8 @@ class MessageOut(ORM):
     tool_calls: Any = None
     error: str | None
     edited_at: dt.datetime | None
+    cancelled_by: str | None = Field(None, description="a cancelled reply: the user who stopped it (null: the "
+                                                       "server did, e.g. its prompt was deleted)")
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int

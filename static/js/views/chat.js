@@ -2,7 +2,7 @@
 // edit and regenerate, delete, compact tool calls and the progress of tasks the agent started.
 // Messages sit by who wrote them (author_id): yours on the right, a teammate's on the left under their name.
 // Stop is shown to whoever may post in the chat (the server's rule for POST /chat/sessions/{id}/cancel), and
-// a reply this page saw stopped says who stopped it (run.cancelled's cancelled_by).
+// a stopped reply says who stopped it (the message's cancelled_by, stored with it).
 
 import {api} from "../api.js";
 import {busy, codePoints, confirmButton, fmtTime, h, mount, notify, scheduler} from "../dom.js";
@@ -224,10 +224,10 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
       body, renderTools(m), actions.length ? h("div.msg-actions", actions) : null);
   }
 
-  /** "Stopped by Ann" when this page saw who pressed Stop (the stored message does not say it). */
+  /** "Stopped by Ann": the stored message says who pressed Stop (or the run.cancelled this page saw). */
   const statusText = (m) => {
-    if (m.status !== "cancelled" || !stoppedBy.has(m.id)) return STATUS_TEXT[m.status];
-    const who = stoppedBy.get(m.id);
+    if (m.status !== "cancelled") return STATUS_TEXT[m.status];
+    const who = m.cancelled_by ?? (stoppedBy.has(m.id) ? stoppedBy.get(m.id) : null);
     if (who === null) return "Stopped by the server";
     return `Stopped by ${who === session.user.id ? "you" : authorName({author_id: who})}`;
   };
