@@ -154,7 +154,7 @@ async def test_message_paging(client):
     assert [m["id"] for m in r.body["items"]] == ids[4:] and r.body["has_more"] is True
     first = r.body["items"][0]
     assert set(first) == {"id", "session_id", "role", "content", "status", "author_id", "run_id", "client_msg_id",
-                          "tool_calls", "error", "edited_at", "created_at", "updated_at", "version"}
+                          "tool_calls", "error", "edited_at", "cancelled_by", "created_at", "updated_at", "version"}
     assert first["content"] == "m5" and first["role"] == "user" and first["status"] == "complete"
     r = await alice.get(base + f"?limit=3&before={ids[4]}")
     assert [m["id"] for m in r.body["items"]] == ids[1:4] and r.body["has_more"] is True
