@@ -6,7 +6,7 @@
 import {api} from "../api.js";
 import {busy, confirmButton, fmtTime, h, mount, readText, stackTable} from "../dom.js";
 
-const TYPE_LABELS = {test_cases: "Test cases", coverage_report: "Coverage report", note: "Note"};
+const TYPE_LABELS = {test_cases: "Test cases", coverage_report: "Coverage report", test_run: "Test run", note: "Note"};
 const EXPORTS = {test_cases: [["testrail", "TestRail CSV"], ["xray", "Xray CSV"], ["zephyr", "Zephyr CSV"], ["gherkin", "Gherkin"]],
   coverage_report: [["csv", "CSV"], ["markdown", "Markdown"], ["html", "HTML"]]};
 const IMPORT_FORMATS = [["", "Detect from the file"], ["testrail", "TestRail CSV"], ["xray", "Xray CSV"],
@@ -81,7 +81,34 @@ function importForm(ctx) {
   h("label", h("span", "Format"), h("select", {name: "format"}, IMPORT_FORMATS.map(([v, l]) => h("option", {value: v}, l)))),
   h("label", h("span", "Name (optional)"), h("input", {name: "name", maxlength: 300, placeholder: "defaults to the file name"})),
   h("button.primary", {type: "submit"}, "Import"));
-  return h("div.import", form, result);
+  return h("div.import", form, result, junitForm(ctx));
+}
+
+/** Record a test run from a JUnit XML report: coverage then counts requirements with a passing test. */
+function junitForm(ctx) {
+  const result = h("div", {id: "junit-result"});
+  const form = h("form.card.stack", {id: "junit-form", onsubmit: (e) => {
+    e.preventDefault();
+    busy(form.querySelector("button[type=submit]"), async () => {
+      const file = form.elements.report.files[0];
+      if (!file) throw new Error("Choose a JUnit XML report first.");
+      const body = {content: await readText(file), name: form.elements.name.value.trim() || file.name};
+      const {import_summary: summary, ...artifact} = await api("POST", `/projects/${ctx.projectId}/test-runs/import`, body);
+      ctx.artifacts.upsert(artifact);
+      mount(result, h("div.card", h("p", `Recorded ${summary.results} results: ${summary.passed} passed, ${summary.failed} failed, ` +
+        `${summary.skipped} skipped.`),
+        summary.unmatched_count ? h("div", h("strong.small", `${summary.unmatched_count} testcases matched no test case`),
+          h("ul.summary-list", summary.unmatched.map((u) => h("li.small", `${u.testcase}: ${u.reason}`)))) : null,
+        h("p.small.muted", "Run the coverage analysis again to see the requirements with a passing test.")));
+      form.reset();
+    });
+  }},
+  h("h2", "Record a test run"),
+  h("p.muted.small", "A JUnit XML report: each testcase is matched to a test case by its id (e.g. TC-…) or title."),
+  h("label", h("span", "Report"), h("input", {type: "file", name: "report", accept: ".xml,text/xml,application/xml"})),
+  h("label", h("span", "Name (optional)"), h("input", {name: "name", maxlength: 300, placeholder: "defaults to the file name"})),
+  h("button.primary", {type: "submit"}, "Record run"));
+  return h("div.junit", form, result);
 }
 
 export function artifactsTab(ctx) {
@@ -124,6 +151,7 @@ export function artifactsTab(ctx) {
         }, {className: "link danger"}) : null)),
       a.type === "test_cases" ? testCasesView(a.content)
         : a.type === "coverage_report" ? coverageView(a.content, ctx, await testCaseIndex(ctx))
+          : a.type === "test_run" ? testRunView(a.content, ctx, await testCaseIndex(ctx))
           : h("pre.json", typeof a.content === "string" ? a.content : JSON.stringify(a.content, null, 2))));
   }
 
@@ -177,6 +205,19 @@ export function testCasesView(content) {
       h("td.small", tc.expected_result)))))));
 }
 
+/** A test run: one row per test case with its result. */
+function testRunView(run, ctx, index) {
+  const results = run.results || [];
+  const count = (status) => results.filter((r) => r.status === status).length;
+  return h("div.test-run",
+    h("p", `${results.length} results: ${count("passed")} passed, ${count("failed")} failed, ${count("blocked")} blocked, ` +
+      `${count("skipped")} skipped.`),
+    h("div.table-wrap", stackTable(h("table", {id: "test-run-results"},
+      h("thead", h("tr", ["Test case", "Result", "Note"].map((c) => h("th", c)))),
+      h("tbody", results.map((r) => h("tr", h("td", testCaseLink(ctx, index, r.tc_id)),
+        h("td", h(`span.result-${r.status}`, r.status)), h("td.small", r.note || ""))))))));
+}
+
 const pct = (value) => `${Number(value || 0).toFixed(1)}%`;  // one decimal, as the report rounds
 
 export function coverageView(report, ctx = null, index = new Map()) {
@@ -186,6 +227,8 @@ export function coverageView(report, ctx = null, index = new Map()) {
   return h("div.coverage",
     h("div.stats",
       h("div.stat.big", {id: "coverage-pct"}, h("span.value", pct(s.coverage_pct)), h("span.label", "covered (explicit links)")),
+      h("div.stat.big", {id: "verified-pct", title: "an explicit, current test of the requirement passed in the latest test runs"},
+        h("span.value", pct(s.coverage_pct_verified)), h("span.label", "with a passing test")),
       stat("with inferred links", pct(s.coverage_pct_with_inferred)),
       stat("requirements", s.requirements_total), stat("covered", s.covered), stat("inferred", s.inferred),
       stat("stale", s.stale, s.stale ? "warn" : ""), stat("uncovered", s.uncovered, s.uncovered ? "bad" : ""),
@@ -197,8 +240,9 @@ export function coverageView(report, ctx = null, index = new Map()) {
       h("thead", h("tr", ["Requirement", "Priority", "Status", "Tests"].map((c) => h("th", c)))),
       h("tbody", (report.rows || []).map((r) => h(`tr.status-${r.status}`, {dataset: {uid: r.req_uid, status: r.status}},
         h("td", h("code", r.req_uid), " ", r.title), h("td", h(`span.prio.${r.priority}`, r.priority)),
-        h("td", h(`span.cov.${r.status}`, r.status)),
-        h("td", r.tests.map((t) => tc(t.tc_id, {title: t.score ? `score ${t.score}` : t.origin, class: t.origin}))))))))),
+        h("td", h(`span.cov.${r.status}`, r.status), r.verified ? h("span.badge.verified", " passed") : null),
+        h("td", r.tests.map((t) => [tc(t.tc_id, {title: t.score ? `score ${t.score}` : t.origin, class: t.origin}),
+          t.result ? h(`span.small.result-${t.result}`, ` ${t.result} `) : null])))))))),
     report.suspect_tests?.length ? h("p.small", {id: "suspect-tests"}, h("strong", "Suspect tests (their requirement changed: review them): "),
       report.suspect_tests.map((t) => tc(t, {class: "stale"}))) : null,
     report.orphan_tests?.length ? h("p.small", {id: "orphan-tests"}, h("strong", "Orphan tests: "), report.orphan_tests.map((t) => tc(t))) : null,
