@@ -259,9 +259,13 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 def first_start_hint(url: str) -> str:
     """What a new install prints: there is nobody to sign in as yet, and the two ways to make someone."""
-    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0].endswith((".py", ".pyz")) else "run.py"
+    if getattr(sys, "frozen", False):  # the self-contained executable (chatsvc/binary.py)
+        command = sys.argv[0] if os.sep in sys.argv[0] else f"./{os.path.basename(sys.argv[0])}"
+    else:
+        program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0].endswith((".py", ".pyz")) else "run.py"
+        command = f"python {program}"
     return (f"No accounts yet. Open {url} and choose \"Create an account\", or create an administrator with:\n"
-            f"  python {program} create-user --admin --username admin --email admin@example.com")
+            f"  {command} create-user --admin --username admin --email admin@example.com")
 
 
 def create_user_command(settings: Settings, args: argparse.Namespace) -> int:
