@@ -178,18 +178,19 @@ def serve(settings: Settings) -> int:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_serve_one, args=(settings, True, i == 0), daemon=False)
+    procs = [ctx.Process(target=_serve_worker, args=(settings, True, i == 0), daemon=False)
              for i in range(settings.workers)]
-    for proc in procs:
-        proc.start()
 
     def forward(signum: int, _frame: Any) -> None:
         for proc in procs:
             if proc.pid and proc.is_alive():
                 os.kill(proc.pid, signal.SIGINT)
 
+    # Before the first start: a Ctrl-C while workers are still starting stops them too, without a traceback.
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
+    for proc in procs:
+        proc.start()
     for proc in procs:
         proc.join()
     return 0 if all(proc.exitcode == 0 for proc in procs) else 1  # e.g. Redis unreachable at start-up
@@ -206,6 +207,15 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (ValueError, OSError):  # not allowed here: keep the soft limit
             pass
+
+
+def _serve_worker(settings: Settings, reuse_port: bool, first: bool) -> None:
+    """One of --workers N: a Ctrl-C that arrives while it is still starting ends it quietly (exit 0), as one
+    that arrives later does."""
+    try:
+        _serve_one(settings, reuse_port, first)
+    except KeyboardInterrupt:
+        pass
 
 
 def _serve_one(settings: Settings, reuse_port: bool, first: bool = True) -> None:
