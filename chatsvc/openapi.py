@@ -11,7 +11,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chatsvc import __version__
-from chatsvc.views import ApiView
+from chatsvc.schemas.artifacts import STORABLE_JSON_MARK, STORABLE_JSON_REFS, STORABLE_JSON_SCHEMAS
+from chatsvc.schemas.common import ID_PATTERN
+from chatsvc.views import ApiView, Endpoint
 
 METHODS = ("get", "post", "put", "patch", "delete")
 REF = "#/components/schemas/{model}"
@@ -36,7 +38,7 @@ STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 4
                422: "Validation error", 429: "Rate limited", 501: "Not implemented", 503: "Unavailable"}
 
 
-def iter_endpoints(app: web.Application) -> Iterator[tuple[str, str, type[ApiView], Any]]:
+def iter_endpoints(app: web.Application) -> Iterator[tuple[str, str, type[ApiView], Endpoint]]:
     """Yield (METHOD, path, view class, Endpoint) for every declared view method in the route table."""
     seen: set[tuple[str, str]] = set()
     for route in app.router.routes():
@@ -73,8 +75,9 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         }
         if meta.description:
             op["description"] = meta.description
+        # Any other path segment cannot name anything: a 404 (or the 403 that comes before the lookup).
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": ID_PATTERN}}
             for name in re.findall(r"{(\w+)}", path)
         ]
         if meta.query is not None:
@@ -93,25 +96,19 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
                 "content": {"multipart/form-data": {"schema": {
                     "type": "object", "required": ["file"],
                     "properties": {"file": {"type": "string", "format": "binary"}},
+                    # Other fields are skipped, but a part header cannot hold control characters but tab (400).
+                    "propertyNames": {"pattern": "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},
                 }}},
             }
-        ok: dict[str, Any] = {"description": "Success"}
-        if meta.status != 204:
-            if meta.response is not None:
-                ok["content"] = {"application/json": {"schema": keyed[(meta.response, "serialization")]}}
-            elif meta.produces != "application/json":
-                ok["content"] = {meta.produces: {"schema": {"type": "string"}}}
-            else:
-                ok["content"] = {"application/json": {"schema": {}}}
-        op["responses"][str(meta.status)] = ok
-        errors = set(meta.errors)
+        op["responses"][str(meta.status)] = _success(meta, keyed)
+        for status, text in meta.extra_responses.items():  # another success, answered with the same body
+            op["responses"][str(status)] = {**_success(meta, keyed), "description": text}
+        errors = set(meta.errors) | _body_errors(meta)
         if meta.auth:
             errors |= {401}
             op["security"] = [{"bearer": []}, {"cookie": []}]
         else:
             op["security"] = []
-        if meta.body is not None or meta.query is not None:
-            errors |= {422}
         for code in sorted(errors):
             op["responses"][str(code)] = {
                 "description": STATUS_TEXT.get(code, "Error"),
@@ -120,6 +117,8 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         paths.setdefault(path, {})[method.lower()] = op
     defs = dict(defs.get("$defs", {}))
     defs["Error"] = ERROR_SCHEMA
+    defs.update(STORABLE_JSON_SCHEMAS)
+    _link_storable_json(defs)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -139,6 +138,47 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             },
         },
     }
+
+
+def _link_storable_json(node: Any) -> None:
+    """Replace each STORABLE_JSON_MARK in the schemas with a reference to its StorableJson component."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            mark = item.pop(STORABLE_JSON_MARK, None)
+            if mark is not None:
+                item["$ref"] = STORABLE_JSON_REFS[mark]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _success(meta: Endpoint, keyed: dict[Any, Any]) -> dict[str, Any]:
+    """The success response: its model, or each media type a download may be served as."""
+    ok: dict[str, Any] = {"description": "Success"}
+    if meta.status == 204:
+        return ok
+    if meta.response is not None:
+        ok["content"] = {"application/json": {"schema": keyed[(meta.response, "serialization")]}}
+    elif meta.produces != "application/json":
+        types = (meta.produces,) if isinstance(meta.produces, str) else meta.produces
+        ok["content"] = {media: {"schema": {"type": "string"}} for media in types}
+    else:
+        ok["content"] = {"application/json": {"schema": {}}}
+    return ok
+
+
+def _body_errors(meta: Endpoint) -> set[int]:
+    """The statuses every body and query answers before the handler runs (chatsvc.views.parse_body):
+    400 for JSON that does not decode (or a multipart body that cannot be read), 413 past the size limit,
+    415 for another media type, 422 for a missing body or one the schema refuses."""
+    errors: set[int] = set()
+    if meta.body is not None or meta.multipart:
+        errors |= {400, 413, 415, 422}
+    if meta.query is not None:
+        errors |= {422}
+    return errors
 
 
 def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ class Endpoint:
     auth: bool = True
     form: bool = False  # also accept application/x-www-form-urlencoded (OAuth2 password grant)
     multipart: bool = False
-    produces: str = "application/json"
+    produces: str | tuple[str, ...] = "application/json"  # the media types a success may be served as
     errors: tuple[int, ...] = ()
     description: str = ""
     extra_responses: dict[int, str] = field(default_factory=dict)
@@ -127,7 +127,11 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 
 
 async def parse_body(request: web.Request, model: type[BaseModel], *, form: bool = False) -> BaseModel:
-    """Read and validate a JSON (or, where allowed, form) body; the error locations start with 'body'."""
+    """Read and validate a JSON (or, where allowed, form) body; the error locations start with 'body'.
+
+    The OpenAPI document says every body is required, so a missing or empty one is a 422 (it used to count
+    as `{}`): a request without its body is a mistake, not "change nothing".
+    """
     ctype = request.content_type
     max_bytes = request.app[keys.SETTINGS].max_json_bytes
     if request.content_length is not None and request.content_length > max_bytes:
@@ -137,14 +141,13 @@ async def parse_body(request: web.Request, model: type[BaseModel], *, form: bool
     elif ctype == "application/json" or (ctype == "application/octet-stream" and not request.body_exists):
         raw = await request.read()
         if not raw:
-            data = {}
-        else:
-            try:
-                data = json.loads(raw)
-            except ValueError as exc:  # bad JSON or UTF-8, or an integer of more than 4300 digits
-                raise BadRequest(f"The body is not valid JSON: {exc}.") from None
-            except RecursionError:
-                raise BadRequest("The body is nested too deeply.") from None
+            raise ValidationFailed.field(["body"], "A JSON body is required (send {} to change nothing).")
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:  # bad JSON or UTF-8, or an integer of more than 4300 digits
+            raise BadRequest(f"The body is not valid JSON: {exc}.") from None
+        except RecursionError:
+            raise BadRequest("The body is nested too deeply.") from None
     else:
         accepted = "application/json" + (" or application/x-www-form-urlencoded" if form else "")
         raise UnsupportedMediaType(f"Send the body as {accepted}.")

@@ -56,6 +56,7 @@ EXPORT_NOTE = (
     "as an attachment. CSV cells starting with =, +, -, @, a tab or a CR are prefixed with '. Another format, or "
     "another artifact type, is a 422.")
 
+EXPORT_TYPES = tuple(sorted({media for media, _ext in MEDIA_TYPES.values()}))
 TYPES_NOTE = ("`test_cases` and `coverage_report` content is validated (DESIGN §9); `note` and any other "
               "`[a-z][a-z0-9_]{0,39}` type hold free JSON.")
 
@@ -182,7 +183,8 @@ class ArtifactExportView(ArtifactsBase):
     path = "/artifacts/{id}/export"
 
     @endpoint("Export test cases (TestRail, Xray, Zephyr CSV or Gherkin) or a coverage report (CSV, Markdown, "
-              "HTML) as a file", query=ExportQuery, produces="text/csv", errors=(404, 422), description=EXPORT_NOTE)
+              "HTML) as a file", query=ExportQuery, produces=EXPORT_TYPES, errors=(404, 422),
+              description=EXPORT_NOTE)
     async def get(self, query: ExportQuery) -> web.Response:
         async with self.db.read() as s:
             artifact = await authz.require_artifact(s, self.principal, self.ident())

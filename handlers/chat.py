@@ -120,13 +120,14 @@ class MessagesView(ChatView):
             return MessagePage(items=[MessageOut.model_validate(r) for r in rows], has_more=has_more)
 
     @endpoint("Send a message; the agent's reply streams on the websocket (or as SSE)", body=MessageCreate,
-              response=SendOut, status=202, errors=(403, 404, 409),
+              response=SendOut, status=202, errors=(403, 404, 409, 429),
               description="Needs write access (personal: the owner; project: editor or above). Answers 202 "
                           "`{user_message, assistant_message, run_id}` and the reply streams on the websocket "
                           "topic chat:{id}; with `Accept: text/event-stream` the reply streams in this response "
                           "as SSE events `message`, `delta`, `tool`, `done` and `error`. A retry with the same "
                           "`client_msg_id` returns the first result and creates nothing. While a run is active, "
-                          "`if_busy` decides: `reject` (409 `run_active`), `enqueue` or `interrupt`.")
+                          "`if_busy` decides: `reject` (409 `run_active`), `enqueue` or `interrupt`. A user with "
+                          "the most replies streaming or queued the server allows gets 429 with Retry-After.")
     async def post(self, body: MessageCreate) -> SendOut | web.StreamResponse:
         chat_id = self.ident()
 
@@ -160,13 +161,13 @@ class MessageView(ChatView):
     path = "/chat/messages/{id}"
 
     @endpoint("Edit your own message; optionally regenerate the reply", body=MessageUpdate, response=MessageOut,
-              errors=(403, 404),
+              errors=(403, 404, 429),
               description="Only the author edits a user message, and only with write access; assistant "
                           "messages and other people's messages are 403 (and change nothing, not even a "
                           "streaming reply). Sets `edited_at` and bumps `version`. With `regenerate: true` a run "
                           "still streaming is cancelled, every later message of the session is deleted (each "
-                          "publishes `message.deleted`) and a new run answers the edited message. Answers the "
-                          "edited message.")
+                          "publishes `message.deleted`) and a new run answers the edited message (429 with "
+                          "Retry-After when you already have the most replies going). Answers the edited message.")
     async def patch(self, body: MessageUpdate) -> dict[str, Any]:
         return await self.chat.edit_message(self.principal, self.ident(), body.content, bool(body.regenerate))
 

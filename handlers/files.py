@@ -25,7 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatsvc import authz, keys
 from chatsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from chatsvc.schemas import Page, PageQuery, page_of
-from chatsvc.schemas.files import FileOut, content_disposition, sanitize_filename, served_content_type
+from chatsvc.schemas.files import (
+    OCTET_STREAM,
+    SAFE_TYPES,
+    FileOut,
+    content_disposition,
+    sanitize_filename,
+    served_content_type,
+)
 from chatsvc.services.files import FileService, StagedUpload, load_file
 from chatsvc.views import FileResponse, ProjectScopedView, endpoint
 from storage import files
@@ -56,7 +63,8 @@ async def _run(app: web.Application, fn: Callable[..., T], *args: Any) -> T:
 
 
 async def receive_upload(request: web.Request) -> StagedUpload:
-    """Stream the multipart field `file` into a temp blob: 415 unless multipart, 422 without it, 413 past the limit."""
+    """Stream the multipart field `file` into a temp blob: 415 unless multipart, 422 without it, 413 past the limit,
+    400 when any part (before or after the file) cannot be read; a refused upload leaves no temp file."""
     app = request.app
     limit = app[keys.SETTINGS].max_upload_bytes
     too_large = PayloadTooLarge(f"The file may be at most {limit} bytes.")
@@ -64,6 +72,7 @@ async def receive_upload(request: web.Request) -> StagedUpload:
         raise UnsupportedMediaType("Send the file as multipart/form-data in the field 'file'.")
     if request.content_length is not None and request.content_length > limit + MULTIPART_SLACK:
         raise too_large
+    staged: StagedUpload | None = None
     try:
         reader = await request.multipart()
         skipped = 0
@@ -73,15 +82,24 @@ async def receive_upload(request: web.Request) -> StagedUpload:
                 break
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("Nested multipart bodies are not accepted.")
-            if part.name == "file":
-                return await _stream_part(app, part, limit, too_large)
-            while chunk := await part.read_chunk(CHUNK):  # another field: skip it, but count it
+            if part.name == "file" and staged is None:
+                staged = await _stream_part(app, part, limit, too_large)
+                continue
+            # Another field: skip it, but count it. The parts after the file are read too, so a malformed
+            # part is a 400 wherever it stands (the OpenAPI document says which field names can be sent).
+            while chunk := await part.read_chunk(CHUNK):
                 skipped += len(chunk)
                 if skipped > limit:
                     raise too_large
-    except (ValueError, RuntimeError, AssertionError, HttpProcessingError) as exc:
-        raise BadRequest(f"The multipart body could not be read: {exc}.") from None
-    raise ValidationFailed.field(["body", "file"], "Field required: send the file in the multipart field 'file'.")
+    except BaseException as exc:
+        if staged is not None:
+            await _run(app, app[keys.BLOBS].discard_temp, staged.temp)
+        if isinstance(exc, ValueError | RuntimeError | AssertionError | HttpProcessingError):
+            raise BadRequest(f"The multipart body could not be read: {exc}.") from None
+        raise
+    if staged is None:
+        raise ValidationFailed.field(["body", "file"], "Field required: send the file in the multipart field 'file'.")
+    return staged
 
 
 async def _stream_part(app: web.Application, part: BodyPartReader, limit: int,
@@ -165,8 +183,9 @@ class FileView(FileScopedView):
 class FileContentView(FileScopedView):
     path = "/files/{id}/content"
 
-    @endpoint("Download a file's content (always as an attachment)", produces="application/octet-stream",
-              errors=(404,), description="Content-Disposition: attachment with an RFC 6266 filename*; "
+    @endpoint("Download a file's content (always as an attachment)", produces=(*SAFE_TYPES, OCTET_STREAM),
+              errors=(404,), description="Served as its allowlisted content type, else application/octet-stream. "
+                                         "Content-Disposition: attachment with an RFC 6266 filename*; "
                                          "X-Content-Type-Options: nosniff; Content-Security-Policy: sandbox.")
     async def get(self) -> web.StreamResponse:
         async with self.db.read() as s:

@@ -119,6 +119,7 @@ class UserRoleView(RbacView):
     path = "/rbac/users/{id}/roles/{role_id}"
 
     @endpoint("Give a user a role (idempotent)", response=Page[RoleOut], status=201, errors=(403, 404),
+              extra_responses={200: "The user already had the role"},
               description="201 when newly assigned, 200 when the user already had the role; both answer the "
                           "user's roles (up to 200). 403 when the role carries permissions you do not hold.")
     async def put(self) -> web.Response:

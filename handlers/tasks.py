@@ -15,7 +15,9 @@ class TasksView(ApiView):
     path = "/tasks"
     tag = "tasks"
 
-    @endpoint("List tasks of the projects I belong to (newest first)", query=TaskListQuery, response=Page[TaskOut])
+    @endpoint("List tasks of the projects I belong to (newest first)", query=TaskListQuery, response=Page[TaskOut],
+              errors=(404,), description="`project_id` narrows the list to one of my projects (404 for another "
+                                         "or unknown one); `status` to one status.")
     async def get(self, query: TaskListQuery) -> dict[str, Any]:
         async with self.db.read() as s:
             if query.project_id:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, StrictBool, field_validator
+from pydantic import BaseModel, Field, StrictBool
 
-from chatsvc.schemas.common import ORM, PageQuery, Request, storable
+from chatsvc.schemas.common import ORM, PageQuery, Request, Text
 
 Paging = PageQuery  # its offset is bounded: a huge one would overflow the database's integer (a 500)
 
@@ -14,9 +14,7 @@ Paging = PageQuery  # its offset is bounded: a huge one would overflow the datab
 class AdminUserQuery(Paging):
     """?q= matches username, email or full name (case-insensitive substring); paging as everywhere."""
 
-    q: str = Field("", max_length=100)
-
-    check_q = field_validator("q")(storable)
+    q: Text = Field("", max_length=100)
 
 
 class AdminUserUpdate(Request):
@@ -25,9 +23,7 @@ class AdminUserUpdate(Request):
     is_active: StrictBool | None = Field(
         None, description="false disables the account: every session and token is revoked at once")
     is_superuser: StrictBool | None = Field(None, description="only a superuser may change this")
-    full_name: str | None = Field(None, max_length=200)
-
-    check_name = field_validator("full_name")(storable)
+    full_name: Text | None = Field(None, max_length=200)
 
 
 class ProcessStats(BaseModel):
@@ -64,11 +60,7 @@ TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "i
 
 
 class TaskQuery(Paging):
-    """?status= narrows the list to one status; an empty value means all."""
+    """?status= narrows the list to one status; leave it out for all (an empty `?status=` is a 422, as the
+    schema says: it is no status)."""
 
     status: TaskStatus | None = None
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if value == "" else value

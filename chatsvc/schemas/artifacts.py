@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request, storable
+from chatsvc.schemas.common import ID_PATTERN, NO_NUL_PATTERN, ORM, NonBlank, PageQuery, Request
 
 TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 FINGERPRINT_PATTERN = r"^[0-9a-f]{64}$"
@@ -22,6 +22,29 @@ Uid = str
 
 
 MAX_DEPTH = 32
+# What json_problem allows, as OpenAPI components (the depth limit is not expressed): StorableJson is any such
+# value, StorableJsonValue any but null. A field marks itself with STORABLE_JSON_MARK (pydantic cannot hold a
+# $ref to a schema it did not make); chatsvc.openapi turns the mark into the reference: "any" or "not_null".
+STORABLE_JSON_MARK = "x-storable-json"
+STORABLE_JSON_REFS = {"any": "#/components/schemas/StorableJson",
+                      "not_null": "#/components/schemas/StorableJsonValue"}
+STORABLE_JSON_SCHEMAS: dict[str, dict[str, Any]] = {
+    "StorableJson": {
+        "description": "Any JSON value without NUL characters in its strings and keys, without NaN or Infinity, "
+                       f"nested at most {MAX_DEPTH} levels deep",
+        "anyOf": [{"type": "null"}, {"$ref": STORABLE_JSON_REFS["not_null"]}],
+    },
+    "StorableJsonValue": {
+        "description": "A StorableJson value other than null",
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL_PATTERN},
+            {"type": ["number", "boolean"]},
+            {"type": "array", "items": {"$ref": STORABLE_JSON_REFS["any"]}},
+            {"type": "object", "propertyNames": {"pattern": NO_NUL_PATTERN},
+             "additionalProperties": {"$ref": STORABLE_JSON_REFS["any"]}},
+        ],
+    },
+}
 
 
 class Strict(BaseModel):
@@ -218,9 +241,9 @@ def validate_content(artifact_type: str, content: Any) -> Any:
 class ArtifactCreate(Request):
     type: str = Field(pattern=TYPE_PATTERN,
                       description="test_cases, coverage_report, note, or any [a-z][a-z0-9_]{0,39}")
-    name: str = Field(min_length=1, max_length=300)
-    content: Any = Field(description="JSON; validated for test_cases and coverage_report (DESIGN §9)")
-    check_name = field_validator("name")(storable)
+    name: NonBlank = Field(min_length=1, max_length=300)
+    content: Any = Field(description="JSON, not null; validated for test_cases and coverage_report (DESIGN §9)",
+                         json_schema_extra={STORABLE_JSON_MARK: "not_null"})
     document_version_id: str | None = Field(None, pattern=ID_PATTERN,
                                             description="a document version of the same project (else 422)")
 
@@ -235,27 +258,22 @@ class ArtifactCreate(Request):
 class ArtifactUpdate(Request):
     """Rename or replace the content (re-validated by the artifact's type); the type never changes."""
 
-    name: str | None = Field(None, min_length=1, max_length=300)
-    check_name = field_validator("name")(storable)
-    content: Any = Field(None, description="JSON; null or absent leaves the content unchanged")
-
-
-def _empty_is_none(value: object) -> object:
-    """Treat `?type=` (empty) as not given."""
-    return None if value == "" else value
+    name: NonBlank | None = Field(None, min_length=1, max_length=300)
+    content: Any = Field(None, description="JSON; null or absent leaves the content unchanged",
+                         json_schema_extra={STORABLE_JSON_MARK: "any"})
 
 
 class ArtifactQuery(PageQuery):
+    """Filters; leave one out for all (an empty `?type=` matches no pattern: a 422, as the schema says)."""
+
     type: str | None = Field(None, pattern=TYPE_PATTERN)
     document_version_id: str | None = Field(None, pattern=ID_PATTERN)
 
-    no_empty = field_validator("type", "document_version_id", mode="before")(_empty_is_none)
-
 
 class ArtifactTypeQuery(PageQuery):
-    type: str | None = Field(None, pattern=TYPE_PATTERN)
+    """?type= narrows the list to one type; leave it out for all (empty is a 422)."""
 
-    no_empty = field_validator("type", mode="before")(_empty_is_none)
+    type: str | None = Field(None, pattern=TYPE_PATTERN)
 
 
 class ArtifactOut(ORM):

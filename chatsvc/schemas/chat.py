@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request
-from chatsvc.schemas.common import storable as _storable
+from chatsvc.schemas.common import ID_PATTERN, ORM, NonBlank, PageQuery, Request
 
 MAX_CONTENT = 32000
 MessageRole = Literal["user", "assistant"]
@@ -17,41 +16,24 @@ IfBusy = Literal["reject", "enqueue", "interrupt"]
 
 
 
-def _empty_is_none(value: object) -> object:
-    """Treat `?name=` (empty) as not given."""
-    return None if value == "" else value
-
-
-def _content(value: str) -> str:
-    if not value.strip():
-        raise ValueError("The content must not be blank.")
-    _storable(value)
-    return value
-
-
 class ChatSessionCreate(Request):
     """Start a chat: personal without `project_id`, otherwise inside that project."""
 
-    title: str | None = Field(None, min_length=1, max_length=200, description="default 'New chat'")
+    title: NonBlank | None = Field(None, min_length=1, max_length=200, description="default 'New chat'")
     project_id: str | None = Field(None, pattern=ID_PATTERN)
-
-    check_title = field_validator("title")(_storable)
 
 
 class ChatSessionUpdate(Request):
     """Rename a chat."""
 
-    title: str = Field(min_length=1, max_length=200)
-
-    check_title = field_validator("title")(_storable)
+    title: NonBlank = Field(min_length=1, max_length=200)
 
 
 class SessionListQuery(PageQuery):
-    """?project_id= narrows the list to one project; without it every visible session is listed."""
+    """?project_id= narrows the list to one project; without it every visible session is listed (an empty
+    `?project_id=` is no id: a 422)."""
 
     project_id: str | None = Field(None, pattern=ID_PATTERN)
-
-    no_empty_filter = field_validator("project_id", mode="before")(_empty_is_none)
 
 
 class ChatSessionOut(ORM):
@@ -93,8 +75,6 @@ class MessageListQuery(BaseModel):
                                description="a message id of this session; older messages are returned")
     limit: int = Field(50, ge=1, le=200)
 
-    no_empty_before = field_validator("before", mode="before")(_empty_is_none)
-
 
 class MessagePage(BaseModel):
     items: list[MessageOut] = Field(description="oldest first")
@@ -106,15 +86,13 @@ class MessageCreate(Request):
 
     model_config = ConfigDict(str_strip_whitespace=False)
 
-    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    content: NonBlank = Field(min_length=1, max_length=MAX_CONTENT)
     client_msg_id: str | None = Field(
         None, min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$",
         description="idempotency key (printable ASCII, no spaces): a retry with the same id creates nothing new",
     )
     if_busy: IfBusy = Field("reject", description="when a run is active: reject (409 run_active), enqueue, "
                                                   "or interrupt it")
-
-    check_content = field_validator("content")(_content)
 
 
 class SendOut(BaseModel):
@@ -133,10 +111,8 @@ class MessageUpdate(Request):
 
     model_config = ConfigDict(str_strip_whitespace=False)
 
-    content: str = Field(min_length=1, max_length=MAX_CONTENT)
-    regenerate: bool = False
-
-    check_content = field_validator("content")(_content)
+    content: NonBlank = Field(min_length=1, max_length=MAX_CONTENT)
+    regenerate: StrictBool = Field(False, description="true or false (not 0 or 1)")
 
 
 def session_json(chat: Any) -> dict[str, Any]:

@@ -5,28 +5,38 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
 
-from chatsvc.schemas.common import ID_PATTERN, ORM, PageQuery, Request
+from chatsvc.schemas.common import (
+    ID_PATTERN,
+    ORM,
+    NonBlank,
+    PageQuery,
+    Request,
+    StorableSchema,
+    Text,
+    exactly_one_of,
+)
 from chatsvc.schemas.common import storable as storable_text
 
 MAX_CONTENT_BYTES = 2 * 1024 * 1024  # UTF-8 bytes of document text; beyond: 413 (inline) or 422 (file)
-ExactText = Annotated[str, StringConstraints(strip_whitespace=False)]  # a document is stored as sent
+ExactText = Annotated[str, StringConstraints(strip_whitespace=False), StorableSchema()]  # stored as sent
 
 
 
 class DocumentVersionCreate(Request):
     """Create a version from inline `content` or from an uploaded text file (`file_id`), exactly one of them."""
 
-    title: str | None = Field(None, min_length=1, max_length=300,
-                              description="required with `content`; with `file_id` it defaults to the filename")
-    content: ExactText | None = Field(None, description="Markdown or plain text, at most 2 MiB of UTF-8 (413 beyond)")
+    model_config = ConfigDict(json_schema_extra=exactly_one_of(("content", "title"), ("file_id",)))
+
+    title: NonBlank | None = Field(None, min_length=1, max_length=300,
+                                   description="required with `content`; with `file_id` it defaults to the filename")
+    content: Annotated[ExactText, StorableSchema(not_blank=True)] | None = Field(
+        None, description="Markdown or plain text, not blank, at most 2 MiB of UTF-8 (413 beyond)")
     file_id: str | None = Field(None, pattern=ID_PATTERN,
                                 description="a file of this project holding UTF-8 text (else 422)")
-    notes: str = Field("", max_length=10000)
-    make_current: bool = Field(True, description="false keeps the current version (unless there is none yet)")
-
-    check_text = field_validator("title", "notes")(storable_text)
+    notes: Text = Field("", max_length=10000)
+    make_current: StrictBool = Field(True, description="false keeps the current version (unless there is none yet)")
 
     @field_validator("content")
     @classmethod
@@ -48,12 +58,10 @@ class DocumentVersionCreate(Request):
 class DocumentVersionUpdate(Request):
     """Change a version's title or notes, or make it current; its content is immutable (a 422)."""
 
-    title: str | None = Field(None, min_length=1, max_length=300)
-    notes: str | None = Field(None, max_length=10000)
+    title: NonBlank | None = Field(None, min_length=1, max_length=300)
+    notes: Text | None = Field(None, max_length=10000)
     is_current: Literal[True] | None = Field(
         None, description="only `true`: another version stops being current; `false` is a 422")
-
-    check_text = field_validator("title", "notes")(storable_text)
 
 
 class DocumentVersionSummary(ORM):
@@ -109,12 +117,8 @@ class DocumentDiffQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    against: str | None = Field(None, pattern=ID_PATTERN, description="a version of the same project (else 404)")
-
-    @field_validator("against", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if value == "" else value
+    against: str | None = Field(None, pattern=ID_PATTERN, description="a version of the same project (else 404); "
+                                                                       "an empty `?against=` is a 422")
 
 
 class RequirementChange(ORM):

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chatsvc.schemas.artifacts import ArtifactOut
-from chatsvc.schemas.common import ID_PATTERN, Request, storable
+from chatsvc.schemas.common import ID_PATTERN, NonBlank, Request, exactly_one_of, storable
 from chatsvc.schemas.documents import ExactText
 
 CaseFormat = Literal["testrail", "xray", "zephyr", "gherkin"]
@@ -27,20 +27,22 @@ MEDIA_TYPES: dict[str, tuple[str, str]] = {
 class ArtifactImport(Request):
     """A test suite to import as a new `test_cases` artifact: its text (`content`) or an uploaded file (`file_id`)."""
 
+    model_config = ConfigDict(json_schema_extra=exactly_one_of(("content",), ("file_id",)))
+
     content: ExactText | None = Field(
         None, description="the file's text: CSV or Gherkin, at most 2 MiB of UTF-8 (413 beyond)")
     file_id: str | None = Field(None, pattern=ID_PATTERN,
                                 description="a file of this project holding UTF-8 text (else 422)")
     format: CaseFormat | None = Field(None, description="detected from the file name and content when absent")
-    filename: str | None = Field(None, min_length=1, max_length=255,
+    filename: NonBlank | None = Field(None, min_length=1, max_length=255,
                                  description="the file's name (a `.feature` name means Gherkin); defaults to "
                                              "the uploaded file's name")
-    name: str | None = Field(None, min_length=1, max_length=300,
+    name: NonBlank | None = Field(None, min_length=1, max_length=300,
                              description="the artifact's name; defaults to the file name")
     document_version_id: str | None = Field(None, pattern=ID_PATTERN,
                                             description="a document version of the same project (else 422)")
 
-    check_text = field_validator("content", "filename", "name")(storable)
+    check_text = field_validator("content")(storable)
 
     @model_validator(mode="after")
     def _one_source(self) -> ArtifactImport:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from chatsvc.schemas.common import ID_PATTERN, ORM, Request, storable
+from chatsvc.schemas.common import ID_PATTERN, ORM, NonBlank, Request, Text, exactly_one_of, not_null
 
 ProjectRole = Literal["owner", "editor", "viewer"]
 MAX_DESCRIPTION = 10_000
@@ -17,19 +17,16 @@ MAX_DESCRIPTION = 10_000
 class ProjectCreate(Request):
     """Create a project; the caller becomes its owner."""
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=MAX_DESCRIPTION)
-
-    check_text = field_validator("name", "description")(storable)
+    name: NonBlank = Field(min_length=1, max_length=200)
+    description: Text = Field("", max_length=MAX_DESCRIPTION)
 
 
 class ProjectUpdate(Request):
     """Rename a project or change its description (owner only); absent fields stay as they are."""
 
-    name: str | None = Field(None, min_length=1, max_length=200, description="may not be null")
-    description: str | None = Field(None, max_length=MAX_DESCRIPTION, description="null clears it")
-
-    check_text = field_validator("name", "description")(storable)
+    name: NonBlank | None = Field(None, min_length=1, max_length=200, description="may not be null",
+                                  json_schema_extra=not_null)
+    description: Text | None = Field(None, max_length=MAX_DESCRIPTION, description="null clears it")
 
     @model_validator(mode="after")
     def _name_not_null(self) -> ProjectUpdate:
@@ -52,11 +49,11 @@ class ProjectOut(ORM):
 class MemberAdd(Request):
     """Add a user to a project: exactly one of `user_id` or `username`."""
 
-    user_id: str | None = Field(None, pattern=ID_PATTERN)
-    username: str | None = Field(None, min_length=1, max_length=64)
-    role: ProjectRole
+    model_config = ConfigDict(json_schema_extra=exactly_one_of(("user_id",), ("username",)))
 
-    check_text = field_validator("username")(storable)
+    user_id: str | None = Field(None, pattern=ID_PATTERN)
+    username: NonBlank | None = Field(None, min_length=1, max_length=64)
+    role: ProjectRole
 
     @model_validator(mode="after")
     def _exactly_one(self) -> MemberAdd:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, field_validator
 
 from chatsvc.permissions import PERMISSIONS
-from chatsvc.schemas.common import ORM, Request, storable
+from chatsvc.schemas.common import ORM, Request, Text
 
 ROLE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
@@ -19,7 +19,8 @@ def _known_permission(value: str) -> str:
     return value
 
 
-PermissionName = Annotated[str, AfterValidator(_known_permission)]
+PermissionName = Annotated[str, AfterValidator(_known_permission),
+                           WithJsonSchema({"type": "string", "enum": sorted(PERMISSIONS)})]
 
 
 def _unique(values: list[str] | None) -> list[str] | None:
@@ -36,10 +37,9 @@ class RoleCreate(Request):
     """A new custom role."""
 
     name: str = Field(pattern=ROLE_NAME_PATTERN, description="1-64 letters, digits, _ . : -; unique ignoring case")
-    description: str = Field("", max_length=500)
+    description: Text = Field("", max_length=500)
     permissions: list[PermissionName] = Field(max_length=100, description="names from GET /rbac/permissions")
 
-    check_description = field_validator("description")(storable)
     dedupe = field_validator("permissions")(_unique)
 
 
@@ -47,10 +47,9 @@ class RoleUpdate(Request):
     """Change a role; a field left out stays. Built-in roles accept only a new description."""
 
     name: str | None = Field(None, pattern=ROLE_NAME_PATTERN)
-    description: str | None = Field(None, max_length=500)
+    description: Text | None = Field(None, max_length=500)
     permissions: list[PermissionName] | None = Field(None, max_length=100)
 
-    check_description = field_validator("description")(storable)
     dedupe = field_validator("permissions")(_unique)
 
 
