@@ -70,13 +70,23 @@ def _sample_io_stalls() -> None:
         time.sleep(0.05)
 
 
+def _snapshot(samples: collections.deque[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """A copy of samples another thread (the sampler, a gc callback) may append to meanwhile."""
+    while True:
+        try:
+            return tuple(samples)
+        except RuntimeError:  # "deque mutated during iteration": take it again
+            continue
+
+
 def io_stall_within(start: float, end: float) -> float:
     """Seconds of machine-wide storage stall between start and end (0 without PSI); sampled every 50 ms."""
-    before = [total for when, total in _io_stalls if when <= start]
+    stalls = _snapshot(_io_stalls)
+    before = [total for when, total in stalls if when <= start]
     if not before:
         return 0.0
     now = _read_io_stall()
-    after = [total for when, total in _io_stalls if when >= end] or ([now] if now is not None else [])
+    after = [total for when, total in stalls if when >= end] or ([now] if now is not None else [])
     return max(0.0, min(after[0] - before[-1], end - start)) if after else 0.0
 _gc_started = [0.0]
 
@@ -90,7 +100,7 @@ def _track_gc(phase: str, _info: dict[str, Any]) -> None:
 
 def gc_time_within(start: float, end: float) -> float:
     """Seconds the garbage collector ran between start and end."""
-    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in _gc_pauses)
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in _snapshot(_gc_pauses))
 
 
 def _switches() -> tuple[int, int, int]:

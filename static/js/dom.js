@@ -58,6 +58,27 @@ export function stackTable(table) {
   return table;
 }
 
+/** A search box over a table: rows whose text does not hold every typed word are hidden (long lists of
+ *  requirements, test cases and coverage rows). Filtering waits for a pause in typing (large tables). */
+export function searchable(table, label) {
+  const count = h("span.small.muted.search-count", {"aria-live": "polite"});
+  let timer = null;
+  const filter = () => {
+    const words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    const rows = table.querySelectorAll("tbody tr");
+    for (const row of rows) {
+      const text = row.textContent.toLowerCase();
+      row.hidden = !words.every((w) => text.includes(w));
+      if (!row.hidden) shown += 1;
+    }
+    count.textContent = words.length ? `${shown} of ${rows.length}` : "";
+  };
+  const input = h("input.table-search", {type: "search", placeholder: label, "aria-label": label,
+    oninput: () => { clearTimeout(timer); timer = setTimeout(filter, 120); }});
+  return h("div.searchable", h("div.search-row", input, count), table);
+}
+
 /** A picked file's text, read in the browser (FileReader: no upload needed for a preview or an import). */
 export function readText(file) {
   return new Promise((resolve, reject) => {

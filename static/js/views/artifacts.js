@@ -4,7 +4,7 @@
 // the browser (TestRail, Xray or Zephyr CSV, Gherkin) and exported as downloads.
 
 import {api} from "../api.js";
-import {busy, confirmButton, fmtTime, h, mount, readText, stackTable} from "../dom.js";
+import {busy, confirmButton, fmtTime, h, mount, readText, searchable, stackTable} from "../dom.js";
 
 const TYPE_LABELS = {test_cases: "Test cases", coverage_report: "Coverage report", test_run: "Test run", note: "Note"};
 const EXPORTS = {test_cases: [["testrail", "TestRail CSV"], ["xray", "Xray CSV"], ["zephyr", "Zephyr CSV"], ["gherkin", "Gherkin"]],
@@ -192,7 +192,7 @@ function target(tcId) {
 
 export function testCasesView(content) {
   const cases = (content && content.test_cases) || [];
-  return h("div.table-wrap", stackTable(h("table.test-cases", {id: "test-cases"},
+  return searchable(h("div.table-wrap", stackTable(h("table.test-cases", {id: "test-cases"},
     h("caption", `${cases.length} test case${cases.length === 1 ? "" : "s"}`),
     h("thead", h("tr", ["ID", "Title", "Type", "Priority", "Requirements", "Steps", "Expected result"].map((c) => h("th", c)))),
     h("tbody", cases.map((tc) => h("tr", {dataset: {id: tc.id}},
@@ -202,7 +202,7 @@ export function testCasesView(content) {
       h("td", tc.type), h("td", h(`span.prio.${tc.priority}`, tc.priority)),
       h("td", (tc.requirement_uids || []).map((u) => h("code.req", u))),
       h("td", h("ol.steps", (tc.steps || []).map((s) => h("li", s.action, s.expected ? h("div.small.muted", `→ ${s.expected}`) : null)))),
-      h("td.small", tc.expected_result)))))));
+      h("td.small", tc.expected_result))))))), "Search test cases");
 }
 
 /** A test run: one row per test case with its result. */

@@ -4,7 +4,7 @@
 // coverage.
 
 import {api, listAll, upload} from "../api.js";
-import {busy, confirmButton, fmtTime, h, mount, notify, readText, stackTable} from "../dom.js";
+import {busy, confirmButton, fmtTime, h, mount, notify, readText, searchable, stackTable} from "../dom.js";
 import {testCaseIndex, testCaseLink} from "./artifacts.js";
 
 const trimEnd = (text) => text.replace(/…$/, "").replace(/[.!:;,\s]{1,20}$/, "");
@@ -24,12 +24,12 @@ function requirementText(r) {
 
 /** Requirements as a table (cards on a phone): id, section, modality, priority and the text. */
 function requirementsTable(requirements, {id = null, extra = null} = {}) {
-  return h("div.table-wrap", stackTable(h("table.requirements", {id},
+  return searchable(h("div.table-wrap", stackTable(h("table.requirements", {id},
     h("thead", h("tr", ["ID", "Requirement", "Modality", "Priority", "Section", ...(extra ? [extra.label] : [])].map((c) => h("th", c)))),
     h("tbody", requirements.map((r) => h("tr", {dataset: {uid: r.uid}},
       h("td", h("code", r.uid)), h("td", requirementText(r)),
       h("td", r.modality), h("td", h(`span.prio.${r.priority}`, r.priority)), h("td.small", r.section),
-      extra ? h("td", extra.cell(r)) : null))))));
+      extra ? h("td", extra.cell(r)) : null)))))), "Search requirements");
 }
 
 export function documentsTab(ctx) {
