@@ -93,7 +93,12 @@ class ProcessWorker(Worker):
             raise
         finally:
             child.close()  # the worker holds its own copy now
-        self.reader, self.writer = await asyncio.open_connection(sock=parent)
+        try:
+            self.reader, self.writer = await asyncio.open_connection(sock=parent)
+        except BaseException:  # cancelled (the app is closing): leave no socket or process behind
+            parent.close()
+            self.process.kill()
+            raise
         self.read_task = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
