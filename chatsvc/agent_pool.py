@@ -113,6 +113,7 @@ class ProcessWorker(Worker):
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self.writer.close()  # the pipe is done: its socket must not wait for the garbage collector
             self.pool.worker_died(self)
 
     def send(self, message: dict[str, Any]) -> None:
