@@ -29,11 +29,10 @@ async def test_accepting_and_rejecting_inferred_links(client):
     project = await create_project(owner)
     assert (await owner.post(f"/projects/{project['id']}/document-versions",
                              {"title": "Spec", "content": SPEC})).status == 201
-    suite = await owner.post(f"/projects/{project['id']}/artifacts", {"type": "test_cases", "name": "Suite", "content": {
-        "test_cases": [unlinked("TC-LOCK", "Account locked after five failed login attempts",
-                                "fail the login five times"),
-                       unlinked("TC-MAIL", "Password reset email arrives within one minute",
-                                "request a password reset email")]}})
+    cases = [unlinked("TC-LOCK", "Account locked after five failed login attempts", "fail the login five times"),
+             unlinked("TC-MAIL", "Password reset email arrives within one minute", "request a password reset email")]
+    suite = await owner.post(f"/projects/{project['id']}/artifacts",
+                             {"type": "test_cases", "name": "Suite", "content": {"test_cases": cases}})
     assert suite.status == 201, suite.body
     rows = await coverage_rows(owner, project["id"])
     assert rows["REQ-1"]["status"] == "inferred" and rows["REQ-2"]["status"] == "inferred"
