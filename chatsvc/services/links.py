@@ -16,7 +16,7 @@ from chatsvc.errors import NotFound, ValidationFailed
 from chatsvc.schemas.artifacts import ArtifactOut
 from chatsvc.security import Principal
 from chatsvc.services.artifacts import ArtifactService
-from storage import agentdata
+from storage import agentdata, documents
 from storage.db import Database
 
 
@@ -57,13 +57,17 @@ class LinkReviewService:
             artifact = await authz.require_artifact(s, principal, artifact_id, need="editor")
             if artifact.type != "test_cases":
                 raise ValidationFailed.field(["path", "id"], "Links are reviewed on a test_cases artifact.")
-            version = await agentdata.resolve_version(
-                s, artifact.project_id, document_version_id or artifact.document_version_id)
-            if version is None:
+            # Ids only: a version row holds the whole document, which this needs none of.
+            version_id = document_version_id or artifact.document_version_id
+            if version_id is None:
+                version_id = await documents.current_id(s, artifact.project_id)
+            elif await documents.project_of(s, version_id) != artifact.project_id:
+                version_id = None
+            if version_id is None:
                 raise NotFound("No such document version in this project.")
-            fingerprint = await agentdata.requirement_fingerprint(s, version.id, req_uid)
+            fingerprint = await agentdata.requirement_fingerprint(s, version_id, req_uid)
             if fingerprint is None:
-                raise ValidationFailed.field(["body", "req_uid"], f"Version {version.number} has no requirement "
+                raise ValidationFailed.field(["body", "req_uid"], f"That document version has no requirement "
                                              f"{req_uid}.")
             pieces = await agentdata.content_pieces(s, artifact_id)
         content = await asyncio.get_running_loop().run_in_executor(
