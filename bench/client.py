@@ -107,8 +107,9 @@ class Ws:
 
     @classmethod
     async def open(cls, session: aiohttp.ClientSession, base: str, user: User, timeout: float = 30) -> Ws:
+        # compress=15: offer permessage-deflate as every browser does (the server declines it).
         ws = await session.ws_connect(ws_url(base), headers=user.headers, timeout=aiohttp.ClientWSTimeout(
-            ws_receive=None, ws_close=5), max_msg_size=8 << 20)
+            ws_receive=None, ws_close=5), max_msg_size=8 << 20, compress=15)
         conn = cls(ws)
         conn.welcome = await conn.recv(timeout)
         if conn.welcome.get("type") != "welcome":

@@ -189,8 +189,11 @@ class InMemoryEventBus:
         if payload is None:
             payload = event_payload(data)
         topic_names = tuple(dict.fromkeys(topics))
-        run_publish_hooks(self._publish_hooks, topic_names, name, data)
-        taps = self._delta_taps if name == DELTA else self._taps
+        if name == DELTA:  # the streaming hot path: hooks forget cached rights, which a delta never changes
+            taps = self._delta_taps
+        else:
+            run_publish_hooks(self._publish_hooks, topic_names, name, data)
+            taps = self._taps
         for topic_name in topic_names:
             topic = self._topic(topic_name)
             topic.seq += 1
@@ -198,7 +201,8 @@ class InMemoryEventBus:
             topic.ring.append(event)
             self._trim(topic, now)
             self.published_total += 1
-            for listener in (*topic.listeners, *taps):  # a copy: a listener may unsubscribe
+            listeners = (*topic.listeners, *taps) if taps else tuple(topic.listeners)  # a copy: one may unsubscribe
+            for listener in listeners:
                 try:
                     listener(event)
                 except Exception:  # one broken listener must not stop the others

@@ -285,8 +285,9 @@ class RedisEventBus:
         topic_names = tuple(dict.fromkeys(topics))
         if not topic_names:
             return
-        # Before a drop, too: this process's caches must forget regardless.
-        run_publish_hooks(self._publish_hooks, topic_names, name, data)
+        # Before a drop, too: this process's caches must forget regardless (a delta changes nothing they hold).
+        if name != DELTA:
+            run_publish_hooks(self._publish_hooks, topic_names, name, data)
         if self._closed or len(self._pending) >= MAX_PENDING:
             self.dropped_total += 1
             if self._closed or self.dropped_total % 10_000 == 1:  # one line per 10000 while Redis is away

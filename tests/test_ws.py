@@ -41,6 +41,48 @@ async def test_welcome_ping_and_clean_disconnect(client):
     assert client.app[keys.SOCKETS].count() == 0
 
 
+async def test_deflate_is_declined_and_frames_of_every_size_arrive_whole(client):
+    """Browsers offer permessage-deflate; the server declines it (CPU and ~400 KiB of zlib state per socket),
+    and its frames, most written raw to idle sockets, decode at every length encoding (7, 16 and 64 bits)."""
+    user = await register_and_login(client)
+    project = await create_project(user)
+    ws = await WsClient.connect(client, user, compress=15)
+    assert ws.ws.compress == 0
+    assert (await ws.op("subscribe", topic=f"project:{project['id']}"))["ok"]
+    sizes = [1, 100, 5000, 16_000]  # up to the largest resource an event embeds
+    for size in sizes:
+        r = await user.post(f"/projects/{project['id']}/artifacts", {"type": "note", "name": f"n{size}",
+                                                                      "content": {"text": "x" * size}})
+        assert r.status == 201
+    events = await ws.events(len(sizes))
+    assert [e["data"]["resource"]["name"] for e in events] == [f"n{size}" for size in sizes]
+    assert [len(e["data"]["resource"]["content"]["text"]) for e in events] == sizes
+    await ws.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 300_000])
+def test_raw_text_frames_are_what_aiohttp_writes(size):
+    """The frames Connection writes itself are byte for byte aiohttp's own (at each length encoding)."""
+    from aiohttp import WSMsgType
+    from aiohttp._websocket.writer import WebSocketWriter
+
+    from chatsvc.live import text_frame
+
+    class Sink:
+        written = b""
+
+        def write(self, data: bytes) -> None:
+            self.written += bytes(data)
+
+        def is_closing(self) -> bool:
+            return False
+
+    sink = Sink()
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    WebSocketWriter(None, sink, use_mask=False)._write_websocket_frame(payload, WSMsgType.TEXT, 0)  # type: ignore[arg-type]
+    assert text_frame(payload) == sink.written
+
+
 async def test_upgrade_needs_authentication(client):
     with pytest.raises(WSServerHandshakeError) as info:
         await client.ws_connect("/api/v1/ws")
