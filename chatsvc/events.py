@@ -105,17 +105,24 @@ class _Topic:
 
 
 _iso_second: tuple[int, str] = (-1, "")  # the last whole second formatted: strftime is costly per event
+_iso_milli: tuple[int, str] = (-1, "")  # the last millisecond formatted: the deltas of one tick share it
 
 
 def iso_ts(ts: float) -> str:
     """Format seconds since the epoch as ISO 8601 UTC with milliseconds and `Z`."""
-    global _iso_second
-    second = int(ts)
+    global _iso_second, _iso_milli
+    milli = int(ts * 1000)
+    cached_milli, text = _iso_milli
+    if milli == cached_milli:
+        return text
+    second = milli // 1000
     cached, prefix = _iso_second
     if second != cached:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _iso_second = (second, prefix)
-    return f"{prefix}.{int(ts % 1 * 1000):03d}Z"
+    text = f"{prefix}.{milli % 1000:03d}Z"
+    _iso_milli = (milli, text)
+    return text
 
 
 _compact = json.JSONEncoder(separators=(",", ":"), default=str)  # one for all: json.dumps would build one per call
