@@ -36,6 +36,7 @@ from chatsvc.services.files import FileService
 from chatsvc.services.links import LinkReviewService
 from chatsvc.services.projects import ProjectService
 from chatsvc.services.rbac import RbacService
+from chatsvc.services.test_cases import TestCaseService
 from chatsvc.services.testruns import TestRunService
 from chatsvc.services.users import UserService
 from chatsvc.settings import Settings
@@ -201,7 +202,8 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
                           settings=settings, registrations=app[keys.REGISTRATION_LIMITER]),
         admin=AdminService(db=db, bus=bus, cluster=cluster),
         artifacts=artifacts, test_runs=TestRunService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts),
-        links=LinkReviewService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts))
+        links=LinkReviewService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts),
+        test_cases=TestCaseService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR]))
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
 
     def on_event(event: Any) -> None:

@@ -18,6 +18,7 @@ from handlers import (
     projects,
     rbac,
     tasks,
+    test_cases,
     testruns,
     users,
     ws,
@@ -38,6 +39,7 @@ VIEWS: list[type[ApiView]] = [
     *tasks.VIEWS,
     *testruns.VIEWS,
     *links.VIEWS,
+    *test_cases.VIEWS,
     *ws.VIEWS,
 ]
 

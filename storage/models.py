@@ -221,6 +221,27 @@ class Artifact(Versioned, Base):
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
+class TestCaseRevision(Base):
+    """One change of one test case of a `test_cases` artifact: created, edited or deleted, by whom, what changed
+    (`{field: {"from", "to"}}`) and the case as it was after it (null once deleted). A case present when its
+    artifact was created has no row for its revision 1 (the artifact says who made it, and when)."""
+
+    __test__ = False  # not a pytest class
+    __tablename__ = "test_case_revisions"
+    __table_args__ = (Index("ix_test_case_revisions_case", "artifact_id", "tc_id", "revision", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    artifact_id: Mapped[str] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(String(36))
+    tc_id: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(10))  # created | edited | deleted
+    changed_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    changes: Mapped[Any] = mapped_column(JSON)
+    snapshot: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
 class ChatSession(Versioned, Base):
     __tablename__ = "chat_sessions"
 

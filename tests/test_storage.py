@@ -20,7 +20,7 @@ async def test_migrations_create_every_table(db: Database):
 
     async with db.read() as s:
         version = await s.scalar(text("SELECT version_num FROM alembic_version"))
-        assert version == "0003"
+        assert version == "0004"
         for table in Base.metadata.tables:
             assert await s.scalar(select(func.count()).select_from(Base.metadata.tables[table])) == 0
 
@@ -30,7 +30,7 @@ async def test_migrations_are_idempotent(db: Database):
         s.add(Project(name="kept"))
     await asyncio.to_thread(run_migrations_blocking, db.url, db.connect_args)
     async with db.read() as s:
-        assert await s.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+        assert await s.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
         assert await s.scalar(select(Project.name)) == "kept"
 
 

@@ -18,6 +18,7 @@ from chatsvc.services.files import FileService
 from chatsvc.services.links import LinkReviewService
 from chatsvc.services.projects import ProjectService
 from chatsvc.services.rbac import RbacService
+from chatsvc.services.test_cases import TestCaseService
 from chatsvc.services.testruns import TestRunService
 from chatsvc.services.users import UserService
 
@@ -35,3 +36,4 @@ class Services:
     admin: AdminService
     test_runs: TestRunService
     links: LinkReviewService
+    test_cases: TestCaseService

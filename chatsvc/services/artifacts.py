@@ -23,6 +23,7 @@ from chatsvc.events import EventBus, fits, project_topic, publish_resource
 from chatsvc.schemas.artifacts import ArtifactOut, artifact_json, validate_content
 from chatsvc.schemas.interchange import ArtifactImportOut
 from chatsvc.security import Principal
+from chatsvc.services.test_cases import record_replacement
 from storage import artifacts
 from storage.db import Database
 
@@ -105,7 +106,8 @@ class ArtifactService:
 
     async def update(self, principal: Principal, artifact_id: str, *, name: str | None,
                      content: Any | None) -> ArtifactOut:
-        """Rename or replace the content (editor); an unchanged artifact keeps its version, publishes nothing."""
+        """Rename or replace the content (editor); an unchanged artifact keeps its version, publishes nothing.
+        Replacing test cases records each case created, edited or deleted (chatsvc.services.test_cases)."""
         async with self.db.read() as s:
             artifact_type = (await authz.require_artifact(s, principal, artifact_id, need="editor")).type
         checked = await self._checked(artifact_type, content) if content is not None else None
@@ -115,6 +117,8 @@ class ArtifactService:
             if artifact is None:
                 raise NotFound("No such artifact.")
             before = artifact.version
+            if checked is not None and artifact.type == "test_cases":  # each case's history, in this transaction
+                await record_replacement(s, self.cpu, artifact, checked, principal.user_id)  # before any change
             if name is not None:
                 artifact.name = name
             if checked is not None:

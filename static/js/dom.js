@@ -79,6 +79,28 @@ export function searchable(table, label) {
   return h("div.searchable", h("div.search-row", input, count), table);
 }
 
+/** A filter box over a list of links (the chats): items whose link text lacks a typed word are hidden and
+ *  the count of matches is shown. The list may be re-rendered: call `apply()` after each render. */
+export function listFilter(list, label, {id, empty = "Nothing matches the filter."} = {}) {
+  const count = h("span.small.muted.list-count", {"aria-live": "polite"});
+  const none = h("li.muted.no-match", empty);
+  const input = h("input.list-search", {type: "search", id, placeholder: label, "aria-label": label, oninput: () => apply()});
+  function apply() {
+    const words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+    none.remove();
+    const items = [...list.children].filter((li) => li.querySelector("a"));   // not the "none yet" line
+    let shown = 0;
+    for (const li of items) {
+      const text = li.querySelector("a").textContent.toLowerCase();   // the name, not the time beside it
+      li.hidden = !words.every((w) => text.includes(w));
+      if (!li.hidden) shown += 1;
+    }
+    count.textContent = words.length ? `${shown} of ${items.length}` : "";
+    if (words.length && items.length && !shown) list.append(none);
+  }
+  return {el: h("div.list-filter", input, count), apply};
+}
+
 /** A picked file's text, read in the browser (FileReader: no upload needed for a preview or an import). */
 export function readText(file) {
   return new Promise((resolve, reject) => {

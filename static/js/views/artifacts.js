@@ -1,10 +1,11 @@
-// Artifacts: test cases as a readable table (steps, linked requirements, where each case came from) and
-// coverage reports with the percentage, a per-requirement matrix whose test ids link to the test case, and
-// the uncovered, stale, suspect and orphan items highlighted. Test suites are imported from a file read in
-// the browser (TestRail, Xray or Zephyr CSV, Gherkin) and exported as downloads.
+// Artifacts: a list filtered by name and type; test cases as a readable table that editors change case by case
+// (test_case_panel.js) and coverage reports with the percentage, a per-requirement matrix whose test ids link to
+// the test case, and the uncovered, stale, suspect and orphan items highlighted. Test suites are imported from a
+// file read in the browser (TestRail, Xray or Zephyr CSV, Gherkin) and exported as downloads.
 
 import {api} from "../api.js";
-import {busy, confirmButton, fmtTime, h, mount, readText, searchable, stackTable} from "../dom.js";
+import {busy, confirmButton, fmtTime, h, mount, readText, stackTable} from "../dom.js";
+import {testCasesPanel} from "./test_case_panel.js";
 
 const TYPE_LABELS = {test_cases: "Test cases", coverage_report: "Coverage report", test_run: "Test run", note: "Note"};
 const EXPORTS = {test_cases: [["testrail", "TestRail CSV"], ["xray", "Xray CSV"], ["zephyr", "Zephyr CSV"], ["gherkin", "Gherkin"]],
@@ -114,45 +115,87 @@ function junitForm(ctx) {
 export function artifactsTab(ctx) {
   const filter = h("select", {id: "artifact-type", "aria-label": "Type", onchange: () => renderList(shownId)},
     h("option", {value: ""}, "All types"), Object.entries(TYPE_LABELS).map(([v, l]) => h("option", {value: v}, l)));
+  const nameFilter = h("input.list-search", {type: "search", id: "artifact-search", placeholder: "Filter by name",
+    "aria-label": "Filter artifacts by name", oninput: () => renderList(shownId)});
+  const count = h("span.small.muted.list-count", {id: "artifact-count", "aria-live": "polite"});
   const list = h("ul.artifacts", {id: "artifact-list"});
   const pane = h("div.artifact-pane");
   const importButton = h("button", {type: "button", id: "import-cases", onclick: () => ctx.go("artifacts", "import")}, "Import test cases");
-  const el = h("div.split", h("aside.sidebar", importButton, filter, list), pane);
+  const el = h("div.split", h("aside.sidebar", importButton, h("div.list-filters", nameFilter, filter), count, list), pane);
   let importView = null;
   const details = new Map();  // id -> full artifact (content included)
   let shownId = null;
   let shownVersion = null;
+  let shown = null;           // the mounted artifact: {id, head, panel (test_cases only)}
 
   function renderList(activeId) {
     const type = filter.value;
-    const items = ctx.artifacts.values().filter((a) => !type || a.type === type)
+    const words = nameFilter.value.toLowerCase().split(/\s+/).filter(Boolean);
+    const all = ctx.artifacts.values();
+    const items = all.filter((a) => (!type || a.type === type)
+      && words.every((w) => `${a.name} ${TYPE_LABELS[a.type] || a.type}`.toLowerCase().includes(w)))
       .sort((a, b) => b.created_at.localeCompare(a.created_at));
+    count.textContent = type || words.length ? `${items.length} of ${all.length}` : "";
     mount(list, items.length ? items.map((a) => h("li", {class: a.id === activeId ? "active" : null},
       h("a", {href: `#/p/${ctx.projectId}/artifacts/${a.id}`, dataset: {id: a.id}}, a.name),
-      h("span.badge", TYPE_LABELS[a.type] || a.type), h("span.muted.small", fmtTime(a.created_at)))) : h("li.muted", "No artifacts yet."));
-    return items;
+      h("span.badge", TYPE_LABELS[a.type] || a.type), h("span.muted.small", fmtTime(a.created_at))))
+      : h("li.muted", all.length ? "No artifact matches the filter." : "No artifacts yet."));
+    return all;
   }
 
-  async function renderArtifact(summary) {
-    let a = details.get(summary.id);
-    if (!a || a.version !== summary.version || a.content === undefined) {
-      a = await api("GET", `/artifacts/${summary.id}`);
-      details.set(a.id, a);
+  /** The full artifact at (at least) the summary's version; a newer one already held is kept. */
+  async function fetchFull(summary) {
+    const held = details.get(summary.id);
+    if (held && held.version >= summary.version && held.content !== undefined) return held;
+    const a = await api("GET", `/artifacts/${summary.id}`);
+    if (!details.get(a.id) || details.get(a.id).version <= a.version) details.set(a.id, a);
+    return details.get(a.id);
+  }
+
+  /** After an edit in the panel: refetch, so the table shows it before the live event arrives. */
+  async function reloadShown(id) {
+    const a = await api("GET", `/artifacts/${id}`);
+    if ((details.get(a.id)?.version ?? 0) > a.version) return;   // a live update brought a newer one already
+    details.set(a.id, a);
+    const here = shown?.id === a.id && shown.panel;
+    if (here) shownVersion = a.version;
+    ctx.artifacts.upsert(a);   // the same version comes back by event: nothing is fetched twice
+    if (here) {
+      mount(shown.head, ...headOf(a));
+      shown.panel.update(a);
     }
-    if (a.type === "coverage_report") await testCaseIndex(ctx);   // before the check below: it may take a moment
-    if (shownId !== a.id) return;
+  }
+
+  function headOf(a) {
     const doc = a.document_version_id ? ctx.documents.get(a.document_version_id) : null;
-    mount(pane, h("div.artifact", {dataset: {id: a.id, type: a.type}},
-      h("div.doc-head", h("h2", {id: "artifact-name"}, a.name), h("span.badge", TYPE_LABELS[a.type] || a.type),
-        h("p.muted.small", `Created ${fmtTime(a.created_at)}`, doc ? ` · for v${doc.number} · ${doc.title}` : ""),
-        h("div.actions", exportLinks(a), ctx.canWrite() ? confirmButton("Delete", async () => {
-          await api("DELETE", `/artifacts/${a.id}`);
-          ctx.go("artifacts");
-        }, {className: "link danger"}) : null)),
-      a.type === "test_cases" ? testCasesView(a.content)
+    return [h("h2", {id: "artifact-name"}, a.name), h("span.badge", TYPE_LABELS[a.type] || a.type),
+      h("p.muted.small", `Created ${fmtTime(a.created_at)}`, doc ? ` · for v${doc.number} · ${doc.title}` : ""),
+      h("div.actions", exportLinks(a), ctx.canWrite() ? confirmButton("Delete", async () => {
+        await api("DELETE", `/artifacts/${a.id}`);
+        ctx.go("artifacts");
+      }, {className: "link danger"}) : null)];
+  }
+
+  /** Mount the artifact, or (a test-case artifact already shown) refresh it in place: an open form survives.
+   *  Answers whether it was mounted anew. */
+  async function renderArtifact(summary) {
+    const a = await fetchFull(summary);
+    if (a.type === "coverage_report") await testCaseIndex(ctx);   // before the check below: it may take a moment
+    if (shownId !== a.id) return false;
+    if (shown?.id === a.id && shown.panel) {
+      mount(shown.head, ...headOf(a));
+      shown.panel.update(a);
+      return false;
+    }
+    const head = h("div.doc-head", ...headOf(a));
+    const panel = a.type === "test_cases" ? testCasesPanel(ctx, a, () => reloadShown(a.id)) : null;
+    shown = {id: a.id, head, panel};
+    mount(pane, h("div.artifact", {dataset: {id: a.id, type: a.type}}, head,
+      panel ? panel.el
         : a.type === "coverage_report" ? coverageView(a.content, ctx, await testCaseIndex(ctx))
           : a.type === "test_run" ? testRunView(a.content, ctx, await testCaseIndex(ctx))
           : h("pre.json", typeof a.content === "string" ? a.content : JSON.stringify(a.content, null, 2))));
+    return true;
   }
 
   return {
@@ -162,6 +205,7 @@ export function artifactsTab(ctx) {
       importButton.hidden = !ctx.canWrite();
       if (item === "import" && ctx.canWrite()) {
         shownId = null;
+        shown = null;
         importView ??= importForm(ctx);
         if (pane.firstChild !== importView) mount(pane, importView);
         return;
@@ -169,13 +213,19 @@ export function artifactsTab(ctx) {
       const a = (item && ctx.artifacts.get(item)) || null;
       if (!a) {
         shownId = null;
+        shown = null;
         return mount(pane, h("p.empty.muted", items.length ? "Choose an artifact on the left."
           : "Generated test cases and coverage reports appear here. Start them from the Documents tab or ask in the chat."));
       }
-      if (shownId === a.id && shownVersion === a.version) return target(ctx.params.sub);
+      if (shownId === a.id && shownVersion === a.version) {
+        shown?.panel?.update(details.get(a.id) || a);   // a role change shows or hides the edit controls
+        return target(ctx.params.sub);
+      }
+      if (shownId !== a.id) shown = null;
       shownId = a.id;
       shownVersion = a.version;
-      renderArtifact(a).then(() => target(ctx.params.sub)).catch((err) => mount(pane, h("p.error", err.message)));
+      renderArtifact(a).then((mounted) => { if (mounted) target(ctx.params.sub); })
+        .catch((err) => { shown = null; mount(pane, h("p.error", err.message)); });
     },
   };
 }
@@ -188,21 +238,6 @@ function target(tcId) {
   if (!row) return;
   row.classList.add("target");
   row.scrollIntoView({block: "center"});
-}
-
-export function testCasesView(content) {
-  const cases = (content && content.test_cases) || [];
-  return searchable(h("div.table-wrap", stackTable(h("table.test-cases", {id: "test-cases"},
-    h("caption", `${cases.length} test case${cases.length === 1 ? "" : "s"}`),
-    h("thead", h("tr", ["ID", "Title", "Type", "Priority", "Requirements", "Steps", "Expected result"].map((c) => h("th", c)))),
-    h("tbody", cases.map((tc) => h("tr", {dataset: {id: tc.id}},
-      h("td", h("code", tc.id), tc.source ? h("div", h("span.source", {title: tc.source === "model"
-        ? "written by the language model" : "written by the offline generator"}, tc.source)) : null),
-      h("td", h("strong", tc.title), tc.preconditions ? h("div.small.muted", `Given: ${tc.preconditions}`) : null),
-      h("td", tc.type), h("td", h(`span.prio.${tc.priority}`, tc.priority)),
-      h("td", (tc.requirement_uids || []).map((u) => h("code.req", u))),
-      h("td", h("ol.steps", (tc.steps || []).map((s) => h("li", s.action, s.expected ? h("div.small.muted", `→ ${s.expected}`) : null)))),
-      h("td.small", tc.expected_result))))))), "Search test cases");
 }
 
 /** A test run: one row per test case with its result. */

@@ -5,7 +5,7 @@
 // a stopped reply says who stopped it (the message's cancelled_by, stored with it).
 
 import {api} from "../api.js";
-import {busy, codePoints, confirmButton, fmtTime, h, mount, notify, scheduler} from "../dom.js";
+import {busy, codePoints, confirmButton, fmtTime, h, listFilter, mount, notify, scheduler} from "../dom.js";
 import {live} from "../live.js";
 import {renderMarkdown, withoutDanglingMarker} from "../markdown.js";
 import {session} from "../main.js";
@@ -283,11 +283,12 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
 /** A list of chat sessions with a "New chat" button, and the open conversation beside it. */
 export function chatLayout({sessions, newChat, href, emptyText, ctx}) {
   const list = h("ul.sessions", {id: "sessions"});
+  const search = listFilter(list, "Search chats", {id: "chat-search", empty: "No chat matches the search."});
   const pane = h("div.chat-pane");
   let panel = null;
   const el = h("div.chat-layout",
     h("aside.sidebar", h("button.primary", {type: "button", id: "new-chat", hidden: ctx && !ctx.canWrite(),
-      onclick: (e) => busy(e.target, newChat)}, "New chat"), list),
+      onclick: (e) => busy(e.target, newChat)}, "New chat"), search.el, list),
     pane);
 
   function renderList(activeId) {
@@ -304,6 +305,7 @@ export function chatLayout({sessions, newChat, href, emptyText, ctx}) {
       const first = sessions.values().sort((a, b) => (b.last_activity_at || "").localeCompare(a.last_activity_at || ""))[0];
       const target = item || first?.id || null;
       renderList(target);  // the open chat keeps its highlight on every re-render, not only the first
+      search.apply();
       if (panel && panel.sessionId === target) return panel.view.rerender();
       panel?.view.destroy();
       panel = null;

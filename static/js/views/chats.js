@@ -8,7 +8,8 @@ import {chatLayout} from "./chat.js";
 
 export function chatsView(container, params) {
   let item = params.sessionId;
-  const sessions = new Collection(scheduler(() => layout.render(item)));
+  const show = () => layout.render(item);
+  const sessions = new Collection(scheduler(show));
   const layout = chatLayout({
     sessions, ctx: null,
     emptyText: "No personal chats yet.",
@@ -27,7 +28,7 @@ export function chatsView(container, params) {
   listAll("/chat/sessions").then((all) => sessions.load(all.filter((s) => !s.project_id), {since}))
     .catch((err) => mount(container, h("p.error", err.message)));
   return {
-    update(next) { item = next.sessionId; layout.render(item); },
+    update(next) { item = next.sessionId; show(); },
     destroy() { stopUser(); layout.destroy(); },
   };
 }

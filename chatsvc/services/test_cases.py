@@ -1,0 +1,170 @@
+"""TestCaseService: add, edit and delete the cases of a `test_cases` artifact one by one, and read a case's
+history (the contract: POST/PATCH /artifacts/{id}/test-cases..., GET .../history).
+
+Editors write, members read (viewer 403 on a write, non-member 404). A write reads the artifact's content as
+JSON text, applies the change in the cpu executor (chatsvc.services.case_edits: a 5000-case content is never
+decoded or encoded on the loop), then stores it only if the artifact is still at the version it read, with the
+case's revision row, in one transaction; on a lost race it reads and applies again, so two people editing
+different cases at once both keep their change. Then `artifact.updated` is published, as ArtifactService does.
+`record_replacement` gives ArtifactService.update (a whole-content PATCH, link review) the same history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chatsvc import authz
+from chatsvc.errors import Conflict, NotFound, ValidationFailed
+from chatsvc.events import EventBus, project_topic, publish_resource
+from chatsvc.schemas.artifacts import ArtifactOut
+from chatsvc.schemas.test_cases import TestCaseOut, TestCasesDeleted
+from chatsvc.security import Principal
+from chatsvc.services import case_edits
+from chatsvc.services.case_edits import StaleCase, Written
+from storage import agentdata, test_cases
+from storage.db import Database
+from storage.models import Artifact, utcnow
+
+ATTEMPTS = 5  # reads and applies of one edit while other writes to the artifact keep coming first
+Work = Callable[[list[str], dict[str, int]], Written]
+
+
+async def record_replacement(session: AsyncSession, cpu: Executor, artifact: Artifact, content: Any,
+                             user_id: str) -> None:
+    """Record each case created, edited or deleted by replacing a test_cases artifact's whole content (in the
+    caller's write transaction, before the new content is assigned)."""
+    revisions = await test_cases.current_revisions(session, artifact.id)
+    rows = await asyncio.get_running_loop().run_in_executor(cpu, case_edits.diff_rows, artifact.content, content,
+                                                            revisions)
+    await test_cases.add_revisions(session, artifact_id=artifact.id, project_id=artifact.project_id,
+                                   changed_by=user_id, now=utcnow(), rows=rows)
+
+
+def _entry(revision: int, action: str, changed_at: dt.datetime, changed_by: str | None, name: str | None,
+           changes: Any, snapshot: Any) -> dict[str, Any]:
+    """One history item as its JSON (TestCaseRevisionOut), from stored or synthesized values."""
+    return {"revision": revision, "action": action, "changed_at": to_jsonable_python(changed_at),
+            "changed_by": changed_by, "changed_by_name": name,
+            "changes": changes if isinstance(changes, dict) else {}, "snapshot": snapshot}
+
+
+class TestCaseService:
+    """Per-case writes to a test_cases artifact, and each case's history."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, *, db: Database, bus: EventBus, cpu: Executor) -> None:
+        self.db = db
+        self.bus = bus
+        self.cpu = cpu
+
+    async def _artifact(self, session: AsyncSession, principal: Principal, artifact_id: str, need: str) -> Artifact:
+        """The artifact without its content, authorized; a 422 unless it holds test cases."""
+        await test_cases.artifact_head(session, artifact_id)  # so require_artifact finds it without its content
+        artifact = await authz.require_artifact(session, principal, artifact_id, need=need)
+        if artifact.type != "test_cases":
+            raise ValidationFailed.field(["path", "id"], "Test cases are edited in a test_cases artifact; this "
+                                                         f"one is a {artifact.type}.")
+        return artifact
+
+    async def _write(self, principal: Principal, artifact_id: str, work: Work) -> tuple[Written, int]:
+        """Apply `work` to the artifact's content and store what it made; return it and the artifact's version."""
+        loop = asyncio.get_running_loop()
+        for _attempt in range(ATTEMPTS):
+            async with self.db.read() as s:
+                head = await self._artifact(s, principal, artifact_id, "editor")
+                version = head.version  # read first: a write after it, even mid-read, fails the check below
+                revisions = await test_cases.current_revisions(s, artifact_id)
+                pieces = await agentdata.content_pieces(s, artifact_id)
+            written = await loop.run_in_executor(self.cpu, work, pieces, revisions)
+            if not written.changed:
+                return written, version
+            now = utcnow()
+            async with self.db.write() as s:
+                await authz.require_project(s, principal, head.project_id, need="editor")  # rights as of now
+                stored = await test_cases.write_content(s, artifact_id, version=version,
+                                                        content_text=written.content_text, now=now)
+                if stored:
+                    await test_cases.add_revisions(s, artifact_id=artifact_id, project_id=head.project_id,
+                                                   changed_by=principal.user_id, now=now, rows=written.rows)
+            if stored:
+                self._publish(principal, head, written.content, version + 1, now)
+                return written, version + 1
+        raise Conflict("The artifact kept changing while this change was applied; try again.")
+
+    def _publish(self, principal: Principal, head: Artifact, content: Any, version: int, now: dt.datetime) -> None:
+        """`artifact.updated`, the artifact as ArtifactService publishes it (the content rides along when small)."""
+        fields = {name: getattr(head, name) for name in ArtifactOut.model_fields if name != "content"}
+        resource = ArtifactOut.model_construct(**{**fields, "content": None, "version": version, "updated_at": now})
+        publish_resource(self.bus, [project_topic(head.project_id)], "artifact", "updated",
+                         {**resource.model_dump(mode="json"), "content": content}, principal.user_id)
+
+    async def add(self, principal: Principal, artifact_id: str, *, fields: dict[str, Any],
+                  tc_id: str | None) -> TestCaseOut:
+        """Add a case by hand (editor); without an id the server makes one. A case id in use: 409."""
+        work = functools.partial(case_edits.add_case, fields=fields, tc_id=tc_id)
+        written, version = await self._write(principal, artifact_id, work)
+        return TestCaseOut.model_validate({"artifact_id": artifact_id, "artifact_version": version,
+                                           "revision": written.revision, "test_case": written.case})
+
+    async def edit(self, principal: Principal, artifact_id: str, tc_id: str, *, fields: dict[str, Any],
+                   base_revision: int | None) -> TestCaseOut:
+        """Change some fields of a case (editor); 409 when it changed since `base_revision`."""
+        work = functools.partial(case_edits.edit_case, tc_id=tc_id, fields=fields, base_revision=base_revision)
+        try:
+            written, version = await self._write(principal, artifact_id, work)
+        except StaleCase as stale:
+            raise await self._stale(artifact_id, tc_id, stale.revision) from None
+        return TestCaseOut.model_validate({"artifact_id": artifact_id, "artifact_version": version,
+                                           "revision": written.revision, "test_case": written.case})
+
+    async def _stale(self, artifact_id: str, tc_id: str, revision: int) -> Conflict:
+        """The 409 of an edit from an old revision: who changed the case, and when."""
+        async with self.db.read() as s:
+            last = await test_cases.last_change(s, artifact_id, tc_id)
+        if last is None:
+            return Conflict(f"Test case {tc_id} is at revision {revision}, as it was created with the artifact; "
+                            "reload it and edit again.")
+        who = last.changed_by_name or "a user who has since been deleted"
+        return Conflict(f"Test case {tc_id} was changed by {who} at {last.changed_at:%Y-%m-%d %H:%M:%S} UTC (it is "
+                        f"at revision {revision} now); reload it and edit again.")
+
+    async def delete(self, principal: Principal, artifact_id: str, ids: list[str]) -> TestCasesDeleted:
+        """Delete cases by id (editor), all in one write; ids the artifact does not have are listed as missing."""
+        written, _version = await self._write(principal, artifact_id,
+                                              functools.partial(case_edits.delete_cases, ids=ids))
+        return TestCasesDeleted(deleted=written.deleted, missing=written.missing)
+
+    async def history(self, principal: Principal, artifact_id: str, tc_id: str, *, limit: int,
+                      offset: int) -> dict[str, Any]:
+        """A case's revisions, newest first (viewer). Revision 1 of a case that came with the artifact is not
+        stored: it is made here from the artifact (who created it, when) and the case's oldest known state."""
+        async with self.db.read() as s:
+            head = await self._artifact(s, principal, artifact_id, "viewer")
+            rows, stored = await test_cases.history(s, artifact_id, tc_id, limit=limit, offset=offset)
+            first = await test_cases.first_change(s, artifact_id, tc_id) if stored else None
+            synthesized = first is None or first.revision > 1
+            shown = synthesized and offset <= stored < offset + limit
+            creator = await test_cases.username(s, head.created_by) if shown else None
+            pieces = await agentdata.content_pieces(s, artifact_id) if first is None else None
+        if pieces is not None:  # no stored revision: the case exists only if the content has it
+            case = await asyncio.get_running_loop().run_in_executor(self.cpu, case_edits.find_case, pieces, tc_id)
+            if case is None:
+                raise NotFound(f"No test case {tc_id} in this artifact.")
+        else:
+            assert first is not None
+            case = case_edits.before(tc_id, first.snapshot, first.changes) if shown else None  # one small case
+        items = [_entry(r.revision, r.action, r.changed_at, r.changed_by, r.changed_by_name, r.changes, r.snapshot)
+                 for r in rows]
+        if shown:
+            items.append(_entry(1, "created", head.created_at, head.created_by, creator,
+                                case_edits.changes(None, case) if case else {}, case))
+        return {"items": items, "total": stored + int(synthesized), "limit": limit, "offset": offset}
