@@ -15,6 +15,7 @@ import signal
 import socket
 import ssl
 import sys
+import time
 from collections.abc import Sequence
 from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
@@ -138,6 +139,9 @@ def listen_problem(host: str, port: int) -> str | None:
     return None
 
 
+WORKER_STOP_S = 30.0  # the most a --workers N server process gets to stop (its shutdown_timeout is 15 s)
+
+
 def serve(settings: Settings) -> int:
     """Run the server until SIGINT/SIGTERM; several processes share the port with --workers N."""
     problem = listen_problem(settings.host, settings.port)
@@ -181,7 +185,10 @@ def serve(settings: Settings) -> int:
     procs = [ctx.Process(target=_serve_worker, args=(settings, True, i == 0), daemon=False)
              for i in range(settings.workers)]
 
+    stopping_since: list[float] = []
+
     def forward(signum: int, _frame: Any) -> None:
+        stopping_since[:] = stopping_since or [time.monotonic()]
         for proc in procs:
             if proc.pid and proc.is_alive():
                 os.kill(proc.pid, signal.SIGINT)
@@ -191,8 +198,17 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, forward)
     for proc in procs:
         proc.start()
-    for proc in procs:
-        proc.join()
+    while any(proc.is_alive() for proc in procs):
+        for proc in procs:
+            proc.join(0.2)
+        # A worker's own stop is bounded (shutdown_timeout, bounded close paths); should one still hang, the
+        # command must end anyway: what it had not written is what a crash would lose, and the sweep recovers.
+        if stopping_since and time.monotonic() - stopping_since[0] > WORKER_STOP_S:
+            for proc in procs:
+                if proc.is_alive():
+                    print(f"warning: server process {proc.pid} did not stop within {WORKER_STOP_S:g} s: killed",
+                          file=sys.stderr, flush=True)
+                    proc.kill()
     return 0 if all(proc.exitcode == 0 for proc in procs) else 1  # e.g. Redis unreachable at start-up
 
 

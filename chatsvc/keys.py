@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from storage.db import Database
 
     MetricsProvider = Callable[[], list[tuple[str, str, float]]]
-    TopicSnapshot = Callable[[str], list[Event]]
+    TopicSnapshot = Callable[[str, tuple[str, int]], list[Event]]  # (topic, position told)
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB_CONNECT_ARGS: web.AppKey[dict[str, Any]] = web.AppKey("db_connect_args")  # driver arguments (tests: a schema)

@@ -353,11 +353,7 @@ class RunManager:
         """Load the history the agent sees (from the database: edits and deletes count) and hand it over."""
         try:
             async with self.db.read() as s:
-                history = [
-                    {"role": m.role, "content": m.content}
-                    for m in await chats.history(s, run.chat_id)
-                    if m.id != run.message_id and m.status != "streaming" and m.content
-                ]
+                history = await chats.agent_history(s, run.chat_id, leaving_out=run.message_id)
             run.started = True
             self.bus.publish([chat_topic(run.chat_id)], "run.started",
                              {"run_id": run.run_id, "message_id": run.message_id})
@@ -555,9 +551,11 @@ class RunManager:
                 await self.finish(run, "cancelled", None)
 
     # --- live snapshots, recovery, shutdown -------------------------------------------------
-    def snapshot(self, topic: str) -> list[Event]:
-        """For a new chat subscriber: the streaming reply's text so far, as one delta from offset 0. When the
-        reply streams in another process, that process is asked for it and publishes it on the topic."""
+    def snapshot(self, topic: str, position: tuple[str, int]) -> list[Event]:
+        """For a new chat subscriber: the streaming reply's text so far, as one delta from offset 0, at the
+        position its subscribe result told it (`position`: later events may already wait for it, held back by
+        a shared bus, and must not share their seq with the snapshot). When the reply streams in another
+        process, that process is asked for it and publishes it on the topic."""
         if not topic.startswith("chat:"):
             return []
         run = self.active.get(topic[5:])
@@ -567,7 +565,7 @@ class RunManager:
             return []
         if not run.started or run.published == 0:
             return []
-        epoch, seq = self.bus.position(topic)
+        epoch, seq = position
         return [make_event(topic, seq, epoch, "message.delta", time.time(), run.snapshot_data())]
 
     async def recover(self) -> int:

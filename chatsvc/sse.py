@@ -24,7 +24,8 @@ def sse(event: str, data: Any) -> bytes:
 
 
 async def stream_run(request: web.Request, bus: EventBus, chat_id: str,
-                     start: Callable[[], Awaitable[Any]], snapshot: Callable[[str], list[Event]]) -> web.StreamResponse:
+                     start: Callable[[], Awaitable[Any]],
+                     snapshot: Callable[[str, tuple[str, int]], list[Event]]) -> web.StreamResponse:
     """Send the message (via `start`), then relay its run's events as SSE until the run ends."""
     queue: asyncio.Queue[Event] = asyncio.Queue()
     topic = chat_topic(chat_id)
@@ -42,7 +43,7 @@ async def stream_run(request: web.Request, bus: EventBus, chat_id: str,
             await response.write(sse("done", reply))  # an idempotent retry of a finished exchange
             return response
         if not result.created:
-            for event in snapshot(topic):
+            for event in snapshot(topic, bus.position(topic)):  # SSE has no seq: any position
                 if event.data.get("run_id") == result.run_id:
                     await response.write(sse("delta", _delta(event.data)))
         while True:

@@ -229,7 +229,7 @@ class WebSocketView(ApiView):
         for event in replay:
             conn.deliver(event)
         for snapshot in self.app[keys.TOPIC_SNAPSHOTS]:
-            for event in snapshot(op.topic):
+            for event in snapshot(op.topic, (sub.epoch, sub.seq)):
                 conn.deliver(event)
 
     async def _unsubscribe(self, conn: Connection, frame: dict[str, Any]) -> None:

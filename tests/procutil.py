@@ -72,6 +72,7 @@ def running_server(data_dir: Path, *args: str, env: dict[str, str] | None = None
     proc = subprocess.Popen(
         [sys.executable, "run.py", "--port", str(port), "--data-dir", str(data_dir), *args],
         cwd=ROOT, env=env or server_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its own process group: a kill reaches --workers N's children too
     )
     server = Server(proc, f"http://127.0.0.1:{port}", data_dir)
     try:
@@ -94,8 +95,9 @@ def running_server(data_dir: Path, *args: str, env: dict[str, str] | None = None
         try:
             server.output, _ = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            server.output, _ = proc.communicate()
+            os.killpg(proc.pid, signal.SIGKILL)  # children hold the output pipe open: kill them all
+            server.output, _ = proc.communicate(timeout=10)
+            raise AssertionError(f"the server did not stop within 30 s of SIGINT:\n{server.output}") from None
 
 
 @contextlib.contextmanager
