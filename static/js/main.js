@@ -51,6 +51,11 @@ export async function signedIn(user, csrf) {
 }
 
 export async function signOut() {
+  // Leave the socket first: the server revokes this session and tells its sockets (session.revoked, then a
+  // 4401 close), which may arrive before the answer to DELETE does and is no news to the one signing out.
+  if (stopUserTopic) stopUserTopic();
+  stopUserTopic = null;
+  live.stop();
   try { await api("DELETE", "/users/session"); } catch { /* already gone */ }
   signedOut("Signed out.");
 }
