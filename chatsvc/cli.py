@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import atexit
 import errno
+import faulthandler
 import gc
 import getpass
 import logging
@@ -140,6 +141,7 @@ def listen_problem(host: str, port: int) -> str | None:
 
 
 WORKER_STOP_S = 30.0  # the most a --workers N server process gets to stop (its shutdown_timeout is 15 s)
+STOP_WATCHDOG_S = 20.0  # a server process still stopping this long after it began prints every thread's stack
 
 
 def serve(settings: Settings) -> int:
@@ -266,11 +268,18 @@ def _serve_one(settings: Settings, reuse_port: bool, first: bool = True) -> None
 
     if first:
         app.on_startup.append(count_accounts)
+    async def watch_the_stop(_app: web.Application) -> None:
+        # A stop that hangs must say where: every thread's stack goes to stderr if this process is still
+        # stopping STOP_WATCHDOG_S later (its close paths are bounded well below that).
+        faulthandler.dump_traceback_later(STOP_WATCHDOG_S, exit=False)
+
     app.on_startup.append(freeze_startup_heap)
+    app.on_shutdown.insert(0, watch_the_stop)
     web.run_app(
         app, host=settings.host, port=settings.port, reuse_port=reuse_port or None,
         print=announce, shutdown_timeout=15, access_log=None, ssl_context=tls_context(settings),
     )
+    faulthandler.cancel_dump_traceback_later()
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
