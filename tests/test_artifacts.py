@@ -96,29 +96,36 @@ async def test_test_cases_validation_errors_locate_the_field(client, mutate, loc
 
 
 async def test_a_large_suite_is_validated_in_slices_with_the_same_answers(client):
-    """Over CASES_PER_SLICE cases, validation runs a slice per call (pydantic holds the GIL for a whole call):
-    the stored content, the error locations and the duplicate-id refusal are what one call would give."""
-    from chatsvc.schemas.artifacts import CASES_PER_SLICE, TestCasesContent
+    """Over ITEMS_PER_SLICE items (cases, results), validation runs a slice per call (pydantic holds the GIL
+    for a whole call): the stored content, the error locations and the duplicate-id refusal are what one call
+    would give."""
+    from chatsvc.schemas.artifacts import ITEMS_PER_SLICE, TestCasesContent, TestRunContent
 
     owner, pid, _doc = await setup(client)
-    cases = [{**copy.deepcopy(CASE), "id": f"TC-{n}"} for n in range(CASES_PER_SLICE * 3 + 7)]
+    cases = [{**copy.deepcopy(CASE), "id": f"TC-{n}"} for n in range(ITEMS_PER_SLICE * 3 + 7)]
     content = {"test_cases": cases, "suite": "regression"}
     assert validate_content("test_cases", content) == TestCasesContent.model_validate(content).model_dump(mode="json")
     r = await owner.post(f"/projects/{pid}/artifacts", {"type": "test_cases", "name": "big", "content": content})
     assert r.status == 201 and len(r.body["content"]["test_cases"]) == len(cases)
     bad = copy.deepcopy(content)
-    bad["test_cases"][CASES_PER_SLICE * 2 + 3]["priority"] = "urgent"
+    bad["test_cases"][ITEMS_PER_SLICE * 2 + 3]["priority"] = "urgent"
     bad["test_cases"][-1]["title"] = ""
     r = await owner.post(f"/projects/{pid}/artifacts", {"type": "test_cases", "name": "bad", "content": bad})
     assert_error(r, 422, "validation_error")
     assert [d["loc"] for d in r.body["error"]["details"]] == [
-        ["body", "content", "test_cases", str(CASES_PER_SLICE * 2 + 3), "priority"],
+        ["body", "content", "test_cases", str(ITEMS_PER_SLICE * 2 + 3), "priority"],
         ["body", "content", "test_cases", str(len(cases) - 1), "title"]]
     twice = copy.deepcopy(content)
     twice["test_cases"][-1]["id"] = "TC-3"
     r = await owner.post(f"/projects/{pid}/artifacts", {"type": "test_cases", "name": "dup", "content": twice})
     assert_error(r, 422, "validation_error")
     assert "'TC-3' is used twice" in json.dumps(r.body)
+    run = {"name": "nightly", "results": [{"tc_id": f"TC-{n}", "status": "passed"} for n in range(1000)]}
+    assert validate_content("test_run", run) == TestRunContent.model_validate(run).model_dump(mode="json")
+    run["results"][650]["status"] = "maybe"
+    r = await owner.post(f"/projects/{pid}/artifacts", {"type": "test_run", "name": "run", "content": run})
+    assert_error(r, 422, "validation_error")
+    assert [d["loc"] for d in r.body["error"]["details"]] == [["body", "content", "results", "650", "status"]]
 
 
 async def test_coverage_report_and_body_validation(client):

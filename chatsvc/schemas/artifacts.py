@@ -235,55 +235,57 @@ def validate_content(artifact_type: str, content: Any) -> Any:
     model = CONTENT_MODELS.get(artifact_type)
     if model is None:
         return content
-    if model is TestCasesContent and isinstance(content, dict) and isinstance(content.get("test_cases"), list) \
-            and len(content["test_cases"]) > CASES_PER_SLICE:
-        return _test_cases_in_slices(content)
+    field = SLICED_LISTS.get(model)
+    if field is not None and isinstance(content, dict) and isinstance(content.get(field), list) \
+            and len(content[field]) > ITEMS_PER_SLICE:
+        return _in_slices(model, field, content)
     return model.model_validate(content).model_dump(mode="json")
 
 
-CASES_PER_SLICE = 200
-MAX_CASES: int = TestCasesContent.model_fields["test_cases"].metadata[0].max_length
+ITEMS_PER_SLICE = 200
+SLICED_LISTS: dict[type[BaseModel], str] = {TestCasesContent: "test_cases", TestRunContent: "results"}
 
 
-def _test_cases_in_slices(content: dict[str, Any]) -> dict[str, Any]:
-    """A large test_cases content validated CASES_PER_SLICE cases per pydantic call, with the same result and
-    the same error locations as one call. Pydantic holds the GIL for a whole call: 5000 cases took ~50 ms
-    on an idle machine and ~0.9 s on a loaded one, all that time on a thread the event loop could not run
-    beside (the test suite's loop guard caught it); between slices the loop gets the GIL back."""
-    cases = content["test_cases"]
-    if len(cases) > MAX_CASES:
-        raise ValueError(f"A test_cases artifact holds at most {MAX_CASES} test cases; this one has {len(cases)}.")
+def _in_slices(model: type[BaseModel], field: str, content: dict[str, Any]) -> dict[str, Any]:
+    """A large content validated ITEMS_PER_SLICE items of its big list per pydantic call, with the same result
+    and the same error locations as one call. Pydantic holds the GIL for a whole call: 5000 test cases took
+    ~50 ms on an idle machine and ~0.9 s on a loaded one, all that time on a thread the event loop could not
+    run beside (the test suite's loop guard caught it); between slices the loop gets the GIL back."""
+    items = content[field]
+    limit = next(m.max_length for m in model.model_fields[field].metadata if hasattr(m, "max_length"))
+    if len(items) > limit:
+        raise ValueError(f"At most {limit} items in {field}; this content has {len(items)}.")
     out: dict[str, Any] | None = None
     errors: list[Any] = []
-    title = TestCasesContent.__name__
-    for start in range(0, len(cases), CASES_PER_SLICE):
+    for start in range(0, len(items), ITEMS_PER_SLICE):
         try:
-            part = TestCasesContent.model_validate({**content, "test_cases": cases[start:start + CASES_PER_SLICE]})
+            part = model.model_validate({**content, field: items[start:start + ITEMS_PER_SLICE]})
         except ValidationError as exc:
-            errors.extend(_shifted(exc, start))
+            errors.extend(_shifted(exc, field, start))
             continue
         dumped = part.model_dump(mode="json")
         if out is None:
             out = dumped
         else:
-            out["test_cases"].extend(dumped["test_cases"])
+            out[field].extend(dumped[field])
     if errors:
-        raise ValidationError.from_exception_data(title, errors)
+        raise ValidationError.from_exception_data(model.__name__, errors)
     assert out is not None
-    seen: set[str] = set()
-    for case in out["test_cases"]:
-        if case["id"] in seen:
-            raise ValueError(f"Test case id {case['id']!r} is used twice.")
-        seen.add(case["id"])
+    if model is TestCasesContent:  # its check across the whole list (TestCasesContent._unique_ids)
+        seen: set[str] = set()
+        for case in out[field]:
+            if case["id"] in seen:
+                raise ValueError(f"Test case id {case['id']!r} is used twice.")
+            seen.add(case["id"])
     return out
 
 
-def _shifted(exc: ValidationError, start: int) -> list[Any]:
-    """A slice's errors with the case indexes of the whole list."""
+def _shifted(exc: ValidationError, field: str, start: int) -> list[Any]:
+    """A slice's errors with the item indexes of the whole list."""
     details: list[Any] = []
     for error in exc.errors(include_url=False):
         loc = list(error["loc"])
-        if len(loc) > 1 and loc[0] == "test_cases" and isinstance(loc[1], int):
+        if len(loc) > 1 and loc[0] == field and isinstance(loc[1], int):
             loc[1] += start
         details.append({key: value for key, value in error.items() if key != "msg"} | {"loc": tuple(loc)})
     return details
