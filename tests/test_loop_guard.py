@@ -118,3 +118,18 @@ def test_gil_holder_is_the_thread_that_used_the_cpu():
     after = {1: ("loop", 0.5), 2: ("watcher", 0.0), 3: ("cpu_0", 1.29), 4: ("aiosqlite", 2.01)}
     assert gil_holder(before, after, 0.3, watcher=2, main=1) == ("cpu_0", after[3][1] - 1.0)
     assert gil_holder(before, {**after, 3: ("cpu_0", 1.1)}, 0.3, watcher=2, main=1) is None  # nobody on the CPU
+
+
+def test_a_long_collection_stays_excused_among_many_short_ones():
+    """Decoding a large JSON value runs hundreds of young collections right after a long full one: the long
+    pause must still count as the collector's (it did not: it fell out of the kept pauses)."""
+    from tests import loopguard
+
+    start = time.perf_counter()
+    loopguard._track_gc("start", {})
+    time.sleep(0.05)
+    loopguard._track_gc("stop", {})
+    for _ in range(1000):
+        loopguard._track_gc("start", {})
+        loopguard._track_gc("stop", {})
+    assert loopguard.gc_time_within(start, time.perf_counter()) >= 0.05
