@@ -79,12 +79,17 @@ export function searchable(table, label) {
   return h("div.searchable", h("div.search-row", input, count), table);
 }
 
+const typedFilters = new Map();   // a filter's key -> what was typed in it, so a view built again keeps it
+
 /** A filter box over a list of links (the chats): items whose link text lacks a typed word are hidden and
- *  the count of matches is shown. The list may be re-rendered: call `apply()` after each render. */
-export function listFilter(list, label, {id, empty = "Nothing matches the filter."} = {}) {
+ *  the count of matches is shown. The list may be re-rendered: call `apply()` after each render; the view
+ *  itself may be built again (a route or data change) and keeps what was typed (`key`). */
+
+export function listFilter(list, label, {id, key = id, empty = "Nothing matches the filter."} = {}) {
   const count = h("span.small.muted.list-count", {"aria-live": "polite"});
   const none = h("li.muted.no-match", empty);
-  const input = h("input.list-search", {type: "search", id, placeholder: label, "aria-label": label, oninput: () => apply()});
+  const input = h("input.list-search", {type: "search", id, placeholder: label, "aria-label": label,
+    value: typedFilters.get(key) || "", oninput: () => { typedFilters.set(key, input.value); apply(); }});
   function apply() {
     const words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
     none.remove();

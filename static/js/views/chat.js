@@ -271,7 +271,9 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
       chat = await api("GET", `/chat/sessions/${sessionId}`);
       renderHead();
       await loadMessages();
-      input.focus({preventScroll: true});  // the page stays at its top (a phone would scroll to the box)
+      // Ready to type, unless the user is typing elsewhere meanwhile (the chat search: the keys went here).
+      // preventScroll: the page stays at its top (a phone would scroll to the box).
+      if (!isTyping(document.activeElement)) input.focus({preventScroll: true});
     } catch (err) {
       mount(log, h("p.error", err.status === 404 ? "This chat does not exist or you cannot see it." : err.message));
     }
@@ -280,10 +282,15 @@ export function chatPanel({sessionId, ctx, onDeleted}) {
   return {el, rerender: render, destroy() { destroyed = true; stopTopic?.(); }};
 }
 
+function isTyping(el) {
+  return Boolean(el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName)));
+}
+
 /** A list of chat sessions with a "New chat" button, and the open conversation beside it. */
 export function chatLayout({sessions, newChat, href, emptyText, ctx}) {
   const list = h("ul.sessions", {id: "sessions"});
-  const search = listFilter(list, "Search chats", {id: "chat-search", empty: "No chat matches the search."});
+  const search = listFilter(list, "Search chats", {id: "chat-search", key: `chats:${ctx ? ctx.projectId : "mine"}`,
+    empty: "No chat matches the search."});
   const pane = h("div.chat-pane");
   let panel = null;
   const el = h("div.chat-layout",
