@@ -12,6 +12,8 @@ A job's arguments and result are small JSON; big inputs and outputs are spool fi
             how many of the model's cases were dropped as invalid
   coverage  {requirements, test_cases, document_version_id, generated_at, out}   the coverage report of the
             requirements file against the test_cases artifact contents files, to `out`; returns {coverage_pct}
+  case_edit {op, params, revisions, content, out, rows, embed_limit}   one per-case change to a test_cases
+            artifact's content (the server's own logic, chatsvc.services.case_edits.spooled)
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ async def run_job(name: str, args: dict[str, Any], model_for: Callable[[dict[str
         return {**written, "model": model, "offline": len(cases) - model, "rejected": rejected}
     if name == "coverage":
         return await asyncio.to_thread(coverage_job, args)
+    if name == "case_edit":
+        from chatsvc.services.case_edits import spooled
+
+        return await asyncio.to_thread(spooled, args)
     raise ValueError(f"unknown job {name!r}")
 
 

@@ -203,7 +203,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
         admin=AdminService(db=db, bus=bus, cluster=cluster),
         artifacts=artifacts, test_runs=TestRunService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts),
         links=LinkReviewService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts),
-        test_cases=TestCaseService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR]))
+        test_cases=TestCaseService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR], agents=pool))
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
 
     def on_event(event: Any) -> None:

@@ -100,3 +100,10 @@ class Busy(Unavailable):
     def __init__(self, message: str | None = None, *, retry_after: float = 1) -> None:
         super().__init__(message)
         self.retry_after = max(1, int(retry_after))
+
+
+def from_body(error: dict[str, Any]) -> DomainError:
+    """The domain error of an error body's `error` part (as `DomainError.body` made it, e.g. in a worker)."""
+    kinds = {cls.code: cls for cls in (BadRequest, Forbidden, NotFound, Conflict, ValidationFailed)}
+    return kinds.get(error.get("code", ""), DomainError)(error.get("message"), code=error.get("code"),
+                                                         details=error.get("details"))

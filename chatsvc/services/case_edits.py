@@ -1,6 +1,7 @@
 """Per-case changes to a `test_cases` artifact's content, and the history rows they make: plain functions over
-plain data, CPU-bound on a big artifact (5000 cases: tens of ms to decode and encode), so TestCaseService and
-ArtifactService run them in the cpu executor.
+plain data, CPU-bound on a big artifact (5000 cases: tens of ms to decode and encode, far more on a busy
+machine, all of it holding the GIL). TestCaseService runs them in the cpu executor for a small content and in an
+agent worker process (job `case_edit`: `spooled`) beyond that; ArtifactService runs `diff_rows` in the cpu executor.
 
 A case's revisions count from 1. A case present when its artifact was created has no stored row: its revision
 is 1 until it changes. A stored row's `changes` is `{field: {"from": old, "to": new}}` (null for a field the case
@@ -11,18 +12,20 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from agent import spool
 from agent.spool import dumps
-from chatsvc.errors import Conflict, NotFound, ValidationFailed
+from chatsvc.errors import Conflict, DomainError, NotFound, ValidationFailed
 from chatsvc.schemas.artifacts import TestCase, TestCasesContent, json_problem
 
 MAX_CASES: int = TestCasesContent.model_fields["test_cases"].metadata[0].max_length  # 5000
 IMPLICIT = 1  # the revision of a case that has no stored row
+ROWS_PER_LINE = 200  # revision rows per spooled JSON line: one slice of decoding on the server's loop
 
 
 class StaleCase(Exception):
@@ -191,3 +194,29 @@ def before(tc_id: str, snapshot: Any, change_set: Any) -> dict[str, Any] | None:
         else:
             case.pop(name, None)
     return {**case, "id": tc_id} if case.get("title") is not None else None
+
+
+OPERATIONS: dict[str, Callable[..., Written]] = {"add": add_case, "edit": edit_case, "delete": delete_cases}
+
+
+def spooled(args: dict[str, Any]) -> dict[str, Any]:
+    """Job `case_edit`, in a worker process: `op` (add, edit, delete or find) with `params` on the content in
+    spool file `content`. A write that changes something writes the new content's JSON text to `out` and its
+    revision rows as JSON lines to `rows`; the answer is small: the case, its revision, what was deleted or
+    missing, and the new content itself only when it is at most `embed_limit` characters (events carry it).
+    A refusal answers `{"stale": revision}` or `{"error": {code, message, details}}` (the domain error)."""
+    pieces = [spool.read_text(args["content"])]
+    if args["op"] == "find":
+        return {"case": find_case(pieces, args["params"]["tc_id"])}
+    try:
+        written = OPERATIONS[args["op"]](pieces, args["revisions"], **args["params"])
+    except StaleCase as stale:
+        return {"stale": stale.revision}
+    except DomainError as exc:
+        return {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+    if written.changed:
+        spool.write_text(args["out"], [written.content_text])
+        spool.write_lines(args["rows"], written.rows, ROWS_PER_LINE)
+    small = written.changed and len(written.content_text) <= args["embed_limit"]
+    return {"changed": written.changed, "content": written.content if small else None, "case": written.case,
+            "revision": written.revision, "deleted": written.deleted, "missing": written.missing}

@@ -2,10 +2,12 @@
 history (the contract: POST/PATCH /artifacts/{id}/test-cases..., GET .../history).
 
 Editors write, members read (viewer 403 on a write, non-member 404). A write reads the artifact's content as
-JSON text, applies the change in the cpu executor (chatsvc.services.case_edits: a 5000-case content is never
-decoded or encoded on the loop), then stores it only if the artifact is still at the version it read, with the
-case's revision row, in one transaction; on a lost race it reads and applies again, so two people editing
-different cases at once both keep their change. Then `artifact.updated` is published, as ArtifactService does.
+JSON text, applies the change (chatsvc.services.case_edits) in the cpu executor when the content is small and in
+an agent worker process beyond that (a 5000-case content is never decoded or encoded in the server process: on a
+busy machine that held the GIL ~0.8 s, and the loop with it), then stores it only if the artifact is still at
+the version it read, with the case's revision row, in one transaction; on a lost race it reads and applies again,
+so two people editing different cases at once both keep their change. Then `artifact.updated` is published, as
+ArtifactService does.
 `record_replacement` gives ArtifactService.update (a whole-content PATCH, link review) the same history.
 """
 
@@ -14,16 +16,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent import spool
 from chatsvc import authz
-from chatsvc.errors import Conflict, NotFound, ValidationFailed
-from chatsvc.events import EventBus, project_topic, publish_resource
+from chatsvc.agent_pool import AgentPool
+from chatsvc.errors import Conflict, NotFound, ValidationFailed, from_body
+from chatsvc.events import EMBED_LIMIT, EventBus, project_topic, publish_resource, resource_event
 from chatsvc.schemas.artifacts import ArtifactOut
 from chatsvc.schemas.test_cases import TestCaseOut, TestCasesDeleted
 from chatsvc.security import Principal
@@ -34,7 +37,7 @@ from storage.db import Database
 from storage.models import Artifact, utcnow
 
 ATTEMPTS = 5  # reads and applies of one edit while other writes to the artifact keep coming first
-Work = Callable[[list[str], dict[str, int]], Written]
+INLINE_CHARS = 64 * 1024  # a content up to this is changed in the cpu executor (~2 ms); beyond, in a worker
 
 
 async def record_replacement(session: AsyncSession, cpu: Executor, artifact: Artifact, content: Any,
@@ -46,6 +49,11 @@ async def record_replacement(session: AsyncSession, cpu: Executor, artifact: Art
                                                             revisions)
     await test_cases.add_revisions(session, artifact_id=artifact.id, project_id=artifact.project_id,
                                    changed_by=user_id, now=utcnow(), rows=rows)
+
+
+def _case_out(artifact_id: str, version: int, written: Written) -> TestCaseOut:
+    return TestCaseOut.model_validate({"artifact_id": artifact_id, "artifact_version": version,
+                                       "revision": written.revision, "test_case": written.case})
 
 
 def _entry(revision: int, action: str, changed_at: dt.datetime, changed_by: str | None, name: str | None,
@@ -61,10 +69,11 @@ class TestCaseService:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, *, db: Database, bus: EventBus, cpu: Executor) -> None:
+    def __init__(self, *, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool | None = None) -> None:
         self.db = db
         self.bus = bus
         self.cpu = cpu
+        self.agents = agents
 
     async def _artifact(self, session: AsyncSession, principal: Principal, artifact_id: str, need: str) -> Artifact:
         """The artifact without its content, authorized; a 422 unless it holds test cases."""
@@ -75,16 +84,54 @@ class TestCaseService:
                                                          f"one is a {artifact.type}.")
         return artifact
 
-    async def _write(self, principal: Principal, artifact_id: str, work: Work) -> tuple[Written, int]:
-        """Apply `work` to the artifact's content and store what it made; return it and the artifact's version."""
-        loop = asyncio.get_running_loop()
+    async def _apply(self, op: str, params: dict[str, Any], pieces: list[str],
+                     revisions: dict[str, int]) -> Written:
+        """Run case_edits operation `op` on a content's JSON text: here in the cpu executor when it is small,
+        else in a worker process, with the content, the new content and its revision rows as spool files."""
+        if self.agents is None or sum(map(len, pieces)) <= INLINE_CHARS:
+            work = functools.partial(case_edits.OPERATIONS[op], **params)
+            return await asyncio.get_running_loop().run_in_executor(self.cpu, work, pieces, revisions)
+        result = await self._job(op, params, pieces, revisions)
+        if "stale" in result:
+            raise StaleCase(result["stale"])
+        if "error" in result:
+            raise from_body(result["error"])
+        written = Written(content=result["content"], case=result["case"], revision=result["revision"],
+                          deleted=result["deleted"], missing=result["missing"])
+        if result["changed"]:
+            written.content_text, written.rows = result["content_text"], result["rows"]
+        return written
+
+    async def _job(self, op: str, params: dict[str, Any], pieces: list[str],
+                   revisions: dict[str, int] | None = None) -> dict[str, Any]:
+        """Job `case_edit` on a worker; a change's new content text and rows are read back into the answer."""
+        pool = self.agents
+        assert pool is not None
+        source, out, rows = pool.spool.path("cases"), pool.spool.path("cases-out"), pool.spool.path("case-rows")
+        try:
+            await pool.spool.write(source, pieces)
+            result: dict[str, Any] = await pool.job("case_edit", {
+                "op": op, "params": params, "revisions": revisions or {}, "content": source, "out": out,
+                "rows": rows, "embed_limit": EMBED_LIMIT})
+            if result.get("changed"):
+                result["content_text"] = await pool.spool.read(out)
+                result["rows"] = [item async for batch in spool.json_lines(await pool.spool.read(rows))
+                                  for item in batch]
+            return result
+        finally:
+            await pool.spool.discard(source, out, rows)
+
+    async def _write(self, principal: Principal, artifact_id: str, op: str,
+                     params: dict[str, Any]) -> tuple[Written, int]:
+        """Apply case_edits operation `op` to the artifact's content and store what it made; return it and the
+        artifact's version."""
         for _attempt in range(ATTEMPTS):
             async with self.db.read() as s:
                 head = await self._artifact(s, principal, artifact_id, "editor")
                 version = head.version  # read first: a write after it, even mid-read, fails the check below
                 revisions = await test_cases.current_revisions(s, artifact_id)
                 pieces = await agentdata.content_pieces(s, artifact_id)
-            written = await loop.run_in_executor(self.cpu, work, pieces, revisions)
+            written = await self._apply(op, params, pieces, revisions)
             if not written.changed:
                 return written, version
             now = utcnow()
@@ -101,7 +148,12 @@ class TestCaseService:
         raise Conflict("The artifact kept changing while this change was applied; try again.")
 
     def _publish(self, principal: Principal, head: Artifact, content: Any, version: int, now: dt.datetime) -> None:
-        """`artifact.updated`, the artifact as ArtifactService publishes it (the content rides along when small)."""
+        """`artifact.updated`, the artifact as ArtifactService publishes it (the content rides along when small;
+        None: a worker found it too big to send back, so the event carries the id only)."""
+        if content is None:
+            self.bus.publish([project_topic(head.project_id)], *resource_event(
+                "artifact", "updated", id=head.id, version=version, actor=principal.user_id))
+            return
         fields = {name: getattr(head, name) for name in ArtifactOut.model_fields if name != "content"}
         resource = ArtifactOut.model_construct(**{**fields, "content": None, "version": version, "updated_at": now})
         publish_resource(self.bus, [project_topic(head.project_id)], "artifact", "updated",
@@ -110,21 +162,18 @@ class TestCaseService:
     async def add(self, principal: Principal, artifact_id: str, *, fields: dict[str, Any],
                   tc_id: str | None) -> TestCaseOut:
         """Add a case by hand (editor); without an id the server makes one. A case id in use: 409."""
-        work = functools.partial(case_edits.add_case, fields=fields, tc_id=tc_id)
-        written, version = await self._write(principal, artifact_id, work)
-        return TestCaseOut.model_validate({"artifact_id": artifact_id, "artifact_version": version,
-                                           "revision": written.revision, "test_case": written.case})
+        written, version = await self._write(principal, artifact_id, "add", {"fields": fields, "tc_id": tc_id})
+        return _case_out(artifact_id, version, written)
 
     async def edit(self, principal: Principal, artifact_id: str, tc_id: str, *, fields: dict[str, Any],
                    base_revision: int | None) -> TestCaseOut:
         """Change some fields of a case (editor); 409 when it changed since `base_revision`."""
-        work = functools.partial(case_edits.edit_case, tc_id=tc_id, fields=fields, base_revision=base_revision)
+        params = {"tc_id": tc_id, "fields": fields, "base_revision": base_revision}
         try:
-            written, version = await self._write(principal, artifact_id, work)
+            written, version = await self._write(principal, artifact_id, "edit", params)
         except StaleCase as stale:
             raise await self._stale(artifact_id, tc_id, stale.revision) from None
-        return TestCaseOut.model_validate({"artifact_id": artifact_id, "artifact_version": version,
-                                           "revision": written.revision, "test_case": written.case})
+        return _case_out(artifact_id, version, written)
 
     async def _stale(self, artifact_id: str, tc_id: str, revision: int) -> Conflict:
         """The 409 of an edit from an old revision: who changed the case, and when."""
@@ -139,9 +188,15 @@ class TestCaseService:
 
     async def delete(self, principal: Principal, artifact_id: str, ids: list[str]) -> TestCasesDeleted:
         """Delete cases by id (editor), all in one write; ids the artifact does not have are listed as missing."""
-        written, _version = await self._write(principal, artifact_id,
-                                              functools.partial(case_edits.delete_cases, ids=ids))
+        written, _version = await self._write(principal, artifact_id, "delete", {"ids": ids})
         return TestCasesDeleted(deleted=written.deleted, missing=written.missing)
+
+    async def _find(self, pieces: list[str], tc_id: str) -> dict[str, Any] | None:
+        """One case of a content's JSON text, found where `_apply` would change it."""
+        if self.agents is None or sum(map(len, pieces)) <= INLINE_CHARS:
+            return await asyncio.get_running_loop().run_in_executor(self.cpu, case_edits.find_case, pieces, tc_id)
+        case: dict[str, Any] | None = (await self._job("find", {"tc_id": tc_id}, pieces))["case"]
+        return case
 
     async def history(self, principal: Principal, artifact_id: str, tc_id: str, *, limit: int,
                       offset: int) -> dict[str, Any]:
@@ -156,7 +211,7 @@ class TestCaseService:
             creator = await test_cases.username(s, head.created_by) if shown else None
             pieces = await agentdata.content_pieces(s, artifact_id) if first is None else None
         if pieces is not None:  # no stored revision: the case exists only if the content has it
-            case = await asyncio.get_running_loop().run_in_executor(self.cpu, case_edits.find_case, pieces, tc_id)
+            case = await self._find(pieces, tc_id)
             if case is None:
                 raise NotFound(f"No test case {tc_id} in this artifact.")
         else:
