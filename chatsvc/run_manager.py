@@ -273,7 +273,7 @@ class RunManager:
                 await self._check_quota(s, principal)  # a 429 rolls the claim back
                 user, reply = await chats.add_exchange(s, chat.id, content, principal.user_id, run_id, client_msg_id)
                 user_json, reply_json = message_json(user), message_json(reply)
-                renamed = await chats.get_session(s, chat.id) if user.seq == 1 else None  # named after it
+                renamed = await chats.get_session(s, chat.id) if user["seq"] == 1 else None  # named after it
                 renamed_json = session_json(renamed) if renamed is not None else None
         except (IntegrityError, Conflict):
             # A retry of a send (same client_msg_id) gets its first result, also when its reply streams in

@@ -28,7 +28,6 @@ from chatsvc.settings import Settings
 from chatsvc.task_manager import TaskContext, TaskError, TaskKind
 from storage import agentdata, rawjson
 from storage.db import Database
-from storage.models import DocumentVersion
 
 CHUNK = 8  # requirements per test-generation step (one LLM call)
 BATCH = 64 * CHUNK  # offline generation in a worker: requirements per job (~20 ms of work), progress between jobs;
@@ -46,14 +45,14 @@ def task_kinds(*, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool,
     async def in_thread(fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(cpu, fn, *args)
 
-    async def load(ctx: TaskContext) -> tuple[DocumentVersion, list[dict[str, Any]]]:
+    async def load(ctx: TaskContext) -> tuple[agentdata.VersionRef, list[dict[str, Any]]]:
         async with db.read() as s:
             version = await agentdata.resolve_version(s, ctx.project_id, ctx.params.get("document_version_id"))
             if version is None:
                 raise TaskError("The document version no longer exists.")
             return version, await agentdata.requirements_of(s, version.id)
 
-    async def save(ctx: TaskContext, version: DocumentVersion, type_: str, name: str, text: str) -> str:
+    async def save(ctx: TaskContext, version: agentdata.VersionRef, type_: str, name: str, text: str) -> str:
         """Store an artifact from its content's JSON text and announce it (with the content only when small)."""
         async with db.write() as s:
             row = await rawjson.create_artifact(

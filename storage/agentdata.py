@@ -8,9 +8,10 @@ dicts a slice at a time, test-case contents as pieces of their JSON text (for a 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -21,14 +22,29 @@ ROWS_PER_SLICE = 1000  # requirement dicts built between two turns of the loop (
 TEXT_PIECE = 4 << 20  # characters of a big JSON text read per query (a Python string made in ~2 ms)
 
 
-async def resolve_version(session: AsyncSession, project_id: str, version_id: str | None) -> DocumentVersion | None:
+@dataclass(frozen=True)
+class VersionRef:
+    """A document version's identity, without its text (which may be MiBs: a tool call needs none of it)."""
+
+    id: str
+    project_id: str
+    title: str
+    number: int
+
+
+_VERSION_COLUMNS = (DocumentVersion.id, DocumentVersion.project_id, DocumentVersion.title, DocumentVersion.number)
+_VERSION_BY_ID = select(*_VERSION_COLUMNS).where(DocumentVersion.id == bindparam("version_id"))
+_CURRENT_VERSION = select(*_VERSION_COLUMNS).where(DocumentVersion.project_id == bindparam("project_id"),
+                                                   DocumentVersion.is_current.is_(True))
+
+
+async def resolve_version(session: AsyncSession, project_id: str, version_id: str | None) -> VersionRef | None:
     """The given version if it belongs to the project, else the project's current version."""
     if version_id:
-        version = await session.get(DocumentVersion, version_id)
-        return version if version is not None and version.project_id == project_id else None
-    return await session.scalar(
-        select(DocumentVersion).where(DocumentVersion.project_id == project_id, DocumentVersion.is_current.is_(True))
-    )
+        row = (await session.execute(_VERSION_BY_ID, {"version_id": version_id})).first()
+        return VersionRef(*row) if row is not None and row.project_id == project_id else None
+    row = (await session.execute(_CURRENT_VERSION, {"project_id": project_id})).first()
+    return VersionRef(*row) if row is not None else None
 
 
 async def requirement_fingerprint(session: AsyncSession, version_id: str, uid: str) -> str | None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ChatMessage, ChatSession, utcnow
+from storage.models import ChatMessage, ChatSession, new_id, utcnow
 
 DEFAULT_TITLE = "New chat"
 TITLE_FROM_MESSAGE_MAX = 60  # a chat still called DEFAULT_TITLE is named after its first message, this long
@@ -124,27 +124,47 @@ async def add_message(
     return message
 
 
+CHAT_SESSIONS: Table = ChatSession.__table__  # type: ignore[assignment]  # a Table (declarative)
+CHAT_MESSAGES: Table = ChatMessage.__table__  # type: ignore[assignment]
+# A send's writes as Core statements on the session's connection: through the Session, an ORM insert (unit of
+# work, identity map) and ORM-enabled updates cost several times what the statements themselves do.
+_TOUCH = (update(CHAT_SESSIONS).where(CHAT_SESSIONS.c.id == bindparam("p_chat"))
+          .values(last_activity_at=bindparam("p_now"), updated_at=bindparam("p_now"),
+                  version=CHAT_SESSIONS.c.version + 1)
+          .returning(CHAT_SESSIONS.c.title))
+_RENAME = (update(CHAT_SESSIONS).where(CHAT_SESSIONS.c.id == bindparam("p_chat"))
+           .values(title=bindparam("p_title")))
+_EXCHANGE_FIELDS = ("id", "session_id", "seq", "role", "content", "status", "author_id", "run_id", "client_msg_id",
+                    "created_at", "updated_at", "version")
+_ADD_MESSAGE = insert(CHAT_MESSAGES).values({name: bindparam(name, type_=CHAT_MESSAGES.c[name].type)
+                                             for name in _EXCHANGE_FIELDS})
+_NOT_SET = {"tool_calls": None, "error": None, "edited_at": None, "cancelled_by": None}  # as a new row reads
+
+
 async def add_exchange(
     session: AsyncSession, chat_id: str, content: str, author_id: str, run_id: str, client_msg_id: str | None,
-) -> tuple[ChatMessage, ChatMessage]:
-    """Append a user message and its `streaming` reply placeholder in one go (one lock, one flush).
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Append a user message and its `streaming` reply placeholder; return both rows' columns. The chat is
+    touched first (which locks its row on PostgreSQL; on SQLite the write transaction holds the database), and
+    named after its first message while it has the default title.
 
     Raises LookupError when the session does not exist.
     """
-    chat = await lock_session(session, chat_id)
-    if chat is None:
+    connection = await session.connection()
+    now = utcnow()
+    title = (await connection.execute(_TOUCH, {"p_chat": chat_id, "p_now": now})).scalar()
+    if title is None:
         raise LookupError(f"no chat session {chat_id}")
-    last = int(await session.scalar(_LAST_SEQ, {"chat_id": chat_id}) or 0)
-    user = ChatMessage(session_id=chat_id, seq=last + 1, role="user", content=content, status="complete",
-                       author_id=author_id, run_id=run_id, client_msg_id=client_msg_id)
-    reply = ChatMessage(session_id=chat_id, seq=last + 2, role="assistant", content="", status="streaming",
-                        author_id=None, run_id=run_id)
-    session.add_all([user, reply])
-    touch(chat)
-    if last == 0 and chat.title == DEFAULT_TITLE:  # a chat is named after its first message
-        chat.title = title_from(content)
-    await session.flush()
-    return user, reply
+    last = int((await connection.execute(_LAST_SEQ, {"chat_id": chat_id})).scalar() or 0)
+    if last == 0 and title == DEFAULT_TITLE:
+        await connection.execute(_RENAME, {"p_chat": chat_id, "p_title": title_from(content)})
+    common = {"session_id": chat_id, "run_id": run_id, "created_at": now, "updated_at": now, "version": 1}
+    user = {**common, "id": new_id(), "seq": last + 1, "role": "user", "content": content, "status": "complete",
+            "author_id": author_id, "client_msg_id": client_msg_id}
+    reply = {**common, "id": new_id(), "seq": last + 2, "role": "assistant", "content": "", "status": "streaming",
+             "author_id": None, "client_msg_id": None}
+    await connection.execute(_ADD_MESSAGE, [user, reply])
+    return {**user, **_NOT_SET}, {**reply, **_NOT_SET}
 
 
 # --- run leases: one active run per chat, cluster-wide ------------------------------------------
@@ -189,9 +209,10 @@ async def claim_run(session: AsyncSession, chat_id: str, run_id: str, owner: str
     reply whose run's lease expired waits for the sweep to interrupt it). One conditional UPDATE: atomic on
     every backend."""
     now = utcnow()
-    result = await session.execute(_CLAIM, {"p_chat": chat_id, "p_run": run_id, "p_owner": owner, "p_now": now,
-                                            "p_until": now + dt.timedelta(seconds=lease_s)})
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    result = await (await session.connection()).execute(_CLAIM, {
+        "p_chat": chat_id, "p_run": run_id, "p_owner": owner, "p_now": now,
+        "p_until": now + dt.timedelta(seconds=lease_s)})
+    return bool(result.rowcount)
 
 
 async def release_run(session: AsyncSession, chat_id: str, run_id: str, *, next_run_id: str | None = None,
@@ -201,14 +222,15 @@ async def release_run(session: AsyncSession, chat_id: str, run_id: str, *, next_
     (a process that queued an earlier reply claims it) and return whether `run_id` held it — False with
     `next_run_id` given."""
     # A chat that comes free keeps when it did (in run_lease_until): see interrupt_abandoned.
+    connection = await session.connection()
     if next_run_id is not None:
-        result = await session.execute(_HAND_OVER, {
+        result = await connection.execute(_HAND_OVER, {
             "p_chat": chat_id, "p_run": run_id, "p_next": next_run_id, "p_owner": owner,
             "p_until": utcnow() + dt.timedelta(seconds=lease_s)})
-        if result.rowcount:  # type: ignore[attr-defined]
+        if result.rowcount:
             return True
-    result = await session.execute(_FREE, {"p_chat": chat_id, "p_run": run_id, "p_now": utcnow()})
-    return bool(result.rowcount) and next_run_id is None  # type: ignore[attr-defined]
+    result = await connection.execute(_FREE, {"p_chat": chat_id, "p_run": run_id, "p_now": utcnow()})
+    return bool(result.rowcount) and next_run_id is None
 
 
 async def renew_runs(session: AsyncSession, owner: str, run_ids: list[str], lease_s: float) -> int:
@@ -219,11 +241,11 @@ async def renew_runs(session: AsyncSession, owner: str, run_ids: list[str], leas
     transaction locks another of them deadlocked on PostgreSQL (the soak test caught it)."""
     free_now = (select(ChatSession.id).where(ChatSession.run_owner == owner, ChatSession.run_id.in_(run_ids))
                 .with_for_update(skip_locked=True))
-    result = await session.execute(
+    result = await (await session.connection()).execute(
         update(ChatSession).where(ChatSession.id.in_(free_now.scalar_subquery()))
         .values(run_lease_until=utcnow() + dt.timedelta(seconds=lease_s), **_UNCHANGED)
         .execution_options(synchronize_session=False))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)
 
 
 async def active_runs_started_by(session: AsyncSession, user_id: str, *, other_than: str) -> int:
@@ -304,7 +326,7 @@ async def finish_reply(session: AsyncSession, message_id: str, *, content: str, 
     """Store a reply's final text and status in one UPDATE … RETURNING (no read first, no unit of work);
     return its columns, or None when it is gone. A new version, as an ORM update would make it."""
     statement = _FINISH_WITH_TOOLS if tool_calls is not None else _FINISH
-    result = await session.execute(statement, {
+    result = await (await session.connection()).execute(statement, {
         "p_id": message_id, "p_content": content, "p_status": status, "p_error": error, "p_tools": tool_calls,
         "p_cancelled_by": cancelled_by, "p_now": utcnow()})
     row = result.mappings().first()
@@ -327,7 +349,7 @@ _AGENT_HISTORY = (select(ChatMessage.id, ChatMessage.role, ChatMessage.content)
 async def agent_history(session: AsyncSession, chat_id: str, *, leaving_out: str) -> list[dict[str, str]]:
     """What the agent reads of a chat before a reply: role and text of each finished, non-empty message,
     oldest first, without the reply being written (`leaving_out`). Columns only: no ORM objects per run."""
-    rows = await session.execute(_AGENT_HISTORY, {"chat_id": chat_id})
+    rows = await (await session.connection()).execute(_AGENT_HISTORY, {"chat_id": chat_id})
     return [{"role": role, "content": content} for message_id, role, content in rows if message_id != leaving_out]
 
 

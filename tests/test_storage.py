@@ -228,7 +228,7 @@ async def test_run_leases_claim_once_and_sweep_only_what_is_abandoned(db: Databa
         for chat_id in ids:
             run_id = new_id()
             _u, reply = await chats.add_exchange(s, chat_id, "hi", user.id, run_id, None)
-            replies[chat_id] = reply.run_id
+            replies[chat_id] = reply["run_id"]
         assert await chats.claim_run(s, expired, replies[expired], "gone", 30)
         assert await chats.claim_run(s, live, replies[live], "alive", 30)
         assert not await chats.claim_run(s, live, new_id(), "other", 30)  # held: a second run cannot take it
