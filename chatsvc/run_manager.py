@@ -86,6 +86,7 @@ class Run:
     finished: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     started: bool = False
     cancelled_by: str | None = None  # who pressed stop (a user id), for the run.cancelled event
+    history: list[dict[str, str]] | None = None  # what the agent reads, when read with the send (it starts now)
     topics: tuple[str, ...] = field(init=False)  # where its events go: (chat:{id},)
     delta_prefix: str = field(init=False, repr=False)  # the constant start of its deltas' JSON
 
@@ -273,6 +274,8 @@ class RunManager:
                 await self._check_quota(s, principal)  # a 429 rolls the claim back
                 user, reply = await chats.add_exchange(s, chat.id, content, principal.user_id, run_id, client_msg_id)
                 user_json, reply_json = message_json(user), message_json(reply)
+                # A reply that starts now reads its history here: one transaction less than in _start.
+                history = await chats.agent_history(s, chat.id, leaving_out=reply["id"]) if claimed else None
                 renamed = await chats.get_session(s, chat.id) if user["seq"] == 1 else None  # named after it
                 renamed_json = session_json(renamed) if renamed is not None else None
         except (IntegrityError, Conflict):
@@ -282,7 +285,7 @@ class RunManager:
             if existing is None:
                 raise
             return existing
-        run = Run(run_id, chat.id, chat.project_id, reply_json["id"], principal, self)
+        run = Run(run_id, chat.id, chat.project_id, reply_json["id"], principal, self, history=history)
         self.by_run[run_id] = run
         topic = [chat_topic(chat.id)]
         if renamed_json is not None and renamed_json["title"] != chat.title:
@@ -336,6 +339,7 @@ class RunManager:
             self.active[run.chat_id] = run
             self.background.spawn(self._start(run))
         else:
+            run.history = None  # it starts later: it reads the chat as it is then
             self.queued.setdefault(run.chat_id, deque()).append(run)
 
     async def _existing(self, chat_id: str, client_msg_id: str) -> SendResult | None:
@@ -352,8 +356,10 @@ class RunManager:
     async def _start(self, run: Run) -> None:
         """Load the history the agent sees (from the database: edits and deletes count) and hand it over."""
         try:
-            async with self.db.read() as s:
-                history = await chats.agent_history(s, run.chat_id, leaving_out=run.message_id)
+            history, run.history = run.history, None
+            if history is None:  # queued: what the chat holds now (edits and deletes since count)
+                async with self.db.read() as s:
+                    history = await chats.agent_history(s, run.chat_id, leaving_out=run.message_id)
             run.started = True
             self.bus.publish([chat_topic(run.chat_id)], "run.started",
                              {"run_id": run.run_id, "message_id": run.message_id})
