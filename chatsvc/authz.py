@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatsvc.errors import Forbidden, NotFound
 from chatsvc.permissions import PERMISSIONS
 from chatsvc.security import Principal
-from storage import artifacts, documents, rbac, tasks
+from storage import artifacts, chats, documents, rbac, tasks
 from storage.db import is_writing, opened_at
 from storage.models import Artifact, ChatSession, ProjectMember, Task
 
@@ -126,18 +126,36 @@ async def require_chat_session(
 ) -> ChatSession:
     """Load a chat session the caller may see (write: may post/edit in); 404 when they may not see it."""
     chat = await session.get(ChatSession, chat_id)
+    await _check_chat(session, principal, chat, write)
+    assert chat is not None
+    return chat
+
+
+async def require_chat_head(
+    session: AsyncSession, principal: Principal, chat_id: str, *, write: bool = False
+) -> chats.ChatHead:
+    """As require_chat_session, with the chat's id, project, owner and title only (no ORM object)."""
+    chat = await chats.chat_head(session, chat_id)
+    await _check_chat(session, principal, chat, write)
+    assert chat is not None
+    return chat
+
+
+async def _check_chat(session: AsyncSession, principal: Principal, chat: ChatSession | chats.ChatHead | None,
+                      write: bool) -> None:
+    """Who may see (write: post in) a chat: its owner for a personal chat, members (editors to write) for a
+    project's; a superuser any. NotFound where the caller may not see it, Forbidden for a viewer's write."""
     if chat is None:
         raise NotFound("No such chat session.")
     if chat.project_id is None:
         if chat.owner_id != principal.user_id and not principal.is_superuser:
             raise NotFound("No such chat session.")
-        return chat
+        return
     role = await project_role(session, principal, chat.project_id)
     if role is None:
         raise NotFound("No such chat session.")
     if write and ROLE_RANK[role] < ROLE_RANK["editor"]:
         raise Forbidden("Viewers can read project chats but not write in them.")
-    return chat
 
 
 async def visible_project_ids(session: AsyncSession, principal: Principal) -> list[str] | None:
@@ -160,7 +178,7 @@ async def authorize_topic(session: AsyncSession, principal: Principal, topic: st
     elif kind == "project":
         await require_project(session, principal, ident)
     elif kind == "chat":
-        await require_chat_session(session, principal, ident)
+        await require_chat_head(session, principal, ident)
     elif kind == "task":
         project_id = await session.scalar(select(Task.project_id).where(Task.id == ident))
         if project_id is None:

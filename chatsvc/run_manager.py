@@ -34,6 +34,7 @@ from chatsvc.schemas.chat import message_json, session_json
 from chatsvc.security import Principal
 from chatsvc.shutdown import TaskSet
 from storage import chats, checkpoints
+from storage.chats import ChatHead
 from storage.db import Database
 from storage.models import ChatSession, new_id
 
@@ -244,7 +245,7 @@ class RunManager:
         return True
 
     # --- sending ----------------------------------------------------------------------------
-    async def send(self, chat: ChatSession, principal: Principal, content: str, client_msg_id: str | None,
+    async def send(self, chat: ChatHead | ChatSession, principal: Principal, content: str, client_msg_id: str | None,
                    if_busy: str = "reject") -> SendResult:
         """Store the user's message and its reply placeholder, then start (or queue) the run."""
         if client_msg_id and (chat.id in self.active or self.queued.get(chat.id)):
@@ -311,7 +312,7 @@ class RunManager:
     def _busy_here(self, chat_id: str) -> bool:
         return chat_id in self.active or bool(self.queued.get(chat_id))
 
-    async def regenerate(self, chat: ChatSession, principal: Principal) -> Run:
+    async def regenerate(self, chat: ChatHead | ChatSession, principal: Principal) -> Run:
         """Answer the chat's last user message again with a new run (after an edit)."""
         if chat.id in self.active or self.queued.get(chat.id):
             await self.cancel(chat.id, wait=True, drop_queue=True)

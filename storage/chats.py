@@ -9,6 +9,7 @@ Functions take the caller's AsyncSession and never commit.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, delete, exists, func, insert, or_, select, update
@@ -36,6 +37,26 @@ async def create_session(
 async def get_session(session: AsyncSession, chat_id: str) -> ChatSession | None:
     """Return a chat session by id, or None."""
     return await session.get(ChatSession, chat_id)
+
+
+@dataclass(frozen=True)
+class ChatHead:
+    """What authorizing a message in a chat and routing its events need of the chat: no ORM object."""
+
+    id: str
+    project_id: str | None
+    owner_id: str | None
+    title: str
+
+
+_CHAT_HEAD = (select(ChatSession.id, ChatSession.project_id, ChatSession.owner_id, ChatSession.title)
+              .where(ChatSession.id == bindparam("chat_id")))
+
+
+async def chat_head(session: AsyncSession, chat_id: str) -> ChatHead | None:
+    """A chat's id, project, owner and title (a Core read: every message sent reads it), or None."""
+    row = (await (await session.connection()).execute(_CHAT_HEAD, {"chat_id": chat_id})).first()
+    return ChatHead(*row) if row is not None else None
 
 
 # The statements of a reply's life (send, start, end) are built once with bound parameters: building a

@@ -25,6 +25,7 @@ from chatsvc.run_manager import RunManager, SendResult
 from chatsvc.schemas.chat import message_json, session_json
 from chatsvc.security import Principal
 from storage import chats
+from storage.chats import ChatHead
 from storage.db import Database
 from storage.models import ChatMessage, ChatSession
 
@@ -86,11 +87,11 @@ class ChatService:
         return locked
 
     # --- runs ---------------------------------------------------------------------------------
-    async def writable_chat(self, principal: Principal, chat_id: str) -> ChatSession:
+    async def writable_chat(self, principal: Principal, chat_id: str) -> ChatHead:
         """The chat, when the caller may post in it (404 when they may not see it, 403 when only read); a
         personal chat also needs `chat.use` still, at every message, not only when it was started."""
         async with self.db.read() as s:
-            chat = await authz.require_chat_session(s, principal, chat_id, write=True)
+            chat = await authz.require_chat_head(s, principal, chat_id, write=True)
             if chat.project_id is None:
                 await authz.require_permission(s, principal, "chat.use")
             return chat
