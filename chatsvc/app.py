@@ -192,6 +192,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     cluster.answer("sockets.reconnect", lambda data: {"closed": app[keys.SOCKETS].reconnect_user(str(data["user_id"]))})
     app[keys.CLUSTER] = cluster
     artifacts = ArtifactService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR])
+    test_cases = TestCaseService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR], agents=pool)
     app[keys.SERVICES] = Services(
         chat=ChatService(db=db, bus=bus, runs=runs), bot=bot,
         projects=ProjectService(db=db, bus=bus, blobs=app[keys.BLOBS], cpu=app[keys.CPU_EXECUTOR]),
@@ -202,8 +203,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
                           settings=settings, registrations=app[keys.REGISTRATION_LIMITER]),
         admin=AdminService(db=db, bus=bus, cluster=cluster),
         artifacts=artifacts, test_runs=TestRunService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts),
-        links=LinkReviewService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts),
-        test_cases=TestCaseService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR], agents=pool))
+        links=LinkReviewService(db=db, test_cases=test_cases), test_cases=test_cases)
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
 
     def on_event(event: Any) -> None:

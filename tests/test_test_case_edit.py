@@ -144,10 +144,18 @@ async def test_an_artifact_holds_at_most_5000_cases(client):
     deleted = await owner.post(f"{url}/delete", {"ids": ["TC-0", "TC-4999", "TC-5000"]})
     assert deleted.body == {"deleted": ["TC-0", "TC-4999"], "missing": ["TC-5000"]}
     assert (await owner.post(url, {"title": "Room again"})).status == 201
-    history = await teammate.get(f"{url}/TC-7/history")  # never changed: found in the content
-    assert [item["action"] for item in history.body["items"]] == ["created"], history.body
-    assert history.body["items"][0]["snapshot"] == cases[7]
+    untouched = await teammate.get(f"{url}/TC-7/history")  # never changed: found in the content
+    assert [item["action"] for item in untouched.body["items"]] == ["created"], untouched.body
+    assert untouched.body["items"][0]["snapshot"] == cases[7]
     assert (await teammate.get(f"{url}/TC-0/history")).body["items"][0]["action"] == "deleted"
+    assert (await owner.post(f"/projects/{pid}/document-versions", {"title": "Spec", "content": SPEC})).status == 201
+    reviewed = await owner.post(f"/artifacts/{suite['id']}/links", {"tc_id": "TC-9", "req_uid": "REQ-1",
+                                                                    "decision": "accept"})
+    assert reviewed.status == 200, reviewed.body  # the answer holds the whole suite, as stored
+    assert reviewed.body["version"] == 5 and len(reviewed.body["content"]["test_cases"]) == 4999
+    assert by_id(reviewed.body)["TC-9"]["requirement_uids"] == ["REQ-1"]
+    assert (await history(teammate, suite["id"], "TC-9"))["items"][0]["changes"]["links"]["to"][0]["origin"] == \
+        "accepted"
     stored = await artifact(owner, suite["id"])
     titles = [tc["title"] for tc in stored["content"]["test_cases"]]
     assert len(titles) == 4999 and titles[219:221] == ["Case 220", "Still editable"] and titles[-1] == "Room again"

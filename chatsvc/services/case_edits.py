@@ -39,7 +39,8 @@ class StaleCase(Exception):
 @dataclass
 class Written:
     """What an edit makes: the new content (decoded, and as JSON text to store), the revision rows to add, and
-    the answer's parts. `changed` is False when nothing differs (nothing is written)."""
+    the answer's parts. `changed` is False when nothing differs (nothing is written). `artifact`: the artifact
+    as stored after it, without its content (set by TestCaseService)."""
 
     content: Any = None
     content_text: str = ""
@@ -48,6 +49,7 @@ class Written:
     revision: int = IMPLICIT
     deleted: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    artifact: Any = None
 
     @property
     def changed(self) -> bool:
@@ -177,6 +179,39 @@ def delete_cases(pieces: list[str], revisions: dict[str, int], ids: list[str]) -
                     missing=[tc_id for tc_id in ids if tc_id not in removed])
 
 
+def review_link(pieces: list[str], revisions: dict[str, int], tc_id: str, req_uid: str, fingerprint: str,
+                accept: bool) -> Written:
+    """A person's verdict on a link of a case: `accept` declares the requirement (a link with its current
+    fingerprint, origin `accepted`); reject removes any link to it and lists it in `rejected_uids`."""
+    content = _decode(pieces)
+    cases = content["test_cases"]
+    index = next((i for i, case in enumerate(cases) if isinstance(case, dict) and case.get("id") == tc_id), None)
+    if index is None:
+        raise ValidationFailed.field(["body", "tc_id"], f"No test case {tc_id} in this artifact.")
+    old = cases[index]
+    new = dict(old)
+    rejected = [uid for uid in old.get("rejected_uids") or () if uid != req_uid]
+    links = [link for link in old.get("links") or () if isinstance(link, dict) and link.get("req_uid") != req_uid]
+    uids = [uid for uid in old.get("requirement_uids") or () if uid != req_uid]
+    if accept:
+        declared = list(old.get("requirement_uids") or ())
+        new["requirement_uids"] = declared if req_uid in declared else [*declared, req_uid]
+        new["links"] = [*links, {"req_uid": req_uid, "fingerprint": fingerprint, "origin": "accepted"}]
+    else:
+        rejected.append(req_uid)
+        new["requirement_uids"], new["links"] = uids, links
+    if rejected:
+        new["rejected_uids"] = rejected
+    else:
+        new.pop("rejected_uids", None)
+    new = _checked_case(new)
+    current = revisions.get(tc_id, IMPLICIT)
+    if new == old:
+        return Written(content=content, case=old, revision=current)
+    cases[index] = new
+    return _written(content, [row(tc_id, current + 1, "edited", old, new)], case=new, revision=current + 1)
+
+
 def find_case(pieces: list[str], tc_id: str) -> dict[str, Any] | None:
     """One case of a content, or None."""
     return next((case for case in cases_of(_decode(pieces)) if case.get("id") == tc_id), None)
@@ -196,7 +231,8 @@ def before(tc_id: str, snapshot: Any, change_set: Any) -> dict[str, Any] | None:
     return {**case, "id": tc_id} if case.get("title") is not None else None
 
 
-OPERATIONS: dict[str, Callable[..., Written]] = {"add": add_case, "edit": edit_case, "delete": delete_cases}
+OPERATIONS: dict[str, Callable[..., Written]] = {"add": add_case, "edit": edit_case, "delete": delete_cases,
+                                                 "review": review_link}
 
 
 def spooled(args: dict[str, Any]) -> dict[str, Any]:

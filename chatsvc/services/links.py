@@ -1,58 +1,31 @@
 """Reviewing coverage's inferred links: a person accepts one (it becomes a declared link of the test case,
 with the requirement's current fingerprint) or rejects one (coverage never infers it again). One service call
-that authorizes (editor), then changes the test_cases artifact through ArtifactService.update (which validates,
-commits and publishes `artifact.updated`).
+that authorizes (editor), resolves the requirement's fingerprint, then changes the one test case through
+TestCaseService (which records the case's revision, commits and publishes `artifact.updated`; a big suite is
+changed in a worker process, and its content's JSON text is answered without being decoded here).
 """
 
 from __future__ import annotations
-
-import asyncio
-import json
-from concurrent.futures import Executor
-from typing import Any
 
 from chatsvc import authz
 from chatsvc.errors import NotFound, ValidationFailed
 from chatsvc.schemas.artifacts import ArtifactOut
 from chatsvc.security import Principal
-from chatsvc.services.artifacts import ArtifactService
+from chatsvc.services.test_cases import TestCaseService
 from storage import agentdata, documents
 from storage.db import Database
-
-
-def reviewed(pieces: list[str], tc_id: str, req_uid: str, fingerprint: str, accept: bool) -> dict[str, Any] | str:
-    """The artifact content with the verdict applied, or why it cannot be (CPU-bound: in the cpu executor)."""
-    content = json.loads("".join(pieces))
-    case = next((c for c in content.get("test_cases") or () if isinstance(c, dict) and c.get("id") == tc_id), None)
-    if case is None:
-        return f"No test case {tc_id} in this artifact."
-    rejected = [uid for uid in case.get("rejected_uids") or () if uid != req_uid]
-    if accept:
-        if req_uid not in case.setdefault("requirement_uids", []):
-            case["requirement_uids"].append(req_uid)
-        links = [link for link in case.get("links") or () if link.get("req_uid") != req_uid]
-        case["links"] = [*links, {"req_uid": req_uid, "fingerprint": fingerprint, "origin": "accepted"}]
-    else:
-        rejected.append(req_uid)
-        case["requirement_uids"] = [uid for uid in case.get("requirement_uids") or () if uid != req_uid]
-        case["links"] = [link for link in case.get("links") or () if link.get("req_uid") != req_uid]
-    if rejected:
-        case["rejected_uids"] = rejected
-    else:
-        case.pop("rejected_uids", None)
-    return dict(content)
 
 
 class LinkReviewService:
     """Accept or reject a link between a test case and a requirement."""
 
-    def __init__(self, *, db: Database, cpu: Executor, artifacts: ArtifactService) -> None:
+    def __init__(self, *, db: Database, test_cases: TestCaseService) -> None:
         self.db = db
-        self.cpu = cpu
-        self.artifacts = artifacts
+        self.test_cases = test_cases
 
     async def review(self, principal: Principal, artifact_id: str, *, tc_id: str, req_uid: str, accept: bool,
-                     document_version_id: str | None) -> ArtifactOut:
+                     document_version_id: str | None) -> tuple[ArtifactOut, str]:
+        """The artifact after the verdict (content None) and its content's JSON text."""
         async with self.db.read() as s:
             artifact = await authz.require_artifact(s, principal, artifact_id, need="editor")
             if artifact.type != "test_cases":
@@ -69,9 +42,5 @@ class LinkReviewService:
             if fingerprint is None:
                 raise ValidationFailed.field(["body", "req_uid"], f"That document version has no requirement "
                                              f"{req_uid}.")
-            pieces = await agentdata.content_pieces(s, artifact_id)
-        content = await asyncio.get_running_loop().run_in_executor(
-            self.cpu, reviewed, pieces, tc_id, req_uid, fingerprint, accept)
-        if isinstance(content, str):
-            raise ValidationFailed.field(["body", "tc_id"], content)
-        return await self.artifacts.update(principal, artifact_id, name=None, content=content)
+        return await self.test_cases.review_link(principal, artifact_id, tc_id=tc_id, req_uid=req_uid,
+                                                 fingerprint=fingerprint, accept=accept)

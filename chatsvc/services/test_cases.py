@@ -51,6 +51,12 @@ async def record_replacement(session: AsyncSession, cpu: Executor, artifact: Art
                                    changed_by=user_id, now=utcnow(), rows=rows)
 
 
+def _without_content(head: Artifact, version: int, updated_at: dt.datetime) -> ArtifactOut:
+    """The artifact (read without its content) at `version`, content None."""
+    fields = {name: getattr(head, name) for name in ArtifactOut.model_fields if name != "content"}
+    return ArtifactOut.model_construct(**{**fields, "content": None, "version": version, "updated_at": updated_at})
+
+
 def _case_out(artifact_id: str, version: int, written: Written) -> TestCaseOut:
     return TestCaseOut.model_validate({"artifact_id": artifact_id, "artifact_version": version,
                                        "revision": written.revision, "test_case": written.case})
@@ -133,6 +139,8 @@ class TestCaseService:
                 pieces = await agentdata.content_pieces(s, artifact_id)
             written = await self._apply(op, params, pieces, revisions)
             if not written.changed:
+                written.artifact = _without_content(head, version, head.updated_at)
+                written.content_text = "".join(pieces)  # a copy, not a decode: for an answer that shows it
                 return written, version
             now = utcnow()
             async with self.db.write() as s:
@@ -143,21 +151,29 @@ class TestCaseService:
                     await test_cases.add_revisions(s, artifact_id=artifact_id, project_id=head.project_id,
                                                    changed_by=principal.user_id, now=now, rows=written.rows)
             if stored:
-                self._publish(principal, head, written.content, version + 1, now)
+                written.artifact = _without_content(head, version + 1, now)
+                self._publish(principal, head.project_id, written)
                 return written, version + 1
         raise Conflict("The artifact kept changing while this change was applied; try again.")
 
-    def _publish(self, principal: Principal, head: Artifact, content: Any, version: int, now: dt.datetime) -> None:
+    def _publish(self, principal: Principal, project_id: str, written: Written) -> None:
         """`artifact.updated`, the artifact as ArtifactService publishes it (the content rides along when small;
         None: a worker found it too big to send back, so the event carries the id only)."""
-        if content is None:
-            self.bus.publish([project_topic(head.project_id)], *resource_event(
-                "artifact", "updated", id=head.id, version=version, actor=principal.user_id))
+        artifact = written.artifact
+        if written.content is None:
+            self.bus.publish([project_topic(project_id)], *resource_event(
+                "artifact", "updated", id=artifact.id, version=artifact.version, actor=principal.user_id))
             return
-        fields = {name: getattr(head, name) for name in ArtifactOut.model_fields if name != "content"}
-        resource = ArtifactOut.model_construct(**{**fields, "content": None, "version": version, "updated_at": now})
-        publish_resource(self.bus, [project_topic(head.project_id)], "artifact", "updated",
-                         {**resource.model_dump(mode="json"), "content": content}, principal.user_id)
+        publish_resource(self.bus, [project_topic(project_id)], "artifact", "updated",
+                         {**artifact.model_dump(mode="json"), "content": written.content}, principal.user_id)
+
+    async def review_link(self, principal: Principal, artifact_id: str, *, tc_id: str, req_uid: str,
+                          fingerprint: str, accept: bool) -> tuple[ArtifactOut, str]:
+        """A verdict on a case's link to a requirement (chatsvc.services.links), as one case's change: the
+        artifact after it without its content, and the content's JSON text (never decoded here)."""
+        written, _version = await self._write(principal, artifact_id, "review", {
+            "tc_id": tc_id, "req_uid": req_uid, "fingerprint": fingerprint, "accept": accept})
+        return written.artifact, written.content_text
 
     async def add(self, principal: Principal, artifact_id: str, *, fields: dict[str, Any],
                   tc_id: str | None) -> TestCaseOut:
