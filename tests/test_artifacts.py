@@ -263,6 +263,15 @@ async def test_on_both_databases(any_db_client):
     await make(owner, pid, "coverage_report", REPORT)
     unicode_note = await make(owner, pid, "note", {"text": "Grüße \u2603 \U0001f600", "n": 1.5, "ok": True})
     assert (await owner.get(f"/artifacts/{unicode_note['id']}")).body["content"]["text"] == "Grüße \u2603 \U0001f600"
+    # A GET splices the stored content's JSON text into the answer: a name or content that looks like the key
+    # must not fool it, and every JSON value (a bare string, a number) comes back as it was stored.
+    for content in ("\"content\":null", ["content", None, {"content": None}], 0):
+        made = await owner.post(f"/projects/{pid}/artifacts", {"type": "note", "name": '"content":null',
+                                                                "content": content})
+        assert made.status == 201, made.body
+        tricky = made.body
+        got = await owner.get(f"/artifacts/{tricky['id']}")
+        assert got.status == 200 and got.body == tricky, (got.body, tricky)
     listed = await owner.get(f"/projects/{pid}/artifacts?type=test_cases")
     assert [a["id"] for a in listed.body["items"]] == [tc["id"]]
     assert (await owner.delete(f"/document-versions/{doc_id}")).status == 204
