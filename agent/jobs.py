@@ -14,6 +14,8 @@ A job's arguments and result are small JSON; big inputs and outputs are spool fi
             requirements file against the test_cases artifact contents files, to `out`; returns {coverage_pct}
   case_edit {op, params, revisions, content, out, rows, embed_limit}   one per-case change to a test_cases
             artifact's content (the server's own logic, chatsvc.services.case_edits.spooled)
+  artifact_body {body, out, embed_limit}   a big artifact create body decoded and checked
+            (chatsvc.services.artifact_bodies.spooled)
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ async def run_job(name: str, args: dict[str, Any], model_for: Callable[[dict[str
         from chatsvc.services.case_edits import spooled
 
         return await asyncio.to_thread(spooled, args)
+    if name == "artifact_body":
+        from chatsvc.services import artifact_bodies
+
+        return await asyncio.to_thread(artifact_bodies.spooled, args)
     raise ValueError(f"unknown job {name!r}")
 
 

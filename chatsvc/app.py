@@ -191,7 +191,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
                                            "active_runs": runs.active_count(), "running_tasks": len(tasks.running)})
     cluster.answer("sockets.reconnect", lambda data: {"closed": app[keys.SOCKETS].reconnect_user(str(data["user_id"]))})
     app[keys.CLUSTER] = cluster
-    artifacts = ArtifactService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR])
+    artifacts = ArtifactService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR], agents=pool)
     test_cases = TestCaseService(db=db, bus=bus, cpu=app[keys.CPU_EXECUTOR], agents=pool)
     app[keys.SERVICES] = Services(
         chat=ChatService(db=db, bus=bus, runs=runs), bot=bot,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, ClassVar
@@ -14,7 +13,8 @@ from pydantic import BaseModel, ValidationError
 
 from chatsvc import keys
 from chatsvc.auth import require_principal, resolve_principal
-from chatsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from chatsvc.bodies import RawBody, decode_body, validate_body
+from chatsvc.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from chatsvc.schemas.common import is_id
 from chatsvc.security import Principal
 
@@ -40,6 +40,7 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     description: str = ""
     extra_responses: dict[int, str] = field(default_factory=dict)
+    raw_over: int | None = None  # a JSON body longer than this reaches the method undecoded, as RawBody
 
 
 class ApiView(web.View):
@@ -108,7 +109,7 @@ def endpoint(
             if meta.query is not None:
                 kwargs["query"] = parse_query(request, meta.query)
             if meta.body is not None:
-                kwargs["body"] = await parse_body(request, meta.body, form=meta.form)
+                kwargs["body"] = await parse_body(request, meta.body, form=meta.form, raw_over=meta.raw_over)
             result = await fn(self, **kwargs)
             return render(result, meta.status)
 
@@ -126,8 +127,10 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise ValidationFailed.from_pydantic(exc, ("query",)) from None
 
 
-async def parse_body(request: web.Request, model: type[BaseModel], *, form: bool = False) -> BaseModel:
-    """Read and validate a JSON (or, where allowed, form) body; the error locations start with 'body'.
+async def parse_body(request: web.Request, model: type[BaseModel], *, form: bool = False,
+                     raw_over: int | None = None) -> BaseModel | RawBody:
+    """Read and validate a JSON (or, where allowed, form) body; the error locations start with 'body'. A JSON
+    body longer than `raw_over` bytes comes back as a RawBody, for `decode_body` in a worker process.
 
     The OpenAPI document says every body is required, so a missing or empty one is a 422 (it used to count
     as `{}`): a request without its body is a mistake, not "change nothing".
@@ -142,19 +145,13 @@ async def parse_body(request: web.Request, model: type[BaseModel], *, form: bool
         raw = await request.read()
         if not raw:
             raise ValidationFailed.field(["body"], "A JSON body is required (send {} to change nothing).")
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:  # bad JSON or UTF-8, or an integer of more than 4300 digits
-            raise BadRequest(f"The body is not valid JSON: {exc}.") from None
-        except RecursionError:
-            raise BadRequest("The body is nested too deeply.") from None
+        if raw_over is not None and len(raw) > raw_over:
+            return RawBody(raw)
+        return decode_body(raw, model)
     else:
         accepted = "application/json" + (" or application/x-www-form-urlencoded" if form else "")
         raise UnsupportedMediaType(f"Send the body as {accepted}.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed.from_pydantic(exc, ("body",)) from None
+    return validate_body(data, model)
 
 
 def render(result: Any, status: int) -> web.StreamResponse:

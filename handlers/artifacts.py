@@ -22,6 +22,7 @@ from aiohttp import web
 from agent.coverage_export import REPORT_FORMATS, export_report
 from agent.interchange import CASE_FORMATS, export_cases
 from chatsvc import authz, keys
+from chatsvc.bodies import RawBody
 from chatsvc.errors import PayloadTooLarge, ValidationFailed
 from chatsvc.schemas import Page, page_of
 from chatsvc.schemas.artifacts import (
@@ -35,6 +36,7 @@ from chatsvc.schemas.artifacts import (
 from chatsvc.schemas.documents import MAX_CONTENT_BYTES
 from chatsvc.schemas.files import content_disposition, sanitize_filename
 from chatsvc.schemas.interchange import MEDIA_TYPES, ArtifactImport, ArtifactImportOut, ExportQuery
+from chatsvc.services.artifact_bodies import RAW_BODY_BYTES
 from chatsvc.services.artifacts import ArtifactService
 from chatsvc.services.documents import read_text
 from chatsvc.views import ApiView, endpoint
@@ -80,10 +82,14 @@ class ProjectArtifactsView(ArtifactsBase):
     path = "/projects/{id}/artifacts"
 
     @endpoint("Create an artifact in a project", body=ArtifactCreate, response=ArtifactOut, status=201,
-              errors=(403, 404, 422),
+              errors=(403, 404, 422), raw_over=RAW_BODY_BYTES,
               description=TYPES_NOTE + " `document_version_id`, when given, must be a version of the same "
                           "project (else 422). Editor or above.")
-    async def post(self, body: ArtifactCreate) -> ArtifactOut:
+    async def post(self, body: ArtifactCreate | RawBody) -> ArtifactOut | web.Response:
+        if isinstance(body, RawBody):  # too big to decode here: a worker decodes and checks it
+            artifact, content_text = await self.artifacts.create_raw(self.principal, self.ident(), body)
+            return web.Response(status=201, text=artifact_text(artifact, content_text),
+                                content_type="application/json")
         return await self.artifacts.create(self.principal, self.ident(), type=body.type, name=body.name,
                                            content=body.content, document_version_id=body.document_version_id)
 

@@ -128,6 +128,40 @@ async def test_a_large_suite_is_validated_in_slices_with_the_same_answers(client
     assert [d["loc"] for d in r.body["error"]["details"]] == [["body", "content", "results", "650", "status"]]
 
 
+async def test_a_big_create_body_is_decoded_by_a_worker_with_the_same_answers(client):
+    """A create body over RAW_BODY_BYTES is never decoded by the server: a worker decodes and checks it. The
+    answers are those of a small body: the stored artifact, a 400 for bad JSON, 422s where they belong, 403
+    for a viewer; its event carries ids only (the content is far over the embed limit)."""
+    from chatsvc.services.artifact_bodies import RAW_BODY_BYTES
+
+    owner, pid, doc_id = await setup(client)
+    viewer = await register_and_login(client)
+    await add_member(owner, pid, viewer, "viewer")
+    note = {"text": "Grüße " + "x" * RAW_BODY_BYTES, "n": [1, 2.5, None, True]}
+    body = {"type": "note", "name": "Big note", "content": note, "document_version_id": doc_id}
+    r = await owner.post(f"/projects/{pid}/artifacts", body)
+    assert r.status == 201, r.body
+    assert r.body["content"] == note and r.body["document_version_id"] == doc_id and r.body["version"] == 1
+    assert (await owner.get(f"/artifacts/{r.body['id']}")).body == r.body
+    event = [d for _t, n, d in publications(client) if n == "artifact.created"][-1]
+    assert event["id"] == r.body["id"] and "resource" not in event
+    raw = json.dumps(body).encode()
+    bad = await owner.call("POST", f"/projects/{pid}/artifacts", data=raw[:-1],
+                           headers={"Content-Type": "application/json"})
+    assert_error(bad, 400, "bad_request")
+    assert_error(await viewer.post(f"/projects/{pid}/artifacts", body), 403, "forbidden")
+    _o, _p, foreign_doc = await setup(client)
+    r = await owner.post(f"/projects/{pid}/artifacts", {**body, "document_version_id": foreign_doc})
+    assert_error(r, 422, "validation_error")
+    assert r.body["error"]["details"][0]["loc"] == ["body", "document_version_id"]
+    r = await owner.post(f"/projects/{pid}/artifacts", {**body, "surprise": True, "name": " "})
+    assert_error(r, 422, "validation_error")
+    assert sorted(d["loc"][-1] for d in r.body["error"]["details"]) == ["name", "surprise"]
+    r = await owner.post(f"/projects/{pid}/artifacts", {**body, "content": {"bad": "nul\x00" + note["text"]}})
+    assert_error(r, 422, "validation_error")
+    assert r.body["error"]["details"][0]["loc"] == ["body", "content"]
+
+
 async def test_coverage_report_and_body_validation(client):
     owner, pid, _doc = await setup(client)
     url = f"/projects/{pid}/artifacts"

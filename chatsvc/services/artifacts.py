@@ -13,18 +13,20 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
-from pydantic import ValidationError
-
+from agent import spool
 from agent.interchange import ImportProblem, import_suite
 from chatsvc import authz
+from chatsvc.agent_pool import AgentPool
 from chatsvc.batching import Batcher
-from chatsvc.errors import NotFound, ValidationFailed
-from chatsvc.events import EventBus, fits, project_topic, publish_resource
-from chatsvc.schemas.artifacts import ArtifactOut, artifact_json, validate_content
+from chatsvc.bodies import RawBody, decode_body
+from chatsvc.errors import NotFound, ValidationFailed, from_body
+from chatsvc.events import EMBED_LIMIT, EventBus, fits, project_topic, publish_resource, resource_event
+from chatsvc.schemas.artifacts import ArtifactCreate, ArtifactOut, artifact_json
 from chatsvc.schemas.interchange import ArtifactImportOut
 from chatsvc.security import Principal
+from chatsvc.services.artifact_bodies import checked_content
 from chatsvc.services.test_cases import record_replacement
-from storage import artifacts
+from storage import artifacts, documents, rawjson
 from storage.db import Database
 
 CREATE_BATCH = 32  # creates written by one transaction at most: other writers wait behind a short one
@@ -34,10 +36,11 @@ INLINE_VALIDATION_CHARS = 4096  # content up to this much JSON is validated on t
 class ArtifactService:
     """Artifacts: create in a project, rename or replace content, delete."""
 
-    def __init__(self, *, db: Database, bus: EventBus, cpu: Executor) -> None:
+    def __init__(self, *, db: Database, bus: EventBus, cpu: Executor, agents: AgentPool | None = None) -> None:
         self.db = db
         self.bus = bus
         self.cpu = cpu
+        self.agents = agents
         self._creates = Batcher(self._create_many, max_batch=CREATE_BATCH, what="artifact creates")
 
     async def _create_many(self, items: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None]:
@@ -53,15 +56,50 @@ class ArtifactService:
     async def _checked(self, artifact_type: str, content: Any) -> Any:
         """Validate content for its type, in the cpu executor unless it is small (a thread hop costs more than
         checking a few KiB); a 422 locates the bad field under body.content."""
+        if fits(content, INLINE_VALIDATION_CHARS):
+            return checked_content(artifact_type, content)
+        return await asyncio.get_running_loop().run_in_executor(self.cpu, checked_content, artifact_type, content)
+
+    async def create_raw(self, principal: Principal, project_id: str, body: RawBody) -> tuple[ArtifactOut, str]:
+        """Create an artifact from a create body too big to decode here (editor): a worker decodes and checks
+        it (chatsvc.services.artifact_bodies); its content's JSON text is stored as it is. Returns the artifact
+        (content None) and that text, for the answer."""
+        if not authz.cached_role_allows(principal, project_id, "editor"):  # refuse before any work
+            async with self.db.read() as s:
+                await authz.require_project(s, principal, project_id, need="editor")
+        if self.agents is None:  # no worker pool (tests of the service alone): decode here
+            checked = await asyncio.get_running_loop().run_in_executor(self.cpu, decode_body, body.data,
+                                                                       ArtifactCreate)
+            assert isinstance(checked, ArtifactCreate)
+            out = await self.create(principal, project_id, type=checked.type, name=checked.name,
+                                    content=checked.content, document_version_id=checked.document_version_id)
+            return out.model_copy(update={"content": None}), spool.dumps(out.content)
+        pool = self.agents
+        source, out_path = pool.spool.path("artifact-body"), pool.spool.path("artifact-content")
         try:
-            if fits(content, INLINE_VALIDATION_CHARS):
-                return validate_content(artifact_type, content)
-            return await asyncio.get_running_loop().run_in_executor(self.cpu, validate_content, artifact_type,
-                                                                    content)
-        except ValidationError as exc:
-            raise ValidationFailed.from_pydantic(exc, ("body", "content")) from None
-        except ValueError as exc:
-            raise ValidationFailed.field(["body", "content"], str(exc)) from None
+            await asyncio.to_thread(_write_bytes, source, body.data)
+            made = await pool.job("artifact_body", {"body": source, "out": out_path, "embed_limit": EMBED_LIMIT})
+            if "error" in made:
+                raise from_body(made["error"])
+            content_text = await pool.spool.read(out_path)
+        finally:
+            await pool.spool.discard(source, out_path)
+        version_id = made["document_version_id"]
+        async with self.db.write() as s:  # a write session reads the database, never the cache
+            await authz.require_project(s, principal, project_id, need="editor")
+            if version_id is not None and await documents.project_of(s, version_id) != project_id:
+                raise ValidationFailed.field(["body", "document_version_id"],
+                                             "No such document version in this project.")
+            row = await rawjson.create_artifact(s, project_id=project_id, type=made["type"], name=made["name"],
+                                                content_text=content_text, created_by=principal.user_id,
+                                                document_version_id=version_id)
+        out = ArtifactOut.model_construct(**row, content=None)
+        if made["content"] is not None:  # small once checked: the event carries it, as for any create
+            self._publish(principal, project_id, "created", {**out.model_dump(mode="json"), "content": made["content"]})
+        else:
+            self.bus.publish([project_topic(project_id)], *resource_event(
+                "artifact", "created", id=out.id, version=out.version, actor=principal.user_id))
+        return out, content_text
 
     async def create(self, principal: Principal, project_id: str, *, type: str, name: str, content: Any,
                      document_version_id: str | None) -> ArtifactOut:
@@ -135,3 +173,8 @@ class ArtifactService:
             resource = artifact_json(artifact)
             await artifacts.delete_artifact(s, artifact.id)
         self._publish(principal, resource["project_id"], "deleted", resource)
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
