@@ -71,6 +71,9 @@ class Spool:
     async def read(self, path: str) -> str:
         return await asyncio.to_thread(read_text, path)
 
+    async def write_bytes(self, path: str, data: bytes) -> None:
+        await asyncio.to_thread(_write_bytes, path, data)
+
     async def discard(self, *paths: str) -> None:
         """Remove spool files (missing ones are fine)."""
         await asyncio.to_thread(_unlink, paths)
@@ -79,6 +82,11 @@ class Spool:
         if self._dir is not None:
             await asyncio.to_thread(shutil.rmtree, self._dir, True)
             self._dir = None
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
 
 
 def _unlink(paths: Iterable[str]) -> None:

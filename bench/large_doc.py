@@ -8,7 +8,9 @@ process's (which encodes a 2 MiB body and decodes the answers). Phases, one afte
 - create: `POST /projects/{id}/document-versions` with a Markdown document of numbered `REQ-n`
   requirements just under the server's limit (2 MiB of UTF-8; ~256 KiB with --quick);
 - generate: `POST /bot/test-cases` for that document, until the task ends;
-- coverage: `POST /bot/coverage`, until the task ends.
+- coverage: `POST /bot/coverage`, until the task ends;
+- read suite: `GET /artifacts/{id}` of the generated test suite (tens of MB of JSON);
+- edit a case: `PATCH /artifacts/{id}/test-cases/{tc_id}` of one case of that suite, three times.
 
 Each GET counts in the phase during which it was sent. Goal: GET max ≤ 100 ms in every phase.
 """
@@ -49,7 +51,7 @@ QUICK_BYTES = 256 * 1024
 IDLE_S = 2.0  # 1 s with --quick
 TASK_TIMEOUT_S = 240.0
 POLL_S = 0.25
-PHASES = ("idle", "create", "generate", "coverage")
+PHASES = ("idle", "create", "generate", "coverage", "read suite", "edit a case")
 COMPONENTS = ("billing service", "audit log", "login page", "report exporter", "search index", "API gateway")
 
 
@@ -174,6 +176,22 @@ async def post_raw(api: Api, path: str, body: bytes, user: User) -> dict[str, An
     return answer
 
 
+async def get_big(api: Api, path: str, user: User) -> dict[str, Any]:
+    """GET a big JSON answer; return its size and the id of its first test case (decoded on a thread here)."""
+    async with api.session.get(api.base + API + path, headers=user.headers) as resp:
+        raw = await resp.read()
+        if resp.status != 200:
+            raise BenchError(f"GET {path} answered {resp.status}: {raw[:300]!r}")
+    answer: dict[str, Any] = await asyncio.to_thread(json.loads, raw)
+    return {"bytes": len(raw), "first_case": answer["content"]["test_cases"][0]["id"]}
+
+
+async def edit_cases(api: Api, suite_id: str, tc_id: str, user: User, times: int = 3) -> None:
+    """Change one case's title a few times, as a person editing it would (each a whole-suite write)."""
+    for n in range(times):
+        await api.call("PATCH", f"/artifacts/{suite_id}/test-cases/{tc_id}", {"title": f"Edited {n + 1}"}, user)
+
+
 async def run(cfg: Config) -> Result:
     result = Result("largedoc")
     limit = QUICK_BYTES if cfg.quick else FULL_BYTES
@@ -228,6 +246,12 @@ async def run(cfg: Config) -> Result:
 
             generated = await phase("generate", task("generate"))
             covered = await phase("coverage", task("coverage"))
+            suite_id = (generated.get("result") or {}).get("artifact_id")
+            if suite_id is None:
+                raise BenchError(f"test generation made no suite: {generated}")
+            suite = await phase("read suite", get_big(api, f"/artifacts/{suite_id}", owner))
+            facts["suite_bytes"] = suite["bytes"]
+            await phase("edit a case", edit_cases(api, suite_id, suite["first_case"], owner))
             samples = await probe.stop()
             probe = None
     finally:
@@ -263,7 +287,8 @@ async def run(cfg: Config) -> Result:
     table.notes.append(
         f"Document: {size} bytes of Markdown (server limit {FULL_BYTES} bytes), {count} requirements "
         f"({facts['requirements_extracted']} extracted); {facts['test_cases']} test cases generated; coverage "
-        f"{facts['coverage_pct']} %. Probe: its own process and keep-alive connection. CPU columns: share of one "
+        f"{facts['coverage_pct']} %; the suite read back is {facts.get('suite_bytes', 0) / 1048576:.1f} MiB of "
+        "JSON. Probe: its own process and keep-alive connection. CPU columns: share of one "
         "core used by the server process and by its agent worker processes during the phase; \"other load\": "
         "CPU used meanwhile by processes outside the benchmark (this machine is shared).")
     result.tables.append(table)

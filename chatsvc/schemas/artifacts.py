@@ -343,11 +343,16 @@ class ArtifactOut(ORM):
     version: int
 
 
+def without_content(artifact: Any, **changes: Any) -> ArtifactOut:
+    """An artifact (a row read without its content, or an ArtifactOut) with content None and `changes` applied."""
+    fields = {name: getattr(artifact, name) for name in ArtifactOut.model_fields if name != "content"}
+    return ArtifactOut.model_construct(**{**fields, "content": None, **changes})
+
+
 def artifact_text(artifact: Any, content_text: str) -> str:
     """An artifact's API JSON as text, its content spliced in as the stored JSON text (never decoded: a suite of
     thousands of cases would hold the loop for tens of ms both ways). `artifact`: the row without its content."""
-    fields = {name: getattr(artifact, name) for name in ArtifactOut.model_fields if name != "content"}
-    head = ArtifactOut.model_construct(**fields, content=None).model_dump_json()
+    head = without_content(artifact).model_dump_json()
     # A string's quotes are escaped in JSON, so `"content":null` occurs once: as the key and its null.
     return head.replace('"content":null', f'"content":{content_text or "null"}', 1)
 

@@ -13,15 +13,14 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
-from agent import spool
 from agent.interchange import ImportProblem, import_suite
 from chatsvc import authz
 from chatsvc.agent_pool import AgentPool
 from chatsvc.batching import Batcher
-from chatsvc.bodies import RawBody, decode_body
+from chatsvc.bodies import RawBody
 from chatsvc.errors import NotFound, ValidationFailed, from_body
 from chatsvc.events import EMBED_LIMIT, EventBus, fits, project_topic, publish_resource, resource_event
-from chatsvc.schemas.artifacts import ArtifactCreate, ArtifactOut, artifact_json
+from chatsvc.schemas.artifacts import ArtifactOut, artifact_json
 from chatsvc.schemas.interchange import ArtifactImportOut
 from chatsvc.security import Principal
 from chatsvc.services.artifact_bodies import checked_content
@@ -67,17 +66,11 @@ class ArtifactService:
         if not authz.cached_role_allows(principal, project_id, "editor"):  # refuse before any work
             async with self.db.read() as s:
                 await authz.require_project(s, principal, project_id, need="editor")
-        if self.agents is None:  # no worker pool (tests of the service alone): decode here
-            checked = await asyncio.get_running_loop().run_in_executor(self.cpu, decode_body, body.data,
-                                                                       ArtifactCreate)
-            assert isinstance(checked, ArtifactCreate)
-            out = await self.create(principal, project_id, type=checked.type, name=checked.name,
-                                    content=checked.content, document_version_id=checked.document_version_id)
-            return out.model_copy(update={"content": None}), spool.dumps(out.content)
         pool = self.agents
+        assert pool is not None, "ArtifactService needs the agent pool for big bodies"
         source, out_path = pool.spool.path("artifact-body"), pool.spool.path("artifact-content")
         try:
-            await asyncio.to_thread(_write_bytes, source, body.data)
+            await pool.spool.write_bytes(source, body.data)
             made = await pool.job("artifact_body", {"body": source, "out": out_path, "embed_limit": EMBED_LIMIT})
             if "error" in made:
                 raise from_body(made["error"])
@@ -173,8 +166,3 @@ class ArtifactService:
             resource = artifact_json(artifact)
             await artifacts.delete_artifact(s, artifact.id)
         self._publish(principal, resource["project_id"], "deleted", resource)
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)

@@ -8,7 +8,8 @@ busy machine that held the GIL ~0.8 s, and the loop with it), then stores it onl
 the version it read, with the case's revision row, in one transaction; on a lost race it reads and applies again,
 so two people editing different cases at once both keep their change. Then `artifact.updated` is published, as
 ArtifactService does.
-`record_replacement` gives ArtifactService.update (a whole-content PATCH, link review) the same history.
+`record_replacement` gives ArtifactService.update (a whole-content PATCH) the same history; a link review
+(chatsvc.services.links) is one case's change here (`review_link`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from chatsvc import authz
 from chatsvc.agent_pool import AgentPool
 from chatsvc.errors import Conflict, NotFound, ValidationFailed, from_body
 from chatsvc.events import EMBED_LIMIT, EventBus, project_topic, publish_resource, resource_event
-from chatsvc.schemas.artifacts import ArtifactOut
+from chatsvc.schemas.artifacts import ArtifactOut, without_content
 from chatsvc.schemas.test_cases import TestCaseOut, TestCasesDeleted
 from chatsvc.security import Principal
 from chatsvc.services import case_edits
@@ -49,12 +50,6 @@ async def record_replacement(session: AsyncSession, cpu: Executor, artifact: Art
                                                             revisions)
     await test_cases.add_revisions(session, artifact_id=artifact.id, project_id=artifact.project_id,
                                    changed_by=user_id, now=utcnow(), rows=rows)
-
-
-def _without_content(head: Artifact, version: int, updated_at: dt.datetime) -> ArtifactOut:
-    """The artifact (read without its content) at `version`, content None."""
-    fields = {name: getattr(head, name) for name in ArtifactOut.model_fields if name != "content"}
-    return ArtifactOut.model_construct(**{**fields, "content": None, "version": version, "updated_at": updated_at})
 
 
 def _case_out(artifact_id: str, version: int, written: Written) -> TestCaseOut:
@@ -139,7 +134,7 @@ class TestCaseService:
                 pieces = await agentdata.content_pieces(s, artifact_id)
             written = await self._apply(op, params, pieces, revisions)
             if not written.changed:
-                written.artifact = _without_content(head, version, head.updated_at)
+                written.artifact = without_content(head)
                 written.content_text = "".join(pieces)  # a copy, not a decode: for an answer that shows it
                 return written, version
             now = utcnow()
@@ -151,7 +146,7 @@ class TestCaseService:
                     await test_cases.add_revisions(s, artifact_id=artifact_id, project_id=head.project_id,
                                                    changed_by=principal.user_id, now=now, rows=written.rows)
             if stored:
-                written.artifact = _without_content(head, version + 1, now)
+                written.artifact = without_content(head, version=version + 1, updated_at=now)
                 self._publish(principal, head.project_id, written)
                 return written, version + 1
         raise Conflict("The artifact kept changing while this change was applied; try again.")
