@@ -74,7 +74,8 @@ def _coverage(data: dict[str, Any]) -> str:
         f"{s.get('uncovered', 0)} uncovered; {s.get('tests_total', 0)} tests, {s.get('orphan_count', 0)} orphans.",
     ]
     if uncovered:
-        more = "…" if len(uncovered) > 20 else ""
+        total = int(data.get("uncovered_total") or len(uncovered))
+        more = f" … ({total - 20} more)" if total > 20 else ""
         parts.append("Uncovered: " + ", ".join(f"**{u}**" for u in uncovered[:20]) + more)
     return "\n\n".join(parts)
 

@@ -12,6 +12,8 @@ A job's arguments and result are small JSON; big inputs and outputs are spool fi
             how many of the model's cases were dropped as invalid
   coverage  {requirements, test_cases, document_version_id, generated_at, out}   the coverage report of the
             requirements file against the test_cases artifact contents files, to `out`; returns {coverage_pct}
+  report_summary {content, shown}   the summary of a coverage report's JSON text in `content`, with at most
+            `shown` uncovered requirement uids and orphan test ids and how many there are of each
   case_edit {op, params, revisions, content, out, rows, embed_limit}   one per-case change to a test_cases
             artifact's content (the server's own logic, chatsvc.services.case_edits.spooled)
   artifact_body {body, out, embed_limit}   a big artifact create body decoded and checked
@@ -53,6 +55,8 @@ async def run_job(name: str, args: dict[str, Any], model_for: Callable[[dict[str
         return {**written, "model": model, "offline": len(cases) - model, "rejected": rejected}
     if name == "coverage":
         return await asyncio.to_thread(coverage_job, args)
+    if name == "report_summary":
+        return await asyncio.to_thread(report_summary_job, args)
     if name == "case_edit":
         from chatsvc.services.case_edits import spooled
 
@@ -113,6 +117,17 @@ def coverage_job(args: dict[str, Any]) -> dict[str, Any]:
                              generated_at=args["generated_at"], runs=runs)
     spool.write_text(args["out"], [spool.dumps(report)])
     return {"coverage_pct": report["summary"]["coverage_pct"]}
+
+
+def report_summary_job(args: dict[str, Any]) -> dict[str, Any]:
+    """What the agent's get_coverage_summary tool answers of a spooled coverage report (its rows are left out:
+    a big document's report is tens of MB, and the lists are cut to `shown` items)."""
+    report = json.loads(spool.read_text(args["content"]))
+    report = report if isinstance(report, dict) else {}
+    shown = int(args["shown"])
+    uncovered, orphans = list(report.get("uncovered") or ()), list(report.get("orphan_tests") or ())
+    return {"summary": report.get("summary") or {}, "uncovered": uncovered[:shown], "uncovered_total": len(uncovered),
+            "orphan_tests": orphans[:shown], "orphan_tests_total": len(orphans)}
 
 
 async def _llm_testgen(args: dict[str, Any],

@@ -182,7 +182,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
                         lease_s=settings.task_lease_s)
     app[keys.TASKS] = tasks
     bot = BotService(db=db, tasks=tasks, max_per_user=settings.max_tasks_per_user)
-    tools = AgentTools(db=db, bot=bot)
+    tools = AgentTools(db=db, bot=bot, agents=pool)
     runs = RunManager(db=db, bus=bus, pool=pool, provider=lambda: provider_settings(settings), tools=tools.run,
                       lease_s=settings.run_lease_s, max_per_user=settings.max_runs_per_user)
     app[keys.RUNS] = runs

@@ -119,13 +119,16 @@ async def content_pieces(session: AsyncSession, artifact_id: str) -> list[str]:
             return pieces
 
 
-async def latest_artifact(session: AsyncSession, project_id: str, type_: str,
-                          version_id: str | None = None) -> Artifact | None:
+async def latest_artifact_id(session: AsyncSession, project_id: str, type_: str,
+                             version_id: str | None = None) -> str | None:
+    """The id of the project's newest artifact of a type (of a document version, when given), or None; its
+    content, which may be tens of MB, is for `content_pieces`."""
     cond = (Artifact.project_id == project_id) & (Artifact.type == type_)
     if version_id:
         cond = cond & (Artifact.document_version_id == version_id)
-    return await session.scalar(select(Artifact).where(cond).order_by(Artifact.created_at.desc(),
-                                                                       Artifact.id.desc()).limit(1))
+    found: str | None = await session.scalar(select(Artifact.id).where(cond).order_by(
+        Artifact.created_at.desc(), Artifact.id.desc()).limit(1))
+    return found
 
 
 async def recent_artifacts(session: AsyncSession, project_id: str, type_: str | None, limit: int) -> list[Artifact]:

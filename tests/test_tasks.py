@@ -190,6 +190,25 @@ async def test_queued_task_cancels_at_once_and_two_run_in_parallel(aiohttp_clien
     await ws.close()
 
 
+async def test_the_coverage_summary_tool_lists_a_bounded_part_of_a_big_report(client):
+    # A worker reads the report; the tool answers its summary with the first 100 uncovered uids and the count.
+    owner = await register_and_login(client)
+    project, _ = await project_with_spec(owner, big_spec(150))
+    assert (await owner.post("/bot/coverage/sync", {"project_id": project["id"]})).status == 200
+    chat = await new_chat(owner, project["id"])
+    ws = await WsClient.connect(client, owner)
+    await ws.op("subscribe", topic=f"chat:{chat['id']}")
+    summary = await send(ws, chat["id"], "what's the coverage?")
+    events = await run_events(ws, summary["data"]["run_id"])
+    result = next(e for e in events if e["name"] == "tool.result")["data"]["result"]
+    assert result["summary"]["uncovered"] == 150 and result["uncovered_total"] == 150
+    assert result["uncovered"] == [f"REQ-{i}" for i in range(1, 101)] and result["orphan_tests_total"] == 0
+    assert "rows" not in result
+    text = streamed_text(events)
+    assert "**0.0%** of 150 requirements" in text and "**REQ-20** … (130 more)" in text
+    await ws.close()
+
+
 async def test_the_agent_starts_tasks_and_reads_reports(client):
     owner = await register_and_login(client)
     project, _ = await project_with_spec(owner)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatsvc import authz
+from chatsvc.agent_pool import AgentPool
 from chatsvc.errors import DomainError
 from chatsvc.services.bot import BotService
 from storage import agentdata
@@ -13,14 +14,16 @@ from storage.db import Database
 NO_PROJECT = ("This chat is not attached to a project, so there are no requirements to work with. "
               "Start a chat inside a project.")
 SEARCH_RESULTS = 10
+SUMMARY_LIST_ITEMS = 100  # uncovered uids and orphan tests a coverage summary lists (it counts them all)
 
 
 class AgentTools:
     """Execute the tools of agent/tools.py for a run (a ToolRunner for the RunManager)."""
 
-    def __init__(self, *, db: Database, bot: BotService) -> None:
+    def __init__(self, *, db: Database, bot: BotService, agents: AgentPool) -> None:
         self.db = db
         self.bot = bot
+        self.agents = agents
 
     async def run(self, run: Any, name: str, args: dict[str, Any]) -> dict[str, Any]:
         """Run one tool; a refusal or a missing thing becomes {"error": ...} for the model to relay."""
@@ -96,13 +99,20 @@ class AgentTools:
         async with self.db.read() as s:
             await authz.require_project(s, principal, project_id)
             version = await agentdata.resolve_version(s, project_id, args.get("document_version_id"))
-            report = await agentdata.latest_artifact(s, project_id, "coverage_report", version.id if version else None)
-            if report is None:
+            report_id = await agentdata.latest_artifact_id(s, project_id, "coverage_report",
+                                                           version.id if version else None)
+            if report_id is None:
                 return {"error": "There is no coverage report yet. Ask me to run a coverage analysis."}
-            content = report.content or {}
-        doc = self._doc(version) if version else None
-        return {"artifact_id": report.id, "document": doc, "summary": content.get("summary", {}),
-                "uncovered": content.get("uncovered", []), "orphan_tests": content.get("orphan_tests", [])}
+            pieces = await agentdata.content_pieces(s, report_id)
+        # The report (tens of MB for a big document) is read by a worker, which answers its summary only.
+        pool = self.agents
+        path = pool.spool.path("coverage-report")
+        try:
+            await pool.spool.write(path, pieces)
+            summary: dict[str, Any] = await pool.job("report_summary", {"content": path, "shown": SUMMARY_LIST_ITEMS})
+        finally:
+            await pool.spool.discard(path)
+        return {"artifact_id": report_id, "document": self._doc(version) if version else None, **summary}
 
     async def _list_artifacts(self, principal: Any, project_id: str, args: dict[str, Any]) -> dict[str, Any]:
         async with self.db.read() as s:
