@@ -147,7 +147,10 @@ class ArtifactView(ArtifactsBase):
 
     @endpoint("Rename an artifact or replace its content", body=ArtifactUpdate, response=ArtifactOut,
               errors=(403, 404, 422), description=TYPES_NOTE + " Editor or above.")
-    async def patch(self, body: ArtifactUpdate) -> ArtifactOut:
+    async def patch(self, body: ArtifactUpdate) -> ArtifactOut | web.Response:
+        if body.content is None:  # a rename (or nothing): the content is not read, only answered as stored
+            artifact, content_text = await self.artifacts.rename(self.principal, self.ident(), body.name)
+            return web.Response(text=artifact_text(artifact, content_text), content_type="application/json")
         return await self.artifacts.update(self.principal, self.ident(), name=body.name, content=body.content)
 
     @endpoint("Delete an artifact", status=204, errors=(403, 404), description="Editor or above.")

@@ -6,6 +6,7 @@ arrives already validated.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -93,6 +95,15 @@ async def create_if_allowed(conn: AsyncConnection, items: Sequence[dict[str, Any
     else:  # some refused, or a driver that does not count: read back which
         written = set((await conn.execute(_WRITTEN, {"ids": ids})).scalars())
     return [{name: item[name] for name in _CREATE_COLUMNS} if item["id"] in written else None for item in items]
+
+
+_RENAME = (update(ARTIFACTS).where(ARTIFACTS.c.id == bindparam("p_id"))
+           .values(name=bindparam("p_name"), version=ARTIFACTS.c.version + 1, updated_at=bindparam("p_now")))
+
+
+async def rename(session: AsyncSession, artifact_id: str, name: str, now: dt.datetime) -> None:
+    """Rename an artifact (a new version) without reading or writing its content."""
+    await (await session.connection()).execute(_RENAME, {"p_id": artifact_id, "p_name": name, "p_now": now})
 
 
 async def get(session: AsyncSession, artifact_id: str) -> Artifact | None:

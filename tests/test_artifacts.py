@@ -218,9 +218,15 @@ async def test_patch_revalidates_by_type_and_bumps_version(client):
     r = await owner.patch(f"/artifacts/{note['id']}", {"content": ["anything", 1]})
     assert r.status == 200 and r.body["content"] == ["anything", 1]
     same = await owner.patch(f"/artifacts/{note['id']}", {})
-    assert same.status == 200 and same.body["version"] == r.body["version"]
+    assert same.status == 200 and same.body == r.body
+    assert (await owner.patch(f"/artifacts/{note['id']}", {"name": r.body["name"]})).body == r.body  # same name
+    renamed = await owner.patch(f"/artifacts/{note['id']}", {"name": "Kept notes"})
+    assert renamed.status == 200 and renamed.body["version"] == 3 and renamed.body["content"] == ["anything", 1]
+    assert renamed.body["updated_at"] > r.body["updated_at"] and renamed.body["name"] == "Kept notes"
+    assert (await owner.get(f"/artifacts/{note['id']}")).body == renamed.body
     updates = [d for _t, n, d in publications(client) if n == "artifact.updated"]
-    assert [(d["id"], d["version"]) for d in updates] == [(tc["id"], 2), (note["id"], 2)]
+    assert [(d["id"], d["version"]) for d in updates] == [(tc["id"], 2), (note["id"], 2), (note["id"], 3)]
+    assert updates[-1]["resource"] == renamed.body  # small: the event carries the artifact, content and all
 
 
 async def test_delete(client):

@@ -159,6 +159,12 @@ async def test_an_artifact_holds_at_most_5000_cases(client):
     stored = await artifact(owner, suite["id"])
     titles = [tc["title"] for tc in stored["content"]["test_cases"]]
     assert len(titles) == 4999 and titles[219:221] == ["Case 220", "Still editable"] and titles[-1] == "Room again"
+    renamed = await owner.patch(f"/artifacts/{suite['id']}", {"name": "Regression"})  # the content is not read
+    assert renamed.status == 200 and renamed.body["name"] == "Regression" and renamed.body["version"] == 6
+    assert renamed.body["content"] == stored["content"]
+    event = await ws.recv_until(lambda f: f["type"] == "event" and f["name"] == "artifact.updated"
+                                and f["data"]["version"] == 6)
+    assert "resource" not in event["data"]
     await ws.close()
 
 

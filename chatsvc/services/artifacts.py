@@ -9,6 +9,7 @@ like any other artifact; a file that cannot be imported is a 422 whose details s
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -20,13 +21,14 @@ from chatsvc.batching import Batcher
 from chatsvc.bodies import RawBody
 from chatsvc.errors import NotFound, ValidationFailed, from_body
 from chatsvc.events import EMBED_LIMIT, EventBus, fits, project_topic, publish_resource, resource_event
-from chatsvc.schemas.artifacts import ArtifactOut, artifact_json
+from chatsvc.schemas.artifacts import ArtifactOut, without_content
 from chatsvc.schemas.interchange import ArtifactImportOut
 from chatsvc.security import Principal
 from chatsvc.services.artifact_bodies import checked_content
 from chatsvc.services.test_cases import record_replacement
-from storage import artifacts, documents, rawjson
+from storage import agentdata, artifacts, documents, rawjson, test_cases
 from storage.db import Database
+from storage.models import utcnow
 
 CREATE_BATCH = 32  # creates written by one transaction at most: other writers wait behind a short one
 INLINE_VALIDATION_CHARS = 4096  # content up to this much JSON is validated on the loop (well under 1 ms)
@@ -160,9 +162,31 @@ class ArtifactService:
             self._publish(principal, out.project_id, "updated", out.model_dump(mode="json"))
         return out
 
+    async def rename(self, principal: Principal, artifact_id: str, name: str | None) -> tuple[ArtifactOut, str]:
+        """A PATCH without content (editor): rename (a new version) unless the name is the same. The content is
+        neither decoded nor written: the answer is the artifact (content None) and the content's JSON text."""
+        async with self.db.write() as s:
+            await test_cases.artifact_head(s, artifact_id)  # so require_artifact finds it without its content
+            head = await authz.require_artifact(s, principal, artifact_id, need="editor")
+            out = without_content(head)
+            if name is not None and name != head.name:
+                now = utcnow()
+                await artifacts.rename(s, artifact_id, name, now)
+                out = without_content(head, name=name, version=head.version + 1, updated_at=now)
+            text = "".join(await agentdata.content_pieces(s, artifact_id))
+        if out.version != head.version:
+            if len(text) <= EMBED_LIMIT:  # small: the event carries the content, as any update's does
+                self._publish(principal, out.project_id, "updated",
+                              {**out.model_dump(mode="json"), "content": json.loads(text)})
+            else:
+                self.bus.publish([project_topic(out.project_id)], *resource_event(
+                    "artifact", "updated", id=out.id, version=out.version, actor=principal.user_id))
+        return out, text
+
     async def delete(self, principal: Principal, artifact_id: str) -> None:
         async with self.db.write() as s:
+            await test_cases.artifact_head(s, artifact_id)  # its content, maybe MBs, is not needed
             artifact = await authz.require_artifact(s, principal, artifact_id, need="editor")
-            resource = artifact_json(artifact)
+            resource = without_content(artifact).model_dump(mode="json")
             await artifacts.delete_artifact(s, artifact.id)
         self._publish(principal, resource["project_id"], "deleted", resource)
