@@ -179,11 +179,13 @@ async def add_exchange(
     last = int((await connection.execute(_LAST_SEQ, {"chat_id": chat_id})).scalar() or 0)
     if last == 0 and title == DEFAULT_TITLE:
         await connection.execute(_RENAME, {"p_chat": chat_id, "p_title": title_from(content)})
-    common = {"session_id": chat_id, "run_id": run_id, "created_at": now, "updated_at": now, "version": 1}
+    # Clients order messages by created_at (then id, which is random within a millisecond): the reply is later.
+    later = max(utcnow(), now + dt.timedelta(microseconds=1))
+    common = {"session_id": chat_id, "run_id": run_id, "version": 1}
     user = {**common, "id": new_id(), "seq": last + 1, "role": "user", "content": content, "status": "complete",
-            "author_id": author_id, "client_msg_id": client_msg_id}
+            "author_id": author_id, "client_msg_id": client_msg_id, "created_at": now, "updated_at": now}
     reply = {**common, "id": new_id(), "seq": last + 2, "role": "assistant", "content": "", "status": "streaming",
-             "author_id": None, "client_msg_id": None}
+             "author_id": None, "client_msg_id": None, "created_at": later, "updated_at": later}
     await connection.execute(_ADD_MESSAGE, [user, reply])
     return {**user, **_NOT_SET}, {**reply, **_NOT_SET}
 

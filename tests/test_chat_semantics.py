@@ -39,6 +39,23 @@ async def test_a_new_chat_is_named_after_its_first_message(client):
     await ws.close()
 
 
+async def test_a_reply_sorts_after_its_prompt_by_time(client):
+    # Clients order a chat's messages by created_at, then id; ids are random within a millisecond, so a reply
+    # created in the same send as its prompt must be later, or it may show above the question it answers.
+    user = await register_and_login(client)
+    chat = await new_chat(user)
+    ws = await WsClient.connect(client, user)
+    await ws.op("subscribe", topic=f"chat:{chat['id']}")
+    for n in range(12):
+        sent = await send(ws, chat["id"], f"question {n}")
+        await run_events(ws, sent["data"]["run_id"])
+    listed = await messages(user, chat["id"])
+    by_time = sorted(listed, key=lambda m: (m["created_at"], m["id"]))
+    assert [m["role"] for m in by_time] == ["user", "assistant"] * 12
+    assert [m["content"] for m in by_time[::2]] == [f"question {n}" for n in range(12)]
+    await ws.close()
+
+
 async def test_deleting_a_prompt_deletes_its_reply_and_stops_it_if_it_is_still_being_written(
         aiohttp_client, tmp_path):
     client = await aiohttp_client(await build_app(make_settings(tmp_path, offline_tokens_per_s=20)))
