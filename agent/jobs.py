@@ -17,7 +17,11 @@ A job's arguments and result are small JSON; big inputs and outputs are spool fi
   case_edit {op, params, revisions, content, out, rows, embed_limit}   one per-case change to a test_cases
             artifact's content (the server's own logic, chatsvc.services.case_edits.spooled)
   artifact_body {body, out, embed_limit}   a big artifact create body decoded and checked
-            (chatsvc.services.artifact_bodies.spooled)
+            (chatsvc.services.artifact_jobs.create_body)
+  import_suite {text, fmt, filename, out, embed_limit}   a test suite file imported as a test_cases content
+            (chatsvc.services.artifact_jobs.imported)
+  export    {content, writer, format, name, out}   a test_cases content (writer `cases`) or a coverage report
+            (`report`) written as a file's text to `out`
 """
 
 from __future__ import annotations
@@ -61,10 +65,13 @@ async def run_job(name: str, args: dict[str, Any], model_for: Callable[[dict[str
         from chatsvc.services.case_edits import spooled
 
         return await asyncio.to_thread(spooled, args)
-    if name == "artifact_body":
-        from chatsvc.services import artifact_bodies
+    if name in ("artifact_body", "import_suite"):
+        from chatsvc.services import artifact_jobs
 
-        return await asyncio.to_thread(artifact_bodies.spooled, args)
+        return await asyncio.to_thread(artifact_jobs.create_body if name == "artifact_body" else artifact_jobs.imported,
+                                       args)
+    if name == "export":
+        return await asyncio.to_thread(export_job, args)
     raise ValueError(f"unknown job {name!r}")
 
 
@@ -117,6 +124,17 @@ def coverage_job(args: dict[str, Any]) -> dict[str, Any]:
                              generated_at=args["generated_at"], runs=runs)
     spool.write_text(args["out"], [spool.dumps(report)])
     return {"coverage_pct": report["summary"]["coverage_pct"]}
+
+
+def export_job(args: dict[str, Any]) -> dict[str, Any]:
+    """A spooled artifact content written as a file (CSV, Gherkin, Markdown, HTML) to `out`."""
+    from agent.coverage_export import export_report
+    from agent.interchange import export_cases
+
+    write = export_report if args["writer"] == "report" else export_cases
+    text = write(json.loads(spool.read_text(args["content"])), args["format"], args["name"])
+    spool.write_text(args["out"], [text])
+    return {"chars": len(text)}
 
 
 def report_summary_job(args: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 A body longer than an endpoint's `raw_over` (chatsvc.views) reaches its method as a RawBody, undecoded: a
 4 MiB JSON body takes ~50 ms to decode, all of it holding the GIL, so such bodies are decoded by a worker
-(chatsvc.services.artifact_bodies) with the same functions and the same answers.
+(chatsvc.services.artifact_jobs) with the same functions and the same answers.
 """
 
 from __future__ import annotations

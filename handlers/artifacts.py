@@ -14,13 +14,12 @@ the rules are agent.interchange's and agent.coverage_export's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from agent.coverage_export import REPORT_FORMATS, export_report
-from agent.interchange import CASE_FORMATS, export_cases
+from agent.coverage_export import REPORT_FORMATS
+from agent.interchange import CASE_FORMATS
 from chatsvc import authz, keys
 from chatsvc.bodies import RawBody
 from chatsvc.errors import PayloadTooLarge, ValidationFailed
@@ -36,16 +35,15 @@ from chatsvc.schemas.artifacts import (
 from chatsvc.schemas.documents import MAX_CONTENT_BYTES
 from chatsvc.schemas.files import content_disposition, sanitize_filename
 from chatsvc.schemas.interchange import MEDIA_TYPES, ArtifactImport, ArtifactImportOut, ExportQuery
-from chatsvc.services.artifact_bodies import RAW_BODY_BYTES
+from chatsvc.services.artifact_jobs import RAW_BODY_BYTES
 from chatsvc.services.artifacts import ArtifactService
 from chatsvc.services.documents import read_text
 from chatsvc.views import ApiView, endpoint
 from storage import agentdata, artifacts, documents, test_cases
 
 MAX_MIB = MAX_CONTENT_BYTES // (1024 * 1024)
-# Artifact type -> (its export formats, the pure function that writes them).
-EXPORTS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any], str, str], str]]] = {
-    "test_cases": (CASE_FORMATS, export_cases), "coverage_report": (REPORT_FORMATS, export_report)}
+# Artifact type -> its export formats (a worker writes them: agent/jobs.py `export`).
+EXPORT_FORMATS: dict[str, tuple[str, ...]] = {"test_cases": CASE_FORMATS, "coverage_report": REPORT_FORMATS}
 IMPORT_NOTE = (
     "Send the file's text as `content`, or the id of a file uploaded to the project (POST "
     "/projects/{id}/files) as `file_id`. `format` (testrail, xray, zephyr, gherkin) is detected from the file "
@@ -164,12 +162,14 @@ class ArtifactImportView(ArtifactsBase):
     @endpoint("Import a test suite (TestRail, Xray or Zephyr CSV, or Gherkin) as a test_cases artifact",
               body=ArtifactImport, response=ArtifactImportOut, status=201, errors=(403, 404, 413, 422),
               description=IMPORT_NOTE)
-    async def post(self, body: ArtifactImport) -> ArtifactImportOut:
+    async def post(self, body: ArtifactImport) -> web.Response:
         project_id = self.ident()
         text, filename, source = await self._text(project_id, body)
-        return await self.artifacts.import_cases(
+        artifact, summary, content_text = await self.artifacts.import_cases(
             self.principal, project_id, text=text, fmt=body.format, filename=filename, name=body.name,
             document_version_id=body.document_version_id, source_field=source)
+        return web.Response(status=201, text=artifact_text(artifact, content_text, import_summary=summary),
+                            content_type="application/json")
 
     async def _text(self, project_id: str, body: ArtifactImport) -> tuple[str, str | None, str]:
         """Return (text, file name, body field) of the suite: the inline text or the project's uploaded file."""
@@ -199,16 +199,7 @@ class ArtifactExportView(ArtifactsBase):
               "HTML) as a file", query=ExportQuery, produces=EXPORT_TYPES, errors=(404, 422),
               description=EXPORT_NOTE)
     async def get(self, query: ExportQuery) -> web.Response:
-        async with self.db.read() as s:
-            artifact = await authz.require_artifact(s, self.principal, self.ident())
-            kind, name, content = artifact.type, artifact.name, artifact.content
-        formats, write = EXPORTS.get(kind, ((), export_cases))
-        if query.format not in formats:
-            allowed = f"one of {', '.join(formats)}" if formats else "test_cases or coverage_report artifacts only"
-            raise ValidationFailed.field(["query", "format"], f"A {kind} artifact cannot be exported as "
-                                                              f"{query.format}: {allowed}.")
-        text = await asyncio.get_running_loop().run_in_executor(
-            self.app[keys.CPU_EXECUTOR], write, content, query.format, name)
+        name, text = await self.artifacts.export(self.principal, self.ident(), query.format, EXPORT_FORMATS)
         media, ext = MEDIA_TYPES[query.format]
         filename = sanitize_filename(name if name.lower().endswith(f".{ext}") else f"{name}.{ext}")
         return web.Response(text=text, content_type=media, charset="utf-8", headers={

@@ -8,6 +8,7 @@ handlers apply on create and on every content change.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -349,10 +350,11 @@ def without_content(artifact: Any, **changes: Any) -> ArtifactOut:
     return ArtifactOut.model_construct(**{**fields, "content": None, **changes})
 
 
-def artifact_text(artifact: Any, content_text: str) -> str:
-    """An artifact's API JSON as text, its content spliced in as the stored JSON text (never decoded: a suite of
-    thousands of cases would hold the loop for tens of ms both ways). `artifact`: the row without its content."""
-    head = without_content(artifact).model_dump_json()
+def artifact_text(artifact: Any, content_text: str, **extra: Any) -> str:
+    """An artifact's API JSON as text (with `extra` fields after its own), its content spliced in as the stored
+    JSON text: never decoded, since a suite of thousands of cases would hold the loop for tens of ms both ways.
+    `artifact`: the row without its content, or an ArtifactOut."""
+    head = json.dumps({**without_content(artifact).model_dump(mode="json"), **extra}, separators=(",", ":"))
     # A string's quotes are escaped in JSON, so `"content":null` occurs once: as the key and its null.
     return head.replace('"content":null', f'"content":{content_text or "null"}', 1)
 

@@ -1,9 +1,12 @@
 """ArtifactService: create, change and delete a project's artifacts (test cases, coverage reports, notes...).
 
 Members read; editors and owners write (viewer 403, non-member 404). `test_cases` and `coverage_report`
-content is validated (DESIGN §9) in the cpu executor, before the write transaction. An import (TestRail, Xray,
-Zephyr CSV or Gherkin, agent.interchange) is parsed in the cpu executor after the editor check, then created
-like any other artifact; a file that cannot be imported is a 422 whose details say why, row by row.
+content is validated (DESIGN §9) before the write transaction: in the cpu executor for a body of up to 64 KiB,
+and, for a bigger one, by an agent worker process that also decodes it (the server never does), after which
+its JSON text is stored and answered as it is. An import (TestRail, Xray, Zephyr CSV or Gherkin,
+agent.interchange) and an export are done by a worker the same way (chatsvc.services.artifact_jobs, agent/jobs);
+a file that cannot be imported is a 422 whose details say why, row by row. Renaming and deleting never read
+the content.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
-from agent.interchange import ImportProblem, import_suite
 from chatsvc import authz
 from chatsvc.agent_pool import AgentPool
 from chatsvc.batching import Batcher
@@ -22,9 +24,8 @@ from chatsvc.bodies import RawBody
 from chatsvc.errors import NotFound, ValidationFailed, from_body
 from chatsvc.events import EMBED_LIMIT, EventBus, fits, project_topic, publish_resource, resource_event
 from chatsvc.schemas.artifacts import ArtifactOut, without_content
-from chatsvc.schemas.interchange import ArtifactImportOut
 from chatsvc.security import Principal
-from chatsvc.services.artifact_bodies import checked_content
+from chatsvc.services.artifact_jobs import checked_content
 from chatsvc.services.test_cases import record_replacement
 from storage import agentdata, artifacts, documents, rawjson, test_cases
 from storage.db import Database
@@ -61,47 +62,65 @@ class ArtifactService:
             return checked_content(artifact_type, content)
         return await asyncio.get_running_loop().run_in_executor(self.cpu, checked_content, artifact_type, content)
 
-    async def create_raw(self, principal: Principal, project_id: str, body: RawBody) -> tuple[ArtifactOut, str]:
-        """Create an artifact from a create body too big to decode here (editor): a worker decodes and checks
-        it (chatsvc.services.artifact_bodies); its content's JSON text is stored as it is. Returns the artifact
-        (content None) and that text, for the answer."""
-        if not authz.cached_role_allows(principal, project_id, "editor"):  # refuse before any work
-            async with self.db.read() as s:
-                await authz.require_project(s, principal, project_id, need="editor")
+    async def _in_worker(self, job: str, args: dict[str, Any], key: str,
+                         data: bytes | list[str]) -> tuple[dict[str, Any], str]:
+        """Run artifact job `job` (chatsvc.services.artifact_jobs) on a worker with `data` as spool file
+        `args[key]`; answer what it says and the checked content's JSON text ("" when it found a problem).
+        A refusal it reports is raised here, as the server's own would be."""
         pool = self.agents
-        assert pool is not None, "ArtifactService needs the agent pool for big bodies"
-        source, out_path = pool.spool.path("artifact-body"), pool.spool.path("artifact-content")
+        assert pool is not None, "ArtifactService needs the agent pool for big contents"
+        source, out = pool.spool.path(job), pool.spool.path("artifact-content")
         try:
-            await pool.spool.write_bytes(source, body.data)
-            made = await pool.job("artifact_body", {"body": source, "out": out_path, "embed_limit": EMBED_LIMIT})
+            if isinstance(data, bytes):
+                await pool.spool.write_bytes(source, data)
+            else:
+                await pool.spool.write(source, data)
+            made: dict[str, Any] = await pool.job(job, {**args, key: source, "out": out, "embed_limit": EMBED_LIMIT})
             if "error" in made:
                 raise from_body(made["error"])
-            content_text = await pool.spool.read(out_path)
+            return made, ("" if "problem" in made else await pool.spool.read(out))
         finally:
-            await pool.spool.discard(source, out_path)
-        version_id = made["document_version_id"]
+            await pool.spool.discard(source, out)
+
+    async def _store(self, principal: Principal, project_id: str, *, type: str, name: str,
+                     document_version_id: str | None, content_text: str, content: Any | None) -> ArtifactOut:
+        """Insert an artifact whose checked content is `content_text`, authorized in the write itself; publish
+        it with the content when small (`content`), else as ids only. Returns it without its content."""
         async with self.db.write() as s:  # a write session reads the database, never the cache
             await authz.require_project(s, principal, project_id, need="editor")
-            if version_id is not None and await documents.project_of(s, version_id) != project_id:
+            if document_version_id is not None and await documents.project_of(s, document_version_id) != project_id:
                 raise ValidationFailed.field(["body", "document_version_id"],
                                              "No such document version in this project.")
-            row = await rawjson.create_artifact(s, project_id=project_id, type=made["type"], name=made["name"],
+            row = await rawjson.create_artifact(s, project_id=project_id, type=type, name=name,
                                                 content_text=content_text, created_by=principal.user_id,
-                                                document_version_id=version_id)
+                                                document_version_id=document_version_id)
         out = ArtifactOut.model_construct(**row, content=None)
-        if made["content"] is not None:  # small once checked: the event carries it, as for any create
-            self._publish(principal, project_id, "created", {**out.model_dump(mode="json"), "content": made["content"]})
+        if content is not None:  # small once checked: the event carries it, as for any create
+            self._publish(principal, project_id, "created", {**out.model_dump(mode="json"), "content": content})
         else:
             self.bus.publish([project_topic(project_id)], *resource_event(
                 "artifact", "created", id=out.id, version=out.version, actor=principal.user_id))
+        return out
+
+    async def _require_editor(self, principal: Principal, project_id: str) -> None:
+        if not authz.cached_role_allows(principal, project_id, "editor"):  # refuse before any work
+            async with self.db.read() as s:
+                await authz.require_project(s, principal, project_id, need="editor")
+
+    async def create_raw(self, principal: Principal, project_id: str, body: RawBody) -> tuple[ArtifactOut, str]:
+        """Create an artifact from a create body too big to decode here (editor): a worker decodes and checks
+        it; its content's JSON text is stored as it is. Returns the artifact (content None) and that text."""
+        await self._require_editor(principal, project_id)
+        made, content_text = await self._in_worker("artifact_body", {}, "body", body.data)
+        out = await self._store(principal, project_id, type=made["type"], name=made["name"],
+                                document_version_id=made["document_version_id"], content_text=content_text,
+                                content=made["content"])
         return out, content_text
 
     async def create(self, principal: Principal, project_id: str, *, type: str, name: str, content: Any,
                      document_version_id: str | None) -> ArtifactOut:
         """Create an artifact (editor); a `document_version_id` must be a version of the same project."""
-        if not authz.cached_role_allows(principal, project_id, "editor"):  # refuse before validating
-            async with self.db.read() as s:
-                await authz.require_project(s, principal, project_id, need="editor")
+        await self._require_editor(principal, project_id)  # refuse before validating
         checked = await self._checked(type, content)
         # The check that counts is in the write itself, from the database: the insert writes the row only
         # where the caller may write (and the linked version is of this project), batched with concurrent
@@ -120,22 +139,49 @@ class ArtifactService:
 
     async def import_cases(self, principal: Principal, project_id: str, *, text: str, fmt: str | None,
                            filename: str | None, name: str | None, document_version_id: str | None,
-                           source_field: str = "content") -> ArtifactImportOut:
-        """Import a test suite's text as a new `test_cases` artifact (editor); the answer adds what was skipped."""
-        if not authz.cached_role_allows(principal, project_id, "editor"):  # refuse before parsing
-            async with self.db.read() as s:
-                await authz.require_project(s, principal, project_id, need="editor")
-        try:
-            result = await asyncio.get_running_loop().run_in_executor(self.cpu, import_suite, text, fmt, filename)
-        except ImportProblem as exc:
+                           source_field: str = "content") -> tuple[ArtifactOut, dict[str, Any], str]:
+        """Import a test suite's text as a new `test_cases` artifact (editor), read and checked by a worker.
+        Returns the artifact (content None), what the import did (`import_summary`) and the content's text."""
+        await self._require_editor(principal, project_id)  # refuse before parsing
+        made, content_text = await self._in_worker("import_suite", {"fmt": fmt, "filename": filename}, "text",
+                                                   [text])
+        if "problem" in made:
             loc = ["body", source_field]
-            details = [{"loc": loc, "msg": str(exc), "type": "value_error"}]
-            details += [{"loc": loc, "msg": f"{d['where']}: {d['reason']}", "type": "value_error"} for d in exc.details]
-            raise ValidationFailed(str(exc), details=details) from None
-        out = await self.create(principal, project_id, type="test_cases",
-                                name=name or filename or f"Imported {result.format} test cases",
-                                content=result.content(filename), document_version_id=document_version_id)
-        return ArtifactImportOut.model_validate({**out.model_dump(), "import_summary": result.summary(filename)})
+            problem = made["problem"]
+            details = [{"loc": loc, "msg": problem["message"], "type": "value_error"}]
+            details += [{"loc": loc, "msg": f"{d['where']}: {d['reason']}", "type": "value_error"}
+                        for d in problem["details"]]
+            raise ValidationFailed(problem["message"], details=details)
+        out = await self._store(principal, project_id, type="test_cases",
+                                name=name or filename or f"Imported {made['format']} test cases",
+                                document_version_id=document_version_id, content_text=content_text,
+                                content=made["content"])
+        return out, made["summary"], content_text
+
+    async def export(self, principal: Principal, artifact_id: str, fmt: str,
+                     formats: dict[str, tuple[str, ...]]) -> tuple[str, str]:
+        """A test_cases artifact or a coverage report written as a file (member): (its name, the file's text).
+        `formats`: the formats of each exportable type. A worker reads the content and writes the file."""
+        async with self.db.read() as s:
+            await test_cases.artifact_head(s, artifact_id)  # so require_artifact finds it without its content
+            artifact = await authz.require_artifact(s, principal, artifact_id)
+            kind, name = artifact.type, artifact.name
+            allowed = formats.get(kind, ())
+            if fmt not in allowed:
+                listed = f"one of {', '.join(allowed)}" if allowed else "test_cases or coverage_report artifacts only"
+                raise ValidationFailed.field(["query", "format"], f"A {kind} artifact cannot be exported as {fmt}: "
+                                                                  f"{listed}.")
+            pieces = await agentdata.content_pieces(s, artifact_id)
+        pool = self.agents
+        assert pool is not None, "ArtifactService needs the agent pool for exports"
+        source, out = pool.spool.path("export-content"), pool.spool.path("export")
+        try:
+            await pool.spool.write(source, pieces)
+            await pool.job("export", {"content": source, "writer": "report" if kind == "coverage_report" else "cases",
+                                      "format": fmt, "name": name, "out": out})
+            return name, await pool.spool.read(out)
+        finally:
+            await pool.spool.discard(source, out)
 
     async def update(self, principal: Principal, artifact_id: str, *, name: str | None,
                      content: Any | None) -> ArtifactOut:

@@ -1,0 +1,77 @@
+"""Artifact work an agent worker process does for the server: a big create body decoded and checked (job
+`artifact_body`), and a test suite imported (job `import_suite`). Exports are agent/jobs.py's `export`.
+
+Each is Python-heavy on big inputs (a 4 MiB body, a 2 MiB CSV of thousands of cases), and Python-heavy work on
+a thread of the server process starves its loop through the GIL. The worker runs the server's own functions,
+so the answers are those the server would give: the same validation, the same 422 details. Inputs arrive as
+spool files; the checked content's JSON text goes to a spool file that the server stores as it is
+(storage.rawjson) and answers spliced into the artifact's JSON (schemas.artifacts.artifact_text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent import spool
+from agent.interchange import ImportProblem, import_suite
+from chatsvc.bodies import decode_body
+from chatsvc.errors import DomainError, ValidationFailed
+from chatsvc.schemas.artifacts import ArtifactCreate, validate_content
+
+RAW_BODY_BYTES = 64 * 1024  # a create body longer than this is decoded in a worker (~1 ms of decoding here)
+
+
+def checked_content(artifact_type: str, content: Any) -> Any:
+    """The content to store for a type (validate_content), or a 422 located under body.content."""
+    try:
+        return validate_content(artifact_type, content)
+    except ValidationError as exc:
+        raise ValidationFailed.from_pydantic(exc, ("body", "content")) from None
+    except ValueError as exc:
+        raise ValidationFailed.field(["body", "content"], str(exc)) from None
+
+
+def _refusal(exc: DomainError) -> dict[str, Any]:
+    return {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+
+
+def _stored(content: Any, args: dict[str, Any]) -> Any:
+    """Write checked content's JSON text to spool file `out`; return the content itself when it is at most
+    `embed_limit` characters (events carry it), else None."""
+    text = spool.dumps(content)
+    spool.write_text(args["out"], [text])
+    return content if len(text) <= args["embed_limit"] else None
+
+
+def create_body(args: dict[str, Any]) -> dict[str, Any]:
+    """Job `artifact_body`: the create body in spool file `body`, decoded and checked. Answers the artifact's
+    type, name, document_version_id and (when small) content; a refusal answers `{"error": {code, message,
+    details}}`, as the server would have refused the body."""
+    with open(args["body"], "rb") as fh:
+        raw = fh.read()
+    try:
+        body = decode_body(raw, ArtifactCreate)
+        assert isinstance(body, ArtifactCreate)
+        content = checked_content(body.type, body.content)
+    except DomainError as exc:
+        return _refusal(exc)
+    return {"type": body.type, "name": body.name, "document_version_id": body.document_version_id,
+            "content": _stored(content, args)}
+
+
+def imported(args: dict[str, Any]) -> dict[str, Any]:
+    """Job `import_suite`: the suite's text in spool file `text` read as `fmt` (None: detected), its cases
+    checked as a test_cases content. Answers the format and the import's summary (and the content when small);
+    a file that cannot be imported answers `{"problem": {message, details}}` (its row-by-row reasons)."""
+    try:
+        result = import_suite(spool.read_text(args["text"]), args["fmt"], args["filename"])
+    except ImportProblem as exc:
+        return {"problem": {"message": str(exc), "details": exc.details}}
+    try:
+        content = checked_content("test_cases", result.content(args["filename"]))
+    except DomainError as exc:
+        return _refusal(exc)
+    return {"format": result.format, "summary": result.summary(args["filename"]),
+            "content": _stored(content, args)}
