@@ -12,6 +12,9 @@ A job's arguments and result are small JSON; big inputs and outputs are spool fi
             how many of the model's cases were dropped as invalid
   coverage  {requirements, test_cases, document_version_id, generated_at, out}   the coverage report of the
             requirements file against the test_cases artifact contents files, to `out`; returns {coverage_pct}
+  document_diff {before, after, contents, from_version_id, to_version_id, out}   two versions' requirements
+            (JSON arrays) compared by uid, the tests whose linked requirements changed named from the test_cases
+            contents files (when given), the diff's JSON text to `out`; returns {changed}
   report_summary {content, shown}   the summary of a coverage report's JSON text in `content`, with at most
             `shown` uncovered requirement uids and orphan test ids and how many there are of each
   case_edit {op, params, revisions, content, out, rows, embed_limit}   one per-case change to a test_cases
@@ -59,6 +62,8 @@ async def run_job(name: str, args: dict[str, Any], model_for: Callable[[dict[str
         return {**written, "model": model, "offline": len(cases) - model, "rejected": rejected}
     if name == "coverage":
         return await asyncio.to_thread(coverage_job, args)
+    if name == "document_diff":
+        return await asyncio.to_thread(document_diff_job, args)
     if name == "report_summary":
         return await asyncio.to_thread(report_summary_job, args)
     if name == "case_edit":
@@ -135,6 +140,22 @@ def export_job(args: dict[str, Any]) -> dict[str, Any]:
     text = write(json.loads(spool.read_text(args["content"])), args["format"], args["name"])
     spool.write_text(args["out"], [text])
     return {"chars": len(text)}
+
+
+def document_diff_job(args: dict[str, Any]) -> dict[str, Any]:
+    """The diff of two spooled requirement lists, with suspect tests when test-case contents are given."""
+    from agent.coverage import declared_refs, merge_test_cases
+    from agent.identity import diff_requirements, suspect_tests
+
+    before = json.loads(spool.read_text(args["before"])) if args["before"] else []
+    after = json.loads(spool.read_text(args["after"]))
+    diff = diff_requirements(before, after)
+    if diff["changed"] and args["contents"]:
+        tests = merge_test_cases(json.loads(spool.read_text(path)) for path in args["contents"])
+        diff["suspect_tests"] = suspect_tests(diff["changed"], declared_refs(after, tests))
+    spool.write_text(args["out"], [spool.dumps({"from_version_id": args["from_version_id"],
+                                                "to_version_id": args["to_version_id"], **diff})])
+    return {"changed": len(diff["changed"])}
 
 
 def report_summary_job(args: dict[str, Any]) -> dict[str, Any]:

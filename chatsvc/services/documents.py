@@ -12,19 +12,18 @@ Identity (agent/identity.py): a new version's requirements are matched against t
 requirement with a generated uid keeps the uid it had, so an edit shows as a change (stale links, suspect
 tests) rather than a removal and an addition. The matching runs off the loop: in the same cpu-executor step as
 a small document's extraction, in the cpu executor after a big one's rows are read back.
-`preview` runs all of this and saves nothing; `diff` compares two versions (agent.identity.diff_requirements).
+`preview` runs all of this and saves nothing; `diff` compares two versions (agent.identity.diff_requirements)
+in a worker process (agent/jobs.py `document_diff`), which also names the suspect tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from concurrent.futures import Executor
 from typing import Any
 
 from agent import spool
-from agent.coverage import declared_refs, merge_test_cases
-from agent.identity import REQUIREMENT_FIELDS, carry_uids, diff_requirements, suspect_tests
+from agent.identity import REQUIREMENT_FIELDS, carry_uids
 from agent.requirements import extract_requirements
 from chatsvc import authz
 from chatsvc.agent_pool import AgentPool
@@ -66,13 +65,6 @@ def preview_json(rows: list[dict[str, Any]]) -> str:
     """The preview answer's JSON text: the requirements as RequirementOut (CPU-bound: in the cpu executor)."""
     return spool.dumps({"requirements": [{f: row[f] for f in REQUIREMENT_FIELDS} for row in rows],
                         "count": len(rows)})
-
-
-def find_suspects(diff: dict[str, Any], after: list[dict[str, Any]], contents: list[list[str]]) -> None:
-    """Fill the diff's suspect tests from the test_cases artifacts' content JSON texts (in pieces, oldest
-    artifact first) (CPU-bound: in the cpu executor)."""
-    tests = merge_test_cases(json.loads("".join(pieces)) for pieces in contents)
-    diff["suspect_tests"] = suspect_tests(diff["changed"], declared_refs(after, tests))
 
 
 def read_text(blobs: BlobStore, sha256: str) -> tuple[str | None, str]:
@@ -165,8 +157,8 @@ class DocumentService:
     async def diff(self, principal: Principal, version_id: str, against: str | None) -> str:
         """Compare a version with `against` (default: the version numbered before it; none: all added), as the
         JSON text of the diff; 404 for a version the caller cannot see or one of another project. Viewer.
-        The project's test cases are read only when a requirement changed (to name the suspect tests)."""
-        loop = asyncio.get_running_loop()
+        A worker compares them; the project's test cases are read (to name the suspect tests) only when a
+        requirement changed."""
         async with self.db.read() as s:
             project_id = await authz.require_document_version(s, principal, version_id)
             if against is None:
@@ -176,18 +168,28 @@ class DocumentService:
                 raise NotFound("No such document version to compare with in this project.")
             after = await agentdata.requirements_of(s, version_id)
             before = await agentdata.requirements_of(s, against) if against else []
-            diff: dict[str, Any] = await loop.run_in_executor(self.cpu, diff_requirements, before, after)
-            contents = []
-            if diff["changed"]:
-                stored = await agentdata.test_case_artifacts(s, project_id)
-                contents = [await agentdata.content_pieces(s, artifact_id) for artifact_id, _size in stored]
-        if contents:
-            await loop.run_in_executor(self.cpu, find_suspects, diff, after, contents)
-        text: str = await loop.run_in_executor(
-            self.cpu, spool.dumps, {"from_version_id": against, "to_version_id": version_id, **diff})
-        await spool.release(after)
-        await spool.release(before)
-        return text
+        pool = self.agents
+        assert pool is not None, "DocumentService needs the agent pool to compare versions"
+        paths = {"before": pool.spool.path("before"), "after": pool.spool.path("after"), "out": pool.spool.path("diff")}
+        contents: list[str] = []
+        try:
+            await pool.spool.write(paths["before"], await spool.encode_array(before))
+            await pool.spool.write(paths["after"], await spool.encode_array(after))
+            await spool.release(after)
+            await spool.release(before)
+            args = {**paths, "contents": contents, "from_version_id": against, "to_version_id": version_id}
+            made = await pool.job("document_diff", args)
+            if made["changed"]:
+                async with self.db.read() as s:
+                    stored = await agentdata.test_case_artifacts(s, project_id)
+                    for artifact_id, _size in stored:
+                        contents.append(pool.spool.path("cases"))
+                        await pool.spool.write(contents[-1], await agentdata.content_pieces(s, artifact_id))
+                if contents:
+                    await pool.job("document_diff", args)
+            return await pool.spool.read(paths["out"])
+        finally:
+            await pool.spool.discard(*paths.values(), *contents)
 
     async def _previous(self, project_id: str) -> list[dict[str, Any]]:
         """The requirements of the project's current version (none yet: empty), to carry identity from."""
