@@ -23,6 +23,8 @@ A job's arguments and result are small JSON; big inputs and outputs are spool fi
             (chatsvc.services.artifact_jobs.create_body)
   import_suite {text, fmt, filename, out, embed_limit}   a test suite file imported as a test_cases content
             (chatsvc.services.artifact_jobs.imported)
+  junit     {report, contents, name, shown, out, embed_limit}   a JUnit report recorded as a test_run content
+            (chatsvc.services.artifact_jobs.junit)
   export    {content, writer, format, name, out}   a test_cases content (writer `cases`) or a coverage report
             (`report`) written as a file's text to `out`
 """
@@ -70,11 +72,12 @@ async def run_job(name: str, args: dict[str, Any], model_for: Callable[[dict[str
         from chatsvc.services.case_edits import spooled
 
         return await asyncio.to_thread(spooled, args)
-    if name in ("artifact_body", "import_suite"):
+    if name in ("artifact_body", "import_suite", "junit"):
         from chatsvc.services import artifact_jobs
 
-        return await asyncio.to_thread(artifact_jobs.create_body if name == "artifact_body" else artifact_jobs.imported,
-                                       args)
+        run = {"artifact_body": artifact_jobs.create_body, "import_suite": artifact_jobs.imported,
+               "junit": artifact_jobs.junit}[name]
+        return await asyncio.to_thread(run, args)
     if name == "export":
         return await asyncio.to_thread(export_job, args)
     raise ValueError(f"unknown job {name!r}")

@@ -202,7 +202,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
         users=UserService(db=db, bus=bus, passwords=app[keys.PASSWORDS], limiter=app[keys.LOGIN_LIMITER],
                           settings=settings, registrations=app[keys.REGISTRATION_LIMITER]),
         admin=AdminService(db=db, bus=bus, cluster=cluster),
-        artifacts=artifacts, test_runs=TestRunService(db=db, cpu=app[keys.CPU_EXECUTOR], artifacts=artifacts),
+        artifacts=artifacts, test_runs=TestRunService(db=db, artifacts=artifacts),
         links=LinkReviewService(db=db, test_cases=test_cases), test_cases=test_cases)
     app[keys.TOPIC_SNAPSHOTS].append(runs.snapshot)
 

@@ -3,7 +3,10 @@ type `test_run`). Commands are TestRunService calls (chatsvc/services/testruns.p
 
 from __future__ import annotations
 
+from aiohttp import web
+
 from chatsvc import keys
+from chatsvc.schemas.artifacts import artifact_text
 from chatsvc.schemas.testruns import JUnitImport, TestRunImportOut
 from chatsvc.views import ApiView, endpoint
 
@@ -21,10 +24,12 @@ class JUnitImportView(ApiView):
                           "duration_s?}]}`); testcases that match nothing are listed in `import_summary`, never "
                           "dropped silently. Coverage reports then count requirements with a passing test "
                           "(`verified`, `coverage_pct_verified`). Editor or above.")
-    async def post(self, body: JUnitImport) -> TestRunImportOut:
-        return await self.app[keys.SERVICES].test_runs.import_junit(
+    async def post(self, body: JUnitImport) -> web.Response:
+        artifact, summary, content_text = await self.app[keys.SERVICES].test_runs.import_junit(
             self.principal, self.match("id"), text=body.content, name=body.name,
             document_version_id=body.document_version_id)
+        return web.Response(status=201, text=artifact_text(artifact, content_text, import_summary=summary),
+                            content_type="application/json")
 
 
 VIEWS = [JUnitImportView]

@@ -1,5 +1,6 @@
 """Artifact work an agent worker process does for the server: a big create body decoded and checked (job
-`artifact_body`), and a test suite imported (job `import_suite`). Exports are agent/jobs.py's `export`.
+`artifact_body`), a test suite imported (job `import_suite`) and a JUnit report recorded as a test run (job
+`junit`). Exports are agent/jobs.py's `export`.
 
 Each is Python-heavy on big inputs (a 4 MiB body, a 2 MiB CSV of thousands of cases), and Python-heavy work on
 a thread of the server process starves its loop through the GIL. The worker runs the server's own functions,
@@ -10,16 +11,21 @@ spool files; the checked content's JSON text goes to a spool file that the serve
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
 
 from agent import spool
+from agent.coverage import merge_test_cases
 from agent.interchange import ImportProblem, import_suite
+from agent.testruns import JUnitProblem, parse_junit
 from chatsvc.bodies import decode_body
 from chatsvc.errors import DomainError, ValidationFailed
 from chatsvc.schemas.artifacts import ArtifactCreate, validate_content
 
+NO_MATCH = ("No testcase of the report matches a test case of this project (by a test id such as TC-… in its "
+            "name, or its title).")
 RAW_BODY_BYTES = 64 * 1024  # a create body longer than this is decoded in a worker (~1 ms of decoding here)
 
 
@@ -75,3 +81,24 @@ def imported(args: dict[str, Any]) -> dict[str, Any]:
         return _refusal(exc)
     return {"format": result.format, "summary": result.summary(args["filename"]),
             "content": _stored(content, args)}
+
+
+def junit(args: dict[str, Any]) -> dict[str, Any]:
+    """Job `junit`: the JUnit XML report in spool file `report` matched to the test cases of the contents files
+    `contents` (oldest artifact first), as a test_run content named `name`. Answers the import's summary (with
+    at most `shown` unmatched testcases listed) and the content when small; a report that is not JUnit, or
+    that matches no case, is a 422 on body.content."""
+    cases = merge_test_cases(json.loads(spool.read_text(path)) for path in args["contents"])
+    try:
+        results, unmatched = parse_junit(spool.read_text(args["report"]), cases)
+        if not results:
+            raise ValidationFailed.field(["body", "content"], NO_MATCH)
+        content = checked_content("test_run", {"name": args["name"], "results": results})
+    except JUnitProblem as exc:
+        return _refusal(ValidationFailed.field(["body", "content"], str(exc)))
+    except DomainError as exc:
+        return _refusal(exc)
+    counts = {status: sum(1 for r in results if r["status"] == status) for status in ("passed", "failed", "skipped")}
+    summary = {"results": len(results), **counts, "unmatched": unmatched[:args["shown"]],
+               "unmatched_count": len(unmatched)}
+    return {"summary": summary, "content": _stored(content, args)}

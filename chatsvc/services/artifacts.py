@@ -62,8 +62,8 @@ class ArtifactService:
             return checked_content(artifact_type, content)
         return await asyncio.get_running_loop().run_in_executor(self.cpu, checked_content, artifact_type, content)
 
-    async def _in_worker(self, job: str, args: dict[str, Any], key: str,
-                         data: bytes | list[str]) -> tuple[dict[str, Any], str]:
+    async def in_worker(self, job: str, args: dict[str, Any], key: str,
+                        data: bytes | list[str]) -> tuple[dict[str, Any], str]:
         """Run artifact job `job` (chatsvc.services.artifact_jobs) on a worker with `data` as spool file
         `args[key]`; answer what it says and the checked content's JSON text ("" when it found a problem).
         A refusal it reports is raised here, as the server's own would be."""
@@ -82,8 +82,8 @@ class ArtifactService:
         finally:
             await pool.spool.discard(source, out)
 
-    async def _store(self, principal: Principal, project_id: str, *, type: str, name: str,
-                     document_version_id: str | None, content_text: str, content: Any | None) -> ArtifactOut:
+    async def store_checked(self, principal: Principal, project_id: str, *, type: str, name: str,
+                            document_version_id: str | None, content_text: str, content: Any | None) -> ArtifactOut:
         """Insert an artifact whose checked content is `content_text`, authorized in the write itself; publish
         it with the content when small (`content`), else as ids only. Returns it without its content."""
         async with self.db.write() as s:  # a write session reads the database, never the cache
@@ -102,7 +102,7 @@ class ArtifactService:
                 "artifact", "created", id=out.id, version=out.version, actor=principal.user_id))
         return out
 
-    async def _require_editor(self, principal: Principal, project_id: str) -> None:
+    async def require_editor(self, principal: Principal, project_id: str) -> None:
         if not authz.cached_role_allows(principal, project_id, "editor"):  # refuse before any work
             async with self.db.read() as s:
                 await authz.require_project(s, principal, project_id, need="editor")
@@ -110,9 +110,9 @@ class ArtifactService:
     async def create_raw(self, principal: Principal, project_id: str, body: RawBody) -> tuple[ArtifactOut, str]:
         """Create an artifact from a create body too big to decode here (editor): a worker decodes and checks
         it; its content's JSON text is stored as it is. Returns the artifact (content None) and that text."""
-        await self._require_editor(principal, project_id)
-        made, content_text = await self._in_worker("artifact_body", {}, "body", body.data)
-        out = await self._store(principal, project_id, type=made["type"], name=made["name"],
+        await self.require_editor(principal, project_id)
+        made, content_text = await self.in_worker("artifact_body", {}, "body", body.data)
+        out = await self.store_checked(principal, project_id, type=made["type"], name=made["name"],
                                 document_version_id=made["document_version_id"], content_text=content_text,
                                 content=made["content"])
         return out, content_text
@@ -120,7 +120,7 @@ class ArtifactService:
     async def create(self, principal: Principal, project_id: str, *, type: str, name: str, content: Any,
                      document_version_id: str | None) -> ArtifactOut:
         """Create an artifact (editor); a `document_version_id` must be a version of the same project."""
-        await self._require_editor(principal, project_id)  # refuse before validating
+        await self.require_editor(principal, project_id)  # refuse before validating
         checked = await self._checked(type, content)
         # The check that counts is in the write itself, from the database: the insert writes the row only
         # where the caller may write (and the linked version is of this project), batched with concurrent
@@ -142,8 +142,8 @@ class ArtifactService:
                            source_field: str = "content") -> tuple[ArtifactOut, dict[str, Any], str]:
         """Import a test suite's text as a new `test_cases` artifact (editor), read and checked by a worker.
         Returns the artifact (content None), what the import did (`import_summary`) and the content's text."""
-        await self._require_editor(principal, project_id)  # refuse before parsing
-        made, content_text = await self._in_worker("import_suite", {"fmt": fmt, "filename": filename}, "text",
+        await self.require_editor(principal, project_id)  # refuse before parsing
+        made, content_text = await self.in_worker("import_suite", {"fmt": fmt, "filename": filename}, "text",
                                                    [text])
         if "problem" in made:
             loc = ["body", source_field]
@@ -152,7 +152,7 @@ class ArtifactService:
             details += [{"loc": loc, "msg": f"{d['where']}: {d['reason']}", "type": "value_error"}
                         for d in problem["details"]]
             raise ValidationFailed(problem["message"], details=details)
-        out = await self._store(principal, project_id, type="test_cases",
+        out = await self.store_checked(principal, project_id, type="test_cases",
                                 name=name or filename or f"Imported {made['format']} test cases",
                                 document_version_id=document_version_id, content_text=content_text,
                                 content=made["content"])
