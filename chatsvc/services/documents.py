@@ -61,10 +61,18 @@ def carry_identity(previous: list[dict[str, Any]], rows: list[dict[str, Any]]) -
             row["uid"] = uid
 
 
-def preview_json(rows: list[dict[str, Any]]) -> str:
-    """The preview answer's JSON text: the requirements as RequirementOut (CPU-bound: in the cpu executor)."""
-    return spool.dumps({"requirements": [{f: row[f] for f in REQUIREMENT_FIELDS} for row in rows],
-                        "count": len(rows)})
+async def preview_json(rows: list[dict[str, Any]]) -> str:
+    """The preview answer's JSON text: the requirements as RequirementOut, built and encoded PER_LINE rows per
+    loop slice (one json call over 25 000 rows, even on a thread, would hold the GIL for tens of ms)."""
+    pieces = ['{"requirements":[']
+    for start in range(0, len(rows), PER_LINE):
+        if start:
+            pieces.append(",")
+            await asyncio.sleep(0)
+        part = [{f: row[f] for f in REQUIREMENT_FIELDS} for row in rows[start:start + PER_LINE]]
+        pieces.append(spool.dumps(part)[1:-1])
+    pieces.append(f'],"count":{len(rows)}}}')
+    return "".join(pieces)
 
 
 def read_text(blobs: BlobStore, sha256: str) -> tuple[str | None, str]:
@@ -150,7 +158,7 @@ class DocumentService:
         as the JSON text of `{requirements, count}`; saves and publishes nothing. Editor or above."""
         _title, content = await self._source(principal, project_id, title=title, content=content, file_id=file_id)
         rows = await self._rows(new_id(), content, await self._previous(project_id))
-        text: str = await asyncio.get_running_loop().run_in_executor(self.cpu, preview_json, rows)
+        text = await preview_json(rows)
         await spool.release(rows)
         return text
 
