@@ -113,6 +113,17 @@ async def require_artifact(session: AsyncSession, principal: Principal, artifact
     return artifact
 
 
+async def require_artifact_head(session: AsyncSession, principal: Principal, artifact_id: str,
+                                need: str = "viewer") -> Artifact:
+    """As require_artifact, without loading the content (tens of MB for a big suite: reading it raises). The
+    identity map only holds objects weakly, so this returns the one object to use, loaded without it."""
+    artifact = await artifacts.head(session, artifact_id)
+    await _require_in_project(session, principal, artifact.project_id if artifact else None, need,
+                              "No such artifact.")
+    assert artifact is not None
+    return artifact
+
+
 async def require_task(session: AsyncSession, principal: Principal, task_id: str, need: str = "viewer") -> Task:
     """A background task the caller may see (its project's role decides; 404 otherwise)."""
     task = await tasks.get(session, task_id)

@@ -30,7 +30,6 @@ from chatsvc.schemas.artifacts import (
     ArtifactQuery,
     ArtifactTypeQuery,
     ArtifactUpdate,
-    artifact_text,
 )
 from chatsvc.schemas.documents import MAX_CONTENT_BYTES
 from chatsvc.schemas.files import content_disposition, sanitize_filename
@@ -38,8 +37,8 @@ from chatsvc.schemas.interchange import MEDIA_TYPES, ArtifactImport, ArtifactImp
 from chatsvc.services.artifact_jobs import RAW_BODY_BYTES
 from chatsvc.services.artifacts import ArtifactService
 from chatsvc.services.documents import read_text
-from chatsvc.views import ApiView, endpoint
-from storage import agentdata, artifacts, documents, test_cases
+from chatsvc.views import ApiView, artifact_response, endpoint
+from storage import agentdata, artifacts, documents
 
 MAX_MIB = MAX_CONTENT_BYTES // (1024 * 1024)
 # Artifact type -> its export formats (a worker writes them: agent/jobs.py `export`).
@@ -83,11 +82,10 @@ class ProjectArtifactsView(ArtifactsBase):
               errors=(403, 404, 422), raw_over=RAW_BODY_BYTES,
               description=TYPES_NOTE + " `document_version_id`, when given, must be a version of the same "
                           "project (else 422). Editor or above.")
-    async def post(self, body: ArtifactCreate | RawBody) -> ArtifactOut | web.Response:
+    async def post(self, body: ArtifactCreate | RawBody) -> ArtifactOut | web.StreamResponse:
         if isinstance(body, RawBody):  # too big to decode here: a worker decodes and checks it
             artifact, content_text = await self.artifacts.create_raw(self.principal, self.ident(), body)
-            return web.Response(status=201, text=artifact_text(artifact, content_text),
-                                content_type="application/json")
+            return await artifact_response(self.request, artifact, content_text, status=201)
         return await self.artifacts.create(self.principal, self.ident(), type=body.type, name=body.name,
                                            content=body.content, document_version_id=body.document_version_id)
 
@@ -136,19 +134,18 @@ class ArtifactView(ArtifactsBase):
     path = "/artifacts/{id}"
 
     @endpoint("Read an artifact", response=ArtifactOut, errors=(404,))
-    async def get(self) -> web.Response:
+    async def get(self) -> web.StreamResponse:
         async with self.db.read() as s:
-            await test_cases.artifact_head(s, self.ident())  # so require_artifact finds it without its content
-            artifact = await authz.require_artifact(s, self.principal, self.ident())
+            artifact = await authz.require_artifact_head(s, self.principal, self.ident())
             pieces = await agentdata.content_pieces(s, artifact.id)
-        return web.Response(text=artifact_text(artifact, "".join(pieces)), content_type="application/json")
+        return await artifact_response(self.request, artifact, pieces)
 
     @endpoint("Rename an artifact or replace its content", body=ArtifactUpdate, response=ArtifactOut,
               errors=(403, 404, 422), description=TYPES_NOTE + " Editor or above.")
-    async def patch(self, body: ArtifactUpdate) -> ArtifactOut | web.Response:
+    async def patch(self, body: ArtifactUpdate) -> ArtifactOut | web.StreamResponse:
         if body.content is None:  # a rename (or nothing): the content is not read, only answered as stored
             artifact, content_text = await self.artifacts.rename(self.principal, self.ident(), body.name)
-            return web.Response(text=artifact_text(artifact, content_text), content_type="application/json")
+            return await artifact_response(self.request, artifact, content_text)
         return await self.artifacts.update(self.principal, self.ident(), name=body.name, content=body.content)
 
     @endpoint("Delete an artifact", status=204, errors=(403, 404), description="Editor or above.")
@@ -162,14 +159,13 @@ class ArtifactImportView(ArtifactsBase):
     @endpoint("Import a test suite (TestRail, Xray or Zephyr CSV, or Gherkin) as a test_cases artifact",
               body=ArtifactImport, response=ArtifactImportOut, status=201, errors=(403, 404, 413, 422),
               description=IMPORT_NOTE)
-    async def post(self, body: ArtifactImport) -> web.Response:
+    async def post(self, body: ArtifactImport) -> web.StreamResponse:
         project_id = self.ident()
         text, filename, source = await self._text(project_id, body)
         artifact, summary, content_text = await self.artifacts.import_cases(
             self.principal, project_id, text=text, fmt=body.format, filename=filename, name=body.name,
             document_version_id=body.document_version_id, source_field=source)
-        return web.Response(status=201, text=artifact_text(artifact, content_text, import_summary=summary),
-                            content_type="application/json")
+        return await artifact_response(self.request, artifact, content_text, status=201, import_summary=summary)
 
     async def _text(self, project_id: str, body: ArtifactImport) -> tuple[str, str | None, str]:
         """Return (text, file name, body field) of the suite: the inline text or the project's uploaded file."""

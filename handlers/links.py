@@ -6,9 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatsvc import keys
-from chatsvc.schemas.artifacts import ArtifactOut, artifact_text
+from chatsvc.schemas.artifacts import ArtifactOut
 from chatsvc.schemas.links import LinkReview
-from chatsvc.views import ApiView, endpoint
+from chatsvc.views import ApiView, artifact_response, endpoint
 
 
 class LinkReviewView(ApiView):
@@ -22,11 +22,11 @@ class LinkReviewView(ApiView):
                           "coverage counts it as explicit; `reject` removes any link to it and lists it in "
                           "`rejected_uids`, so coverage never infers it again. Answers the updated artifact "
                           "(`artifact.updated` is published).")
-    async def post(self, body: LinkReview) -> web.Response:
+    async def post(self, body: LinkReview) -> web.StreamResponse:
         artifact, content_text = await self.app[keys.SERVICES].links.review(
             self.principal, self.match("id"), tc_id=body.tc_id, req_uid=body.req_uid,
             accept=body.decision == "accept", document_version_id=body.document_version_id)
-        return web.Response(text=artifact_text(artifact, content_text), content_type="application/json")
+        return await artifact_response(self.request, artifact, content_text)
 
 
 VIEWS = [LinkReviewView]

@@ -6,9 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatsvc import keys
-from chatsvc.schemas.artifacts import artifact_text
 from chatsvc.schemas.testruns import JUnitImport, TestRunImportOut
-from chatsvc.views import ApiView, endpoint
+from chatsvc.views import ApiView, artifact_response, endpoint
 
 
 class JUnitImportView(ApiView):
@@ -24,12 +23,11 @@ class JUnitImportView(ApiView):
                           "duration_s?}]}`); testcases that match nothing are listed in `import_summary`, never "
                           "dropped silently. Coverage reports then count requirements with a passing test "
                           "(`verified`, `coverage_pct_verified`). Editor or above.")
-    async def post(self, body: JUnitImport) -> web.Response:
+    async def post(self, body: JUnitImport) -> web.StreamResponse:
         artifact, summary, content_text = await self.app[keys.SERVICES].test_runs.import_junit(
             self.principal, self.match("id"), text=body.content, name=body.name,
             document_version_id=body.document_version_id)
-        return web.Response(status=201, text=artifact_text(artifact, content_text, import_summary=summary),
-                            content_type="application/json")
+        return await artifact_response(self.request, artifact, content_text, status=201, import_summary=summary)
 
 
 VIEWS = [JUnitImportView]

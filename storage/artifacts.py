@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import defer
 
 from storage.models import Artifact, DocumentVersion, Project, ProjectMember, new_id, utcnow
 
@@ -104,6 +105,12 @@ _RENAME = (update(ARTIFACTS).where(ARTIFACTS.c.id == bindparam("p_id"))
 async def rename(session: AsyncSession, artifact_id: str, name: str, now: dt.datetime) -> None:
     """Rename an artifact (a new version) without reading or writing its content."""
     await (await session.connection()).execute(_RENAME, {"p_id": artifact_id, "p_name": name, "p_now": now})
+
+
+async def head(session: AsyncSession, artifact_id: str) -> Artifact | None:
+    """An artifact without its content (which may be tens of MB; reading it raises)."""
+    return await session.scalar(select(Artifact).options(defer(Artifact.content, raiseload=True))
+                                .where(Artifact.id == artifact_id).execution_options(populate_existing=True))
 
 
 async def get(session: AsyncSession, artifact_id: str) -> Artifact | None:

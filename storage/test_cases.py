@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, func, insert, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from storage.models import Artifact, TestCaseRevision, User, new_id
 from storage.rawjson import EncodedJSON
@@ -38,13 +37,6 @@ class Change:
     changed_by_name: str | None
     changes: Any
     snapshot: Any
-
-
-async def artifact_head(session: AsyncSession, artifact_id: str) -> Artifact | None:
-    """An artifact without its content (which may be tens of MB; reading it raises). It stays in the session,
-    so authz.require_artifact on the same id finds it there instead of loading the content."""
-    return await session.scalar(select(Artifact).options(defer(Artifact.content, raiseload=True))
-                                .where(Artifact.id == artifact_id))
 
 
 async def current_revisions(session: AsyncSession, artifact_id: str) -> dict[str, int]:

@@ -350,13 +350,15 @@ def without_content(artifact: Any, **changes: Any) -> ArtifactOut:
     return ArtifactOut.model_construct(**{**fields, "content": None, **changes})
 
 
-def artifact_text(artifact: Any, content_text: str, **extra: Any) -> str:
-    """An artifact's API JSON as text (with `extra` fields after its own), its content spliced in as the stored
-    JSON text: never decoded, since a suite of thousands of cases would hold the loop for tens of ms both ways.
-    `artifact`: the row without its content, or an ArtifactOut."""
+def artifact_parts(artifact: Any, **extra: Any) -> tuple[str, str]:
+    """An artifact's API JSON (with `extra` fields after its own) as the text before its content's value and the
+    text after it: the content goes between as its stored JSON text, never decoded (a suite of thousands of
+    cases would hold the loop for tens of ms both ways). `artifact`: a row read without its content, or an
+    ArtifactOut."""
     head = json.dumps({**without_content(artifact).model_dump(mode="json"), **extra}, separators=(",", ":"))
     # A string's quotes are escaped in JSON, so `"content":null` occurs once: as the key and its null.
-    return head.replace('"content":null', f'"content":{content_text or "null"}', 1)
+    before, after = head.split('"content":null', 1)
+    return before + '"content":', after
 
 
 def artifact_json(artifact: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ Each is Python-heavy on big inputs (a 4 MiB body, a 2 MiB CSV of thousands of ca
 a thread of the server process starves its loop through the GIL. The worker runs the server's own functions,
 so the answers are those the server would give: the same validation, the same 422 details. Inputs arrive as
 spool files; the checked content's JSON text goes to a spool file that the server stores as it is
-(storage.rawjson) and answers spliced into the artifact's JSON (schemas.artifacts.artifact_text).
+(storage.rawjson) and answers spliced into the artifact's JSON (chatsvc.views.artifact_response).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from chatsvc.schemas.artifacts import ArtifactOut, without_content
 from chatsvc.security import Principal
 from chatsvc.services.artifact_jobs import checked_content
 from chatsvc.services.test_cases import record_replacement
-from storage import agentdata, artifacts, documents, rawjson, test_cases
+from storage import agentdata, artifacts, documents, rawjson
 from storage.db import Database
 from storage.models import utcnow
 
@@ -163,8 +163,7 @@ class ArtifactService:
         """A test_cases artifact or a coverage report written as a file (member): (its name, the file's text).
         `formats`: the formats of each exportable type. A worker reads the content and writes the file."""
         async with self.db.read() as s:
-            await test_cases.artifact_head(s, artifact_id)  # so require_artifact finds it without its content
-            artifact = await authz.require_artifact(s, principal, artifact_id)
+            artifact = await authz.require_artifact_head(s, principal, artifact_id)
             kind, name = artifact.type, artifact.name
             allowed = formats.get(kind, ())
             if fmt not in allowed:
@@ -188,10 +187,10 @@ class ArtifactService:
         """Rename or replace the content (editor); an unchanged artifact keeps its version, publishes nothing.
         Replacing test cases records each case created, edited or deleted (chatsvc.services.test_cases)."""
         async with self.db.read() as s:
-            artifact_type = (await authz.require_artifact(s, principal, artifact_id, need="editor")).type
+            artifact_type = (await authz.require_artifact_head(s, principal, artifact_id, need="editor")).type
         checked = await self._checked(artifact_type, content) if content is not None else None
         async with self.db.write() as s:
-            await authz.require_artifact(s, principal, artifact_id, need="editor")
+            await authz.require_artifact_head(s, principal, artifact_id, need="editor")
             artifact = await artifacts.get_fresh(s, artifact_id)
             if artifact is None:
                 raise NotFound("No such artifact.")
@@ -212,8 +211,7 @@ class ArtifactService:
         """A PATCH without content (editor): rename (a new version) unless the name is the same. The content is
         neither decoded nor written: the answer is the artifact (content None) and the content's JSON text."""
         async with self.db.write() as s:
-            await test_cases.artifact_head(s, artifact_id)  # so require_artifact finds it without its content
-            head = await authz.require_artifact(s, principal, artifact_id, need="editor")
+            head = await authz.require_artifact_head(s, principal, artifact_id, need="editor")
             out = without_content(head)
             if name is not None and name != head.name:
                 now = utcnow()
@@ -231,8 +229,7 @@ class ArtifactService:
 
     async def delete(self, principal: Principal, artifact_id: str) -> None:
         async with self.db.write() as s:
-            await test_cases.artifact_head(s, artifact_id)  # its content, maybe MBs, is not needed
-            artifact = await authz.require_artifact(s, principal, artifact_id, need="editor")
+            artifact = await authz.require_artifact_head(s, principal, artifact_id, need="editor")
             resource = without_content(artifact).model_dump(mode="json")
             await artifacts.delete_artifact(s, artifact.id)
         self._publish(principal, resource["project_id"], "deleted", resource)

@@ -27,7 +27,7 @@ class LinkReviewService:
                      document_version_id: str | None) -> tuple[ArtifactOut, str]:
         """The artifact after the verdict (content None) and its content's JSON text."""
         async with self.db.read() as s:
-            artifact = await authz.require_artifact(s, principal, artifact_id, need="editor")
+            artifact = await authz.require_artifact_head(s, principal, artifact_id, need="editor")
             if artifact.type != "test_cases":
                 raise ValidationFailed.field(["path", "id"], "Links are reviewed on a test_cases artifact.")
             # Ids only: a version row holds the whole document, which this needs none of.
