@@ -19,6 +19,7 @@ from chatsvc.agent_pool import AgentPool
 from chatsvc.auth import SessionCookieStorage
 from chatsvc.cluster import ProcessDirectory
 from chatsvc.events import EventBus, InMemoryEventBus
+from chatsvc.headers import add_security_headers
 from chatsvc.http_errors import error_middleware
 from chatsvc.live import Limits
 from chatsvc.permissions import BUILTIN_ROLES
@@ -51,39 +52,12 @@ from storage.migrate import run_migrations_blocking
 
 log = logging.getLogger("chatsvc")
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
-PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
-    # Trusted Types: assigning a string to innerHTML and similar sinks throws, so no code path can turn
-    # model or user text into markup (the client builds DOM nodes only).
-    "require-trusted-types-for 'script'; trusted-types 'none'"
-)
-
-API_CSP = "default-src 'none'; frame-ancestors 'none'"
-
-
 @web.middleware
 async def security_headers_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Add the headers every answer carries; pages get a strict CSP (no inline script)."""
+    """Add the headers every answer carries (a handler that streams its answer adds them itself)."""
     response: web.StreamResponse = await handler(request)
     if not response.prepared:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        response.headers["Server"] = "chatsvc"  # not aiohttp's exact versions: no free hint for an attacker
-        if request.secure:  # served over HTTPS (directly or via a trusted proxy): browsers stay on it
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        is_page = response.content_type == "text/html" or (
-            isinstance(response, web.FileResponse) and request.path.endswith((".html", "/", "/api/docs"))
-        )
-        response.headers.setdefault("Content-Security-Policy", PAGE_CSP if is_page else API_CSP)
-        if request.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
+        add_security_headers(request, response)
     return response
 
 

@@ -15,6 +15,7 @@ from chatsvc import keys
 from chatsvc.auth import require_principal, resolve_principal
 from chatsvc.bodies import RawBody, decode_body, validate_body
 from chatsvc.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from chatsvc.headers import add_security_headers
 from chatsvc.schemas.artifacts import artifact_parts
 from chatsvc.schemas.common import is_id
 from chatsvc.security import Principal
@@ -170,6 +171,7 @@ async def artifact_response(request: web.Request, artifact: Any, content: str | 
         return web.Response(status=status, text=before + ("".join(pieces) or "null") + after,
                             content_type="application/json")
     response = web.StreamResponse(status=status, headers={"Content-Type": "application/json; charset=utf-8"})
+    add_security_headers(request, response)  # the middleware cannot: the headers are sent here
     await response.prepare(request)
     await response.write(before.encode())
     for piece in pieces:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import io
 import json
 
 import pytest
@@ -134,6 +135,7 @@ async def test_a_big_create_body_is_decoded_by_a_worker_with_the_same_answers(cl
     answers are those of a small body: the stored artifact, a 400 for bad JSON, 422s where they belong, 403
     for a viewer; its event carries ids only (the content is far over the embed limit)."""
     from chatsvc.services.artifact_jobs import RAW_BODY_BYTES
+    from chatsvc.views import STREAM_OVER_CHARS
 
     owner, pid, doc_id = await setup(client)
     viewer = await register_and_login(client)
@@ -161,6 +163,18 @@ async def test_a_big_create_body_is_decoded_by_a_worker_with_the_same_answers(cl
     r = await owner.post(f"/projects/{pid}/artifacts", {**body, "content": {"bad": "nul\x00" + note["text"]}})
     assert_error(r, 422, "validation_error")
     assert r.body["error"]["details"][0]["loc"] == ["body", "content"]
+    # Over STREAM_OVER_CHARS the answers are streamed, with the headers every answer carries.
+    huge = {"text": "y" * (STREAM_OVER_CHARS + 10), "more": ["z" * 1000] * 300}
+    huge_body = json.dumps({"type": "note", "name": "Huge", "content": huge}).encode()
+    made = await owner.call("POST", f"/projects/{pid}/artifacts", data=io.BytesIO(huge_body),
+                            headers={"Content-Type": "application/json"})
+    got = await owner.get(f"/artifacts/{made.body['id']}")
+    for answer in (made, got):
+        assert answer.body["content"] == huge and answer.body["name"] == "Huge"
+        assert answer.headers["Cache-Control"] == "no-store" and answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+        assert answer.headers["Content-Type"].startswith("application/json")
+    assert made.status == 201 and got.status == 200
 
 
 async def test_coverage_report_and_body_validation(client):
