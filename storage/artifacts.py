@@ -99,12 +99,14 @@ async def create_if_allowed(conn: AsyncConnection, items: Sequence[dict[str, Any
 
 
 _RENAME = (update(ARTIFACTS).where(ARTIFACTS.c.id == bindparam("p_id"))
-           .values(name=bindparam("p_name"), version=ARTIFACTS.c.version + 1, updated_at=bindparam("p_now")))
+           .values(name=bindparam("p_name"), version=ARTIFACTS.c.version + 1, updated_at=bindparam("p_now"))
+           .returning(ARTIFACTS.c.version))
 
 
-async def rename(session: AsyncSession, artifact_id: str, name: str, now: dt.datetime) -> None:
-    """Rename an artifact (a new version) without reading or writing its content."""
-    await (await session.connection()).execute(_RENAME, {"p_id": artifact_id, "p_name": name, "p_now": now})
+async def rename(session: AsyncSession, artifact_id: str, name: str, now: dt.datetime) -> int:
+    """Rename an artifact without reading or writing its content; return its new version."""
+    result = await (await session.connection()).execute(_RENAME, {"p_id": artifact_id, "p_name": name, "p_now": now})
+    return int(result.scalar_one())
 
 
 async def head(session: AsyncSession, artifact_id: str) -> Artifact | None:

@@ -113,8 +113,8 @@ class ArtifactService:
         await self.require_editor(principal, project_id)
         made, content_text = await self.in_worker("artifact_body", {}, "body", body.data)
         out = await self.store_checked(principal, project_id, type=made["type"], name=made["name"],
-                                document_version_id=made["document_version_id"], content_text=content_text,
-                                content=made["content"])
+                                       document_version_id=made["document_version_id"], content_text=content_text,
+                                       content=made["content"])
         return out, content_text
 
     async def create(self, principal: Principal, project_id: str, *, type: str, name: str, content: Any,
@@ -153,9 +153,9 @@ class ArtifactService:
                         for d in problem["details"]]
             raise ValidationFailed(problem["message"], details=details)
         out = await self.store_checked(principal, project_id, type="test_cases",
-                                name=name or filename or f"Imported {made['format']} test cases",
-                                document_version_id=document_version_id, content_text=content_text,
-                                content=made["content"])
+                                       name=name or filename or f"Imported {made['format']} test cases",
+                                       document_version_id=document_version_id, content_text=content_text,
+                                       content=made["content"])
         return out, made["summary"], content_text
 
     async def export(self, principal: Principal, artifact_id: str, fmt: str,
@@ -215,8 +215,8 @@ class ArtifactService:
             out = without_content(head)
             if name is not None and name != head.name:
                 now = utcnow()
-                await artifacts.rename(s, artifact_id, name, now)
-                out = without_content(head, name=name, version=head.version + 1, updated_at=now)
+                version = await artifacts.rename(s, artifact_id, name, now)
+                out = without_content(head, name=name, version=version, updated_at=now)
             text = "".join(await agentdata.content_pieces(s, artifact_id))
         if out.version != head.version:
             if len(text) <= EMBED_LIMIT:  # small: the event carries the content, as any update's does
