@@ -163,10 +163,28 @@ async def _check_chat(session: AsyncSession, principal: Principal, chat: ChatSes
             raise NotFound("No such chat session.")
         return
     role = await project_role(session, principal, chat.project_id)
+    if role is None or (write and ROLE_RANK[role] < ROLE_RANK["editor"]):
+        raise chat_write_refusal(role)
+
+
+CHAT_WRITER_ROLES = tuple(role for role, rank in ROLE_RANK.items() if rank >= ROLE_RANK["editor"])
+
+
+def chat_write_refusal(role: str | None) -> NotFound | Forbidden:
+    """Why a member with this project role (None: no member) may not post in the project's chats."""
     if role is None:
-        raise NotFound("No such chat session.")
-    if write and ROLE_RANK[role] < ROLE_RANK["editor"]:
-        raise Forbidden("Viewers can read project chats but not write in them.")
+        return NotFound("No such chat session.")
+    return Forbidden("Viewers can read project chats but not write in them.")
+
+
+def chat_writable_from_cache(principal: Principal, chat: chats.ChatHead) -> bool:
+    """Whether what this process knows without the database already lets the caller post in the chat: their
+    own personal chat (its `chat.use` is checked by the send's transaction), or a cached project role of
+    editor or above. False means "ask the database" (require_chat_head), never "refused". A pre-check only:
+    the send re-checks in its write transaction (chats.Recheck)."""
+    if chat.project_id is None:
+        return chat.owner_id == principal.user_id or principal.is_superuser
+    return not principal.is_superuser and cached_role_allows(principal, chat.project_id, "editor")
 
 
 async def visible_project_ids(session: AsyncSession, principal: Principal) -> list[str] | None:

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatsvc.agent_pool import AgentPool
 from chatsvc.deltas import DeltaClock, delta_head, delta_payload
-from chatsvc.errors import Conflict, RateLimited
+from chatsvc.errors import Conflict, NotFound, RateLimited
 from chatsvc.events import Event, EventBus, chat_topic, iso_ts, make_event, publish_resource, session_topics
 from chatsvc.schemas.chat import message_json, session_json
 from chatsvc.security import Principal
@@ -37,6 +37,7 @@ from storage import chats, checkpoints
 from storage.chats import ChatHead
 from storage.db import Database
 from storage.models import ChatSession, new_id
+from storage.scripts import run_script
 
 CONTROL_TOPIC = "control:runs"  # server-to-server requests; authorize_topic refuses it to every client
 log = logging.getLogger("chatsvc.run_manager")
@@ -246,8 +247,9 @@ class RunManager:
 
     # --- sending ----------------------------------------------------------------------------
     async def send(self, chat: ChatHead | ChatSession, principal: Principal, content: str, client_msg_id: str | None,
-                   if_busy: str = "reject") -> SendResult:
-        """Store the user's message and its reply placeholder, then start (or queue) the run."""
+                   if_busy: str = "reject", recheck: chats.Recheck | None = None) -> SendResult:
+        """Store the user's message and its reply placeholder, then start (or queue) the run. `recheck`: the
+        rights checked again in the send's transaction (chats.NotAllowed when they no longer hold)."""
         if client_msg_id and (chat.id in self.active or self.queued.get(chat.id)):
             # A retry of the send that is streaming gets its first result, not run_active. In a chat that is
             # not busy, the unique (session, client_msg_id) index catches a retry at the insert below (one
@@ -261,35 +263,37 @@ class RunManager:
             if if_busy == "interrupt":
                 await self.cancel(chat.id, wait=True, drop_queue=True)
         run_id = new_id()
-        relay_interrupt = False
+        claim = not self._busy_here(chat.id)  # else it queues behind this process's run, which hands it over
+        # One active run per chat for the whole cluster: the chat row says which run holds it and until when
+        # its process vouches for it. Claimed in the transaction that stores the messages (storage.scripts:
+        # on SQLite the whole send is one trip to the database's thread).
+        steps = chats.send_steps(chat.id, content, principal.user_id, run_id, client_msg_id, claim=claim,
+                                 reject_if_busy=if_busy == "reject", owner=self.owner, lease_s=self.lease_s,
+                                 runs_of_user=self._runs_of(principal), max_runs=self.max_per_user,
+                                 count_elsewhere=self.bus.shared, recheck=recheck)
         try:
-            async with self.db.write() as s:
-                # One active run per chat for the whole cluster: the chat row says which run holds it and until
-                # when its process vouches for it. Claimed in the transaction that stores the messages.
-                claimed = not self._busy_here(chat.id) and await chats.claim_run(
-                    s, chat.id, run_id, self.owner, self.lease_s)
-                if not claimed and not self._busy_here(chat.id):  # a run on another process holds the chat
-                    if if_busy == "reject":
-                        raise Conflict("A reply is still being written in this chat.", code="run_active")
-                    relay_interrupt = if_busy == "interrupt"
-                await self._check_quota(s, principal)  # a 429 rolls the claim back
-                user, reply = await chats.add_exchange(s, chat.id, content, principal.user_id, run_id, client_msg_id)
-                user_json, reply_json = message_json(user), message_json(reply)
-                # A reply that starts now reads its history here: one transaction less than in _start.
-                history = await chats.agent_history(s, chat.id, leaving_out=reply["id"]) if claimed else None
-                renamed = await chats.get_session(s, chat.id) if user["seq"] == 1 else None  # named after it
-                renamed_json = session_json(renamed) if renamed is not None else None
-        except (IntegrityError, Conflict):
+            sent = await run_script(self.db, steps)
+        except chats.RunQuotaReached:
+            raise self._quota_error() from None
+        except (IntegrityError, chats.ChatBusy) as exc:
             # A retry of a send (same client_msg_id) gets its first result, also when its reply streams in
             # another process (then the chat's claim failed before the duplicate insert could).
             existing = await self._existing(chat.id, client_msg_id) if client_msg_id else None
-            if existing is None:
-                raise
-            return existing
+            if existing is not None:
+                return existing
+            if isinstance(exc, chats.ChatBusy):
+                raise Conflict("A reply is still being written in this chat.", code="run_active") from None
+            raise
+        except LookupError:
+            raise NotFound("No such chat session.") from None
+        claimed, history = sent.claimed, sent.history
+        relay_interrupt = claim and not claimed and if_busy == "interrupt"  # a run on another process holds it
+        user_json, reply_json = message_json(sent.user), message_json(sent.reply)
+        renamed_json = session_json(sent.renamed) if sent.renamed is not None else None
         run = Run(run_id, chat.id, chat.project_id, reply_json["id"], principal, self, history=history)
         self.by_run[run_id] = run
         topic = [chat_topic(chat.id)]
-        if renamed_json is not None and renamed_json["title"] != chat.title:
+        if renamed_json is not None and renamed_json["title"] != chats.DEFAULT_TITLE:
             publish_resource(self.bus, session_topics(chat), "chat_session", "updated", renamed_json,
                              principal.user_id)
         publish_resource(self.bus, topic, "message", "created", user_json, principal.user_id)
@@ -299,15 +303,22 @@ class RunManager:
             await self._relay_cancel(chat.id, drop_queue=True, keep_run_id=run_id)
         return SendResult(user_json, reply_json, run_id, True)
 
+    def _runs_of(self, principal: Principal) -> int:
+        """The user's replies streaming or queued in this process."""
+        return sum(1 for run in self.by_run.values() if run.principal.user_id == principal.user_id)
+
+    def _quota_error(self) -> RateLimited:
+        return RateLimited(RUN_QUOTA_RETRY_S, f"You have {self.max_per_user} replies streaming or queued; wait "
+                                              "for one to finish (or stop one) before asking for more.")
+
     async def _check_quota(self, s: AsyncSession, principal: Principal) -> None:
         """At most max_per_user replies of one user streaming or queued at once: this process's from memory,
         other processes' active ones from the chats they hold (in the transaction that would add one more)."""
-        mine = sum(1 for run in self.by_run.values() if run.principal.user_id == principal.user_id)
+        mine = self._runs_of(principal)
         if mine < self.max_per_user and self.bus.shared:
             mine += await chats.active_runs_started_by(s, principal.user_id, other_than=self.owner)
         if mine >= self.max_per_user:
-            raise RateLimited(RUN_QUOTA_RETRY_S, f"You have {self.max_per_user} replies streaming or queued; wait "
-                                                 "for one to finish (or stop one) before asking for more.")
+            raise self._quota_error()
 
     def _busy_here(self, chat_id: str) -> bool:
         return chat_id in self.active or bool(self.queued.get(chat_id))
@@ -403,17 +414,13 @@ class RunManager:
         nxt = queue[0] if queue and not self.closing and self.active.get(run.chat_id) is run else None
         handed = False
         try:
-            async with self.db.write() as s:
-                if not self.db.sqlite:  # SQLite: BEGIN IMMEDIATE already excludes every other writer
-                    await chats.lock_session(s, run.chat_id)
-                row = await chats.finish_reply(s, run.message_id, content=text, status=status,
-                                               error=error if status == "failed" else None,
-                                               tool_calls=run.tool_calls or None,
-                                               cancelled_by=run.cancelled_by if status == "cancelled" else None)
-                reply = message_json(row) if row is not None else None
-                # The chat goes to this process's next queued run, or comes free for any process.
-                handed = await chats.release_run(s, run.chat_id, run.run_id, owner=self.owner, lease_s=self.lease_s,
-                                                 next_run_id=nxt.run_id if nxt else None) and nxt is not None
+            # The chat goes to this process's next queued run, or comes free for any process.
+            row, handed = await run_script(self.db, chats.finish_steps(
+                run.chat_id, run.message_id, run.run_id, lock=not self.db.sqlite, content=text, status=status,
+                error=error if status == "failed" else None, tool_calls=run.tool_calls or None,
+                cancelled_by=run.cancelled_by if status == "cancelled" else None, owner=self.owner,
+                lease_s=self.lease_s, next_run_id=nxt.run_id if nxt else None))
+            reply = message_json(row) if row is not None else None
         except Exception:
             log.exception("could not store the end of run %s", run.run_id)
             reply = None

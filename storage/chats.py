@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ChatMessage, ChatSession, new_id, utcnow
+from storage.models import ChatMessage, ChatSession, ProjectMember, RolePermission, UserRole, new_id, utcnow
+from storage.scripts import Script, Step, drive
 
 DEFAULT_TITLE = "New chat"
 TITLE_FROM_MESSAGE_MAX = 60  # a chat still called DEFAULT_TITLE is named after its first message, this long
@@ -147,14 +148,17 @@ async def add_message(
 
 CHAT_SESSIONS: Table = ChatSession.__table__  # type: ignore[assignment]  # a Table (declarative)
 CHAT_MESSAGES: Table = ChatMessage.__table__  # type: ignore[assignment]
-# A send's writes as Core statements on the session's connection: through the Session, an ORM insert (unit of
-# work, identity map) and ORM-enabled updates cost several times what the statements themselves do.
+# A send's writes as Core statements, run as one script (storage.scripts): on SQLite the whole transaction is
+# one trip to the writer's thread; through the Session, an ORM insert (unit of work, identity map) and
+# ORM-enabled updates cost several times what the statements themselves do.
 _TOUCH = (update(CHAT_SESSIONS).where(CHAT_SESSIONS.c.id == bindparam("p_chat"))
           .values(last_activity_at=bindparam("p_now"), updated_at=bindparam("p_now"),
                   version=CHAT_SESSIONS.c.version + 1)
           .returning(CHAT_SESSIONS.c.title))
 _RENAME = (update(CHAT_SESSIONS).where(CHAT_SESSIONS.c.id == bindparam("p_chat"))
-           .values(title=bindparam("p_title")))
+           .values(title=bindparam("p_title"), updated_at=bindparam("p_now")))
+_SESSION_ROW = select(CHAT_SESSIONS).where(CHAT_SESSIONS.c.id == bindparam("p_chat"))
+_LOCK_ROW = select(CHAT_SESSIONS.c.id).where(CHAT_SESSIONS.c.id == bindparam("p_chat")).with_for_update()
 _EXCHANGE_FIELDS = ("id", "session_id", "seq", "role", "content", "status", "author_id", "run_id", "client_msg_id",
                     "created_at", "updated_at", "version")
 _ADD_MESSAGE = insert(CHAT_MESSAGES).values({name: bindparam(name, type_=CHAT_MESSAGES.c[name].type)
@@ -162,23 +166,23 @@ _ADD_MESSAGE = insert(CHAT_MESSAGES).values({name: bindparam(name, type_=CHAT_ME
 _NOT_SET = {"tool_calls": None, "error": None, "edited_at": None, "cancelled_by": None}  # as a new row reads
 
 
-async def add_exchange(
-    session: AsyncSession, chat_id: str, content: str, author_id: str, run_id: str, client_msg_id: str | None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Append a user message and its `streaming` reply placeholder; return both rows' columns. The chat is
-    touched first (which locks its row on PostgreSQL; on SQLite the write transaction holds the database), and
-    named after its first message while it has the default title.
+def exchange_steps(chat_id: str, content: str, author_id: str, run_id: str, client_msg_id: str | None,
+                   ) -> Script[tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]]:
+    """Append a user message and its `streaming` reply placeholder; give back both rows' columns and, when
+    this first message named the chat (it still had the default title), the chat's row. The chat is touched
+    first (which locks its row on PostgreSQL; on SQLite the write transaction holds the database).
 
     Raises LookupError when the session does not exist.
     """
-    connection = await session.connection()
     now = utcnow()
-    title = (await connection.execute(_TOUCH, {"p_chat": chat_id, "p_now": now})).scalar()
+    title = (yield Step(_TOUCH, {"p_chat": chat_id, "p_now": now})).scalar()
     if title is None:
         raise LookupError(f"no chat session {chat_id}")
-    last = int((await connection.execute(_LAST_SEQ, {"chat_id": chat_id})).scalar() or 0)
+    last = int((yield Step(_LAST_SEQ, {"chat_id": chat_id})).scalar() or 0)
+    renamed = None
     if last == 0 and title == DEFAULT_TITLE:
-        await connection.execute(_RENAME, {"p_chat": chat_id, "p_title": title_from(content)})
+        yield Step(_RENAME, {"p_chat": chat_id, "p_title": title_from(content), "p_now": now})
+        renamed = (yield Step(_SESSION_ROW, {"p_chat": chat_id})).first_mapping()
     # Clients order messages by created_at (then id, which is random within a millisecond): the reply is later.
     later = max(utcnow(), now + dt.timedelta(microseconds=1))
     common = {"session_id": chat_id, "run_id": run_id, "version": 1}
@@ -186,8 +190,107 @@ async def add_exchange(
             "author_id": author_id, "client_msg_id": client_msg_id, "created_at": now, "updated_at": now}
     reply = {**common, "id": new_id(), "seq": last + 2, "role": "assistant", "content": "", "status": "streaming",
              "author_id": None, "client_msg_id": None, "created_at": later, "updated_at": later}
-    await connection.execute(_ADD_MESSAGE, [user, reply])
-    return {**user, **_NOT_SET}, {**reply, **_NOT_SET}
+    yield Step(_ADD_MESSAGE, [user, reply])
+    return {**user, **_NOT_SET}, {**reply, **_NOT_SET}, renamed
+
+
+async def add_exchange(
+    session: AsyncSession, chat_id: str, content: str, author_id: str, run_id: str, client_msg_id: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """exchange_steps in the caller's transaction: the user message and its reply placeholder."""
+    user, reply, _renamed = await drive(await session.connection(),
+                                        exchange_steps(chat_id, content, author_id, run_id, client_msg_id))
+    return user, reply
+
+
+class ChatBusy(Exception):
+    """Another run holds the chat (a send that may not wait or interrupt is refused; nothing was stored)."""
+
+
+class RunQuotaReached(Exception):
+    """The user has as many replies streaming or queued as allowed (nothing was stored)."""
+
+
+class NotAllowed(Exception):
+    """The sender's rights, read in the send's own transaction, no longer allow it (nothing was stored).
+    `role`: their project role now (None: not a member); `permission`: the global permission they lack."""
+
+    def __init__(self, role: str | None = None, permission: str | None = None) -> None:
+        super().__init__(role or permission)
+        self.role = role
+        self.permission = permission
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """The rights a send needs, checked again inside its write transaction (a role changed a moment ago, its
+    event not applied in this process yet, must not let a message through): a role among `roles` in the
+    project `project_id`, or the global `permission` (a personal chat's `chat.use`)."""
+
+    project_id: str | None = None
+    roles: tuple[str, ...] = ()
+    permission: str | None = None
+
+
+_MEMBER_ROLE = select(ProjectMember.role).where(ProjectMember.project_id == bindparam("p_project"),
+                                                ProjectMember.user_id == bindparam("p_user"))
+_HOLDS_PERMISSION = (select(func.count()).select_from(RolePermission)
+                     .join(UserRole, UserRole.role_id == RolePermission.role_id)
+                     .where(UserRole.user_id == bindparam("p_user"), RolePermission.permission == bindparam("p_perm")))
+
+
+def recheck_steps(recheck: Recheck, user_id: str) -> Script[None]:
+    """Raise NotAllowed unless `user_id` still holds what `recheck` asks for."""
+    if recheck.project_id is not None:
+        role = (yield Step(_MEMBER_ROLE, {"p_project": recheck.project_id, "p_user": user_id})).scalar()
+        if role not in recheck.roles:
+            raise NotAllowed(role=role)
+    if recheck.permission is not None:
+        held = (yield Step(_HOLDS_PERMISSION, {"p_user": user_id, "p_perm": recheck.permission})).scalar()
+        if not held:
+            raise NotAllowed(permission=recheck.permission)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a send stored: the two messages, whether its run holds the chat now, the history the agent
+    reads (when it does), and the chat's row when the message named it."""
+
+    user: dict[str, Any]
+    reply: dict[str, Any]
+    claimed: bool
+    history: list[dict[str, str]] | None
+    renamed: dict[str, Any] | None
+
+
+def send_steps(chat_id: str, content: str, author_id: str, run_id: str, client_msg_id: str | None, *,
+               claim: bool, reject_if_busy: bool, owner: str, lease_s: float, runs_of_user: int, max_runs: int,
+               count_elsewhere: bool, recheck: Recheck | None = None) -> Script[Sent]:
+    """A send as one transaction: check the sender's rights again (`recheck`), claim the chat for the reply's
+    run (when `claim`: nothing of this process holds it), check the user's run quota (`runs_of_user` counted
+    in memory, plus those other processes hold when `count_elsewhere`), store the exchange, and read the
+    agent's history when the run starts now.
+
+    Raises NotAllowed, ChatBusy (another run holds the chat and `reject_if_busy`), RunQuotaReached or
+    LookupError (the chat is gone): the transaction then rolls back.
+    """
+    if recheck is not None:
+        yield from recheck_steps(recheck, author_id)
+    claimed = bool(claim and (yield claim_step(chat_id, run_id, owner, lease_s)).rowcount)
+    if claim and not claimed and reject_if_busy:
+        if (yield Step(_CHAT_HEAD, {"chat_id": chat_id})).scalar() is None:
+            raise LookupError(f"no chat session {chat_id}")
+        raise ChatBusy(chat_id)
+    if count_elsewhere and runs_of_user < max_runs:
+        runs_of_user += int((yield active_runs_step(author_id, owner)).scalar() or 0)
+    if runs_of_user >= max_runs:
+        raise RunQuotaReached(author_id)
+    user, reply, renamed = yield from exchange_steps(chat_id, content, author_id, run_id, client_msg_id)
+    history = None
+    if claimed:  # a reply that starts now reads its history here: one transaction less than when it starts
+        rows = (yield Step(_AGENT_HISTORY, {"chat_id": chat_id})).rows
+        history = [{"role": role, "content": text} for message_id, role, text in rows if message_id != reply["id"]]
+    return Sent(user, reply, claimed, history, renamed)
 
 
 # --- run leases: one active run per chat, cluster-wide ------------------------------------------
@@ -224,36 +327,57 @@ _HAND_OVER = (update(ChatSession).where(_HELD, _first_in_line(bindparam("p_chat"
 _FREE = (update(ChatSession).where(_HELD)
          .values(run_id=None, run_owner=None, run_lease_until=bindparam("p_now"), **_UNCHANGED)
          .execution_options(synchronize_session=False))
+# From the few chats held now (indexed by lease) to each one's user message (indexed by run id).
+_ACTIVE_RUNS_BY = (select(func.count()).select_from(ChatSession)
+                   .where(ChatSession.run_lease_until >= bindparam("p_now"), ChatSession.run_id.is_not(None),
+                          ChatSession.run_owner != bindparam("p_owner"),
+                          exists().where(ChatMessage.run_id == ChatSession.run_id, ChatMessage.role == "user",
+                                         ChatMessage.author_id == bindparam("p_user"))))
+
+
+def claim_step(chat_id: str, run_id: str, owner: str, lease_s: float) -> Step:
+    """Make `run_id` the chat's active run, held by `owner` for `lease_s` (rowcount 1), unless another run
+    holds it (its lease still running) or an earlier reply of the chat still waits or streams
+    (`_first_in_line`; a reply whose run's lease expired waits for the sweep to interrupt it). One conditional
+    UPDATE: atomic on every backend."""
+    now = utcnow()
+    return Step(_CLAIM, {"p_chat": chat_id, "p_run": run_id, "p_owner": owner, "p_now": now,
+                         "p_until": now + dt.timedelta(seconds=lease_s)})
+
+
+def active_runs_step(user_id: str, owner: str) -> Step:
+    """Count the chats a run started by this user holds now (lease running) in processes other than `owner`
+    (that process counts its own in memory)."""
+    return Step(_ACTIVE_RUNS_BY, {"p_now": utcnow(), "p_owner": owner, "p_user": user_id})
 
 
 async def claim_run(session: AsyncSession, chat_id: str, run_id: str, owner: str, lease_s: float) -> bool:
-    """Make `run_id` the chat's active run, held by `owner` for `lease_s`; False when another run holds it
-    (its lease still running) or an earlier reply of the chat still waits or streams (`_first_in_line`; a
-    reply whose run's lease expired waits for the sweep to interrupt it). One conditional UPDATE: atomic on
-    every backend."""
-    now = utcnow()
-    result = await (await session.connection()).execute(_CLAIM, {
-        "p_chat": chat_id, "p_run": run_id, "p_owner": owner, "p_now": now,
-        "p_until": now + dt.timedelta(seconds=lease_s)})
-    return bool(result.rowcount)
+    """claim_step in the caller's transaction: whether `run_id` holds the chat now."""
+    step = claim_step(chat_id, run_id, owner, lease_s)
+    return bool((await (await session.connection()).execute(step.statement, step.params)).rowcount)
 
 
-async def release_run(session: AsyncSession, chat_id: str, run_id: str, *, next_run_id: str | None = None,
-                      owner: str | None = None, lease_s: float = 0.0) -> bool:
+def release_steps(chat_id: str, run_id: str, *, next_run_id: str | None = None, owner: str | None = None,
+                  lease_s: float = 0.0) -> Script[bool]:
     """End `run_id`'s hold on its chat. With `next_run_id` (a run of the same owner queued behind it), hand
     the chat to that run when it is first in line (`_first_in_line`) and return True; otherwise free the chat
     (a process that queued an earlier reply claims it) and return whether `run_id` held it — False with
     `next_run_id` given."""
     # A chat that comes free keeps when it did (in run_lease_until): see interrupt_abandoned.
-    connection = await session.connection()
     if next_run_id is not None:
-        result = await connection.execute(_HAND_OVER, {
-            "p_chat": chat_id, "p_run": run_id, "p_next": next_run_id, "p_owner": owner,
-            "p_until": utcnow() + dt.timedelta(seconds=lease_s)})
-        if result.rowcount:
+        handed = yield Step(_HAND_OVER, {"p_chat": chat_id, "p_run": run_id, "p_next": next_run_id, "p_owner": owner,
+                                         "p_until": utcnow() + dt.timedelta(seconds=lease_s)})
+        if handed.rowcount:
             return True
-    result = await connection.execute(_FREE, {"p_chat": chat_id, "p_run": run_id, "p_now": utcnow()})
-    return bool(result.rowcount) and next_run_id is None
+    freed = yield Step(_FREE, {"p_chat": chat_id, "p_run": run_id, "p_now": utcnow()})
+    return bool(freed.rowcount) and next_run_id is None
+
+
+async def release_run(session: AsyncSession, chat_id: str, run_id: str, *, next_run_id: str | None = None,
+                      owner: str | None = None, lease_s: float = 0.0) -> bool:
+    """release_steps in the caller's transaction."""
+    return await drive(await session.connection(),
+                       release_steps(chat_id, run_id, next_run_id=next_run_id, owner=owner, lease_s=lease_s))
 
 
 async def renew_runs(session: AsyncSession, owner: str, run_ids: list[str], lease_s: float) -> int:
@@ -272,15 +396,9 @@ async def renew_runs(session: AsyncSession, owner: str, run_ids: list[str], leas
 
 
 async def active_runs_started_by(session: AsyncSession, user_id: str, *, other_than: str) -> int:
-    """How many chats a run started by this user holds now (lease running), in processes other than
-    `other_than` (that process counts its own in memory)."""
-    # From the few chats held now (indexed by lease) to each one's user message (indexed by run id).
-    started_by_user = exists().where(ChatMessage.run_id == ChatSession.run_id, ChatMessage.role == "user",
-                                     ChatMessage.author_id == user_id)
-    return int(await session.scalar(
-        select(func.count()).select_from(ChatSession)
-        .where(ChatSession.run_lease_until >= utcnow(), ChatSession.run_id.is_not(None),
-               ChatSession.run_owner != other_than, started_by_user)) or 0)
+    """active_runs_step in the caller's transaction."""
+    step = active_runs_step(user_id, other_than)
+    return int((await (await session.connection()).execute(step.statement, step.params)).scalar() or 0)
 
 
 async def interrupt_abandoned(session: AsyncSession, *, grace_s: float,
@@ -344,16 +462,22 @@ _FINISH = _finish_statement(None)
 _FINISH_WITH_TOOLS = _finish_statement(bindparam("p_tools", type_=ChatMessage.__table__.c.tool_calls.type))
 
 
-async def finish_reply(session: AsyncSession, message_id: str, *, content: str, status: str, error: str | None,
-                       tool_calls: Any, cancelled_by: str | None = None) -> dict[str, Any] | None:
-    """Store a reply's final text and status in one UPDATE … RETURNING (no read first, no unit of work);
-    return its columns, or None when it is gone. A new version, as an ORM update would make it."""
+def finish_steps(chat_id: str, message_id: str, run_id: str, *, lock: bool, content: str, status: str,
+                 error: str | None, tool_calls: Any, cancelled_by: str | None, owner: str, lease_s: float,
+                 next_run_id: str | None) -> Script[tuple[dict[str, Any] | None, bool]]:
+    """A reply's end as one transaction: store its final text and status (one UPDATE … RETURNING: no read
+    first, no unit of work; a new version, as an ORM update would make it), then hand the chat to this
+    process's next queued run or free it (release_steps). Gives back the reply's columns (None when it is
+    gone) and whether the chat was handed over. `lock`: take the chat's row lock first (PostgreSQL; on
+    SQLite BEGIN IMMEDIATE already excludes every other writer)."""
+    if lock:
+        yield Step(_LOCK_ROW, {"p_chat": chat_id})
     statement = _FINISH_WITH_TOOLS if tool_calls is not None else _FINISH
-    result = await (await session.connection()).execute(statement, {
+    stored = yield Step(statement, {
         "p_id": message_id, "p_content": content, "p_status": status, "p_error": error, "p_tools": tool_calls,
         "p_cancelled_by": cancelled_by, "p_now": utcnow()})
-    row = result.mappings().first()
-    return dict(row) if row is not None else None
+    handed = yield from release_steps(chat_id, run_id, owner=owner, lease_s=lease_s, next_run_id=next_run_id)
+    return stored.first_mapping(), handed and next_run_id is not None
 
 
 async def find_by_client_msg_id(session: AsyncSession, chat_id: str, client_msg_id: str) -> ChatMessage | None:

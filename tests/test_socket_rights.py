@@ -9,8 +9,8 @@ from sqlalchemy import delete, update
 
 from chatsvc import keys
 from storage.models import AuthSession, UserRole
-from tests.chatutil import new_chat
-from tests.helpers import assert_error, create_project, make_admin, register_and_login
+from tests.chatutil import new_chat, run_events, send
+from tests.helpers import add_member, assert_error, create_project, make_admin, register_and_login
 from tests.wsutil import WsClient
 
 
@@ -79,3 +79,59 @@ async def test_a_member_added_later_is_not_replayed_what_happened_before(client)
     assert full["data"]["recovered"] is True and full["data"]["replayed"] >= 3
     for socket in (ws, again, ws_owner):
         await socket.close()
+
+
+async def test_a_send_is_decided_by_the_rights_in_its_own_transaction_not_a_cached_role(client):
+    """The check before a send may answer from this process's cache (the role seen at the last message); the
+    send's transaction reads the role again, so a demotion committed a moment ago — its event not applied
+    here yet — refuses the very next message and stores nothing."""
+    from sqlalchemy import select
+
+    from storage.models import ChatMessage, ProjectMember
+
+    owner = await register_and_login(client)
+    editor = await register_and_login(client)
+    project = await create_project(owner)
+    await add_member(owner, project["id"], editor, "editor")
+    chat = await new_chat(editor, project["id"])
+    ws = await WsClient.connect(client, editor)
+    await ws.op("subscribe", topic=f"chat:{chat['id']}")
+    first = await send(ws, chat["id"], "help")
+    assert first["ok"], first  # the chat and the editor's role are now known to this process
+    await run_events(ws, first["data"]["run_id"])
+
+    async def stored() -> int:
+        async with client.app[keys.DB].read() as s:
+            return len((await s.scalars(select(ChatMessage.id).where(ChatMessage.session_id == chat["id"]))).all())
+
+    before = await stored()
+    member = (ProjectMember.project_id == project["id"]) & (ProjectMember.user_id == editor.id)
+    async with client.app[keys.DB].write() as s:  # written behind the service's back: no event, no cache drop
+        await s.execute(update(ProjectMember).where(member).values(role="viewer"))
+    refused = await send(ws, chat["id"], "one more")
+    assert not refused["ok"] and refused["error"]["code"] == "forbidden", refused
+    async with client.app[keys.DB].write() as s:
+        await s.execute(delete(ProjectMember).where(member))
+    gone = await send(ws, chat["id"], "and another")
+    assert not gone["ok"] and gone["error"]["code"] == "not_found", gone
+    assert await stored() == before
+    await ws.close()
+
+
+async def test_a_send_to_a_chat_deleted_underneath_is_not_found_and_stores_nothing(client):
+    from storage.models import ChatSession
+
+    user = await register_and_login(client)
+    chat = await new_chat(user)
+    ws = await WsClient.connect(client, user)
+    await ws.op("subscribe", topic=f"chat:{chat['id']}")
+    first = await send(ws, chat["id"], "help")
+    assert first["ok"], first
+    await run_events(ws, first["data"]["run_id"])
+    async with client.app[keys.DB].write() as s:  # behind the service's back (as another process would)
+        await s.execute(delete(ChatSession).where(ChatSession.id == chat["id"]))
+    for if_busy in ("reject", "enqueue"):
+        sent = await send(ws, chat["id"], "hello again", if_busy=if_busy)
+        assert not sent["ok"] and sent["error"]["code"] == "not_found", sent
+    assert_error(await user.get(f"/chat/sessions/{chat['id']}/messages"), 404, "not_found")
+    await ws.close()

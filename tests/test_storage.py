@@ -257,3 +257,77 @@ async def test_run_leases_claim_once_and_sweep_only_what_is_abandoned(db: Databa
         await s.execute(update(ChatMessage).where(ChatMessage.run_id == replies[mine]).values(status="interrupted"))
         assert await chats.claim_run(s, mine, new_id(), "alive", 30)
         assert await chats.renew_runs(s, "alive", [rows[live].run_id], 30) == 1
+
+
+async def test_a_script_stores_and_reads_what_sqlalchemy_does_and_is_one_transaction(db: Database):
+    """storage.scripts: a send and a reply's end run as scripts (on SQLite on the writer's thread, with our own
+    compiled statements) store rows the ORM reads back exactly — timestamps, JSON, versions — give back
+    what they stored, roll back entirely when a step fails, and raise SQLAlchemy's IntegrityError on every
+    backend."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    from storage import chats
+    from storage.models import ChatMessage, ChatSession, User
+    from storage.scripts import run_script
+
+    async with db.write() as s:
+        user = User(username="sc", username_key="sc", email="sc@example.com", password_hash="x")
+        s.add(user)
+        await s.flush()
+        chat_id = (await chats.create_session(s, owner_id=user.id)).id
+    run_id = new_id()
+
+    def send(client_msg_id: str | None, run: str = run_id, **kw) -> chats.Script[chats.Sent]:
+        options = {"claim": True, "reject_if_busy": True, "owner": "me", "lease_s": 30, "runs_of_user": 0,
+                   "max_runs": 8, "count_elsewhere": True, **kw}
+        return chats.send_steps(chat_id, "# Plan the *release*\nmore", user.id, run, client_msg_id, **options)
+
+    sent = await run_script(db, send("c1"))
+    assert sent.claimed and sent.history == [{"role": "user", "content": "# Plan the *release*\nmore"}]
+    assert sent.renamed is not None and sent.renamed["title"] == "Plan the release"
+    with pytest.raises(chats.ChatBusy):  # the chat is held: nothing of this second send is stored
+        await run_script(db, send("c2", new_id()))
+    with pytest.raises(IntegrityError):  # the same client_msg_id again (the chat's claim let go first)
+        await run_script(db, send("c1", new_id(), claim=False))
+    with pytest.raises(chats.RunQuotaReached):
+        await run_script(db, send("c3", new_id(), claim=False, runs_of_user=8))
+    with pytest.raises(chats.NotAllowed):  # no project role, no chat.use: refused before anything is written
+        await run_script(db, send("c4", new_id(), claim=False, recheck=chats.Recheck(permission="chat.use")))
+    stored, handed = await run_script(db, chats.finish_steps(
+        chat_id, sent.reply["id"], run_id, lock=not db.sqlite, content="Done.", status="complete", error=None,
+        tool_calls=[{"name": "list", "args": {"n": 1}, "ok": True}], cancelled_by=None, owner="me", lease_s=30,
+        next_run_id=None))
+    assert not handed and stored is not None
+    async with db.read() as s:
+        rows = (await s.scalars(select(ChatMessage).where(ChatMessage.session_id == chat_id)
+                                .order_by(ChatMessage.seq))).all()
+        chat = await s.get(ChatSession, chat_id)
+    assert [(m.seq, m.role, m.status, m.client_msg_id) for m in rows] == [
+        (1, "user", "complete", "c1"), (2, "assistant", "complete", None)]
+    user_row, reply_row = rows
+    assert user_row.created_at == sent.user["created_at"] and user_row.created_at.tzinfo is not None
+    assert reply_row.created_at > user_row.created_at  # clients order by time: the reply comes after
+    assert reply_row.tool_calls == stored["tool_calls"] == [{"name": "list", "args": {"n": 1}, "ok": True}]
+    assert (reply_row.version, reply_row.content, reply_row.updated_at) == (
+        stored["version"], "Done.", stored["updated_at"]) and reply_row.version == 2
+    assert chat.title == "Plan the release" and chat.run_id is None and chat.version == 2
+    async with db.write() as s:  # a later reply of the same chat: the history holds the finished exchange
+        await s.execute(update(ChatSession).where(ChatSession.id == chat_id).values(title="Kept"))
+    again = await run_script(db, send("c5", new_id()))
+    assert again.claimed and again.renamed is None and [m["content"] for m in again.history or []] == [
+        "# Plan the *release*\nmore", "Done.", "# Plan the *release*\nmore"]
+
+
+def test_a_statement_that_needs_sqlalchemys_execution_context_is_refused_by_scripts():
+    """An `onupdate` default computed in Python (updated_at) would be silently missing from a script's own
+    execution on SQLite: such a statement is refused when first prepared, not run without it."""
+    from sqlalchemy import update
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from storage.models import ChatSession
+    from storage.scripts import _prepare
+
+    dialect = create_async_engine("sqlite+aiosqlite://").sync_engine.dialect
+    with pytest.raises(ValueError, match="execution context"):
+        _prepare(update(ChatSession).values(title="x"), dialect)

@@ -29,6 +29,8 @@ from storage.chats import ChatHead
 from storage.db import Database
 from storage.models import ChatMessage, ChatSession
 
+CHAT_HEADS_KEPT = 4096
+
 
 class ChatService:
     """Chat sessions and messages: create, rename, delete, send, cancel, edit (and regenerate)."""
@@ -37,6 +39,7 @@ class ChatService:
         self.db = db
         self.bus = bus
         self.runs = runs
+        self._heads: dict[str, ChatHead] = {}  # chats posted in lately (send's pre-check)
 
     def _publish(self, principal: Principal, topics: list[str], kind: str, action: str,
                  resource: dict[str, Any]) -> None:
@@ -98,9 +101,40 @@ class ChatService:
 
     async def send(self, principal: Principal, chat_id: str, content: str, client_msg_id: str | None,
                    if_busy: str = "reject") -> SendResult:
-        """Post a message (idempotent by client_msg_id) and start, queue or interrupt for the agent's reply."""
-        chat = await self.writable_chat(principal, chat_id)
-        return await self.runs.send(chat, principal, content, client_msg_id, if_busy)
+        """Post a message (idempotent by client_msg_id) and start, queue or interrupt for the agent's reply.
+
+        The rights are decided in the send's own write transaction (chats.Recheck), so the check before it
+        may answer from what this process knows (the chat's owner and project never change; a cached role)
+        and costs no database trip; only when that does not already allow it is the chat read and authorized
+        here, with the answers REST gives (404 for a chat the caller may not see, 403 for a viewer)."""
+        chat = self._heads.get(chat_id)
+        if chat is None or not authz.chat_writable_from_cache(principal, chat):
+            chat = await self.writable_chat(principal, chat_id)
+            self._remember_head(chat)
+        try:
+            return await self.runs.send(chat, principal, content, client_msg_id, if_busy,
+                                        recheck=self._recheck(principal, chat))
+        except chats.NotAllowed as refused:
+            if refused.permission is not None:
+                raise Forbidden(f"This needs the '{refused.permission}' permission.") from None
+            raise authz.chat_write_refusal(refused.role) from None
+
+    @staticmethod
+    def _recheck(principal: Principal, chat: ChatHead) -> chats.Recheck | None:
+        """What a send re-checks in its transaction: an editor's role for a project chat, `chat.use` for a
+        personal one (a superuser holds every right)."""
+        if principal.is_superuser:
+            return None
+        if chat.project_id is not None:
+            return chats.Recheck(project_id=chat.project_id, roles=authz.CHAT_WRITER_ROLES)
+        return chats.Recheck(permission="chat.use")
+
+    def _remember_head(self, chat: ChatHead) -> None:
+        """Keep a chat's id, project and owner (they never change; a title kept here may be out of date and is
+        not used). A deleted chat's entry is harmless: its send finds no chat and answers 404."""
+        if len(self._heads) >= CHAT_HEADS_KEPT:
+            del self._heads[next(iter(self._heads))]  # the oldest
+        self._heads[chat.id] = chat
 
     async def cancel(self, principal: Principal, chat_id: str, *, drop_queue: bool = False) -> str | None:
         """Stop the chat's active run (its partial text is kept as cancelled); return its run id, if any."""
