@@ -21,6 +21,8 @@ A job's arguments and result are small JSON; big inputs and outputs are spool fi
             artifact's content (the server's own logic, chatsvc.services.case_edits.spooled)
   artifact_body {body, out, embed_limit}   a big artifact create body decoded and checked
             (chatsvc.services.artifact_jobs.create_body)
+  artifact_update {body, type, old, revisions, out, rows, embed_limit}   a PATCH body checked against the stored
+            content, with the revision rows of a test_cases replacement (chatsvc.services.artifact_jobs.update_body)
   import_suite {text, fmt, filename, out, embed_limit}   a test suite file imported as a test_cases content
             (chatsvc.services.artifact_jobs.imported)
   junit     {report, contents, name, shown, out, embed_limit}   a JUnit report recorded as a test_run content
@@ -72,11 +74,11 @@ async def run_job(name: str, args: dict[str, Any], model_for: Callable[[dict[str
         from chatsvc.services.case_edits import spooled
 
         return await asyncio.to_thread(spooled, args)
-    if name in ("artifact_body", "import_suite", "junit"):
+    if name in ("artifact_body", "artifact_update", "import_suite", "junit"):
         from chatsvc.services import artifact_jobs
 
-        run = {"artifact_body": artifact_jobs.create_body, "import_suite": artifact_jobs.imported,
-               "junit": artifact_jobs.junit}[name]
+        run = {"artifact_body": artifact_jobs.create_body, "artifact_update": artifact_jobs.update_body,
+               "import_suite": artifact_jobs.imported, "junit": artifact_jobs.junit}[name]
         return await asyncio.to_thread(run, args)
     if name == "export":
         return await asyncio.to_thread(export_job, args)

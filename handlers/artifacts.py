@@ -141,12 +141,14 @@ class ArtifactView(ArtifactsBase):
         return await artifact_response(self.request, artifact, pieces)
 
     @endpoint("Rename an artifact or replace its content", body=ArtifactUpdate, response=ArtifactOut,
-              errors=(403, 404, 422), description=TYPES_NOTE + " Editor or above.")
-    async def patch(self, body: ArtifactUpdate) -> ArtifactOut | web.StreamResponse:
-        if body.content is None:  # a rename (or nothing): the content is not read, only answered as stored
+              errors=(403, 404, 409, 422), raw_over=RAW_BODY_BYTES, description=TYPES_NOTE + " Editor or above.")
+    async def patch(self, body: ArtifactUpdate | RawBody) -> web.StreamResponse:
+        if isinstance(body, ArtifactUpdate) and body.content is None:  # a rename: the content is not read
             artifact, content_text = await self.artifacts.rename(self.principal, self.ident(), body.name)
-            return await artifact_response(self.request, artifact, content_text)
-        return await self.artifacts.update(self.principal, self.ident(), name=body.name, content=body.content)
+        else:  # a worker checks the new content against the stored one (neither is decoded here)
+            raw = body if isinstance(body, RawBody) else RawBody(await self.request.read())
+            artifact, content_text = await self.artifacts.replace(self.principal, self.ident(), raw)
+        return await artifact_response(self.request, artifact, content_text)
 
     @endpoint("Delete an artifact", status=204, errors=(403, 404), description="Editor or above.")
     async def delete(self) -> None:

@@ -47,12 +47,13 @@ async def current_revisions(session: AsyncSession, artifact_id: str) -> dict[str
 
 
 async def write_content(session: AsyncSession, artifact_id: str, *, version: int, content_text: str,
-                        now: dt.datetime) -> bool:
-    """Replace the content with its JSON text and bump the version, if the artifact is still at `version`;
-    False when another write came first (nothing written)."""
+                        now: dt.datetime, name: str | None = None) -> bool:
+    """Replace the content with its JSON text (and the name, when given) and bump the version, if the artifact
+    is still at `version`; False when another write came first (nothing written)."""
+    renamed = {"name": name} if name is not None else {}
     result = await session.execute(
         update(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id, ARTIFACTS.c.version == version)
-        .values(content=type_coerce(content_text, EncodedJSON()), version=version + 1, updated_at=now))
+        .values(content=type_coerce(content_text, EncodedJSON()), version=version + 1, updated_at=now, **renamed))
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]  # a CursorResult
 
 

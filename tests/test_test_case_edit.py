@@ -168,6 +168,47 @@ async def test_an_artifact_holds_at_most_5000_cases(client):
     await ws.close()
 
 
+async def test_a_whole_5000_case_suite_replaced_by_patch_records_each_case(client):
+    """A whole-content PATCH at the limit: the body (~1 MiB), the stored suite and the new one are decoded,
+    compared and encoded by a worker (the loop guard watches), each case's revision made there; the answer
+    and the event are those of any update, and an unchanged content or a bad one changes nothing."""
+    owner, teammate = await register_and_login(client), await register_and_login(client)
+    cases = [{**case(f"TC-{n}", f"Case {n}"), "steps": []} for n in range(5000)]
+    pid, suite = await make_suite(owner, cases)
+    await add_member(owner, pid, teammate, "viewer")
+    ws = await WsClient.connect(client, teammate)
+    assert (await ws.op("subscribe", topic=f"project:{pid}"))["ok"]
+    url = f"/artifacts/{suite['id']}"
+    replaced = [c for c in cases if c["id"] != "TC-0"]  # one deleted, one edited, one added: 5000 again
+    replaced[41] = {**replaced[41], "title": "Retitled", "priority": "low"}
+    replaced.append(case("TC-NEW", "Added by the PATCH"))
+
+    assert_error(await teammate.patch(url, {"content": {"test_cases": replaced}}), 403, "forbidden")
+    bad = await owner.patch(url, {"content": {"test_cases": [*replaced[:-1], {"id": "TC-X"}]}})
+    assert_error(bad, 422, "validation_error")
+    assert bad.body["error"]["details"][0]["loc"][:3] == ["body", "content", "test_cases"], bad.body
+    assert_error(await owner.patch(url, {"content": {"test_cases": [*replaced, case("TC-5001", "Too many")]}}),
+                 422, "validation_error")
+    same = await owner.patch(url, {"content": {"test_cases": cases}})
+    assert same.status == 200 and same.body["version"] == 1  # unchanged: no new version, nothing published
+
+    r = await owner.patch(url, {"content": {"test_cases": replaced}, "name": "Suite v2"})
+    assert r.status == 200, r.body
+    assert (r.body["version"], r.body["name"], len(r.body["content"]["test_cases"])) == (2, "Suite v2", 5000)
+    assert r.body["content"]["test_cases"][41]["title"] == "Retitled"
+    event = await ws.recv_until(lambda f: f["type"] == "event" and f["name"] == "artifact.updated")
+    assert event["data"]["version"] == 2 and "resource" not in event["data"]  # too big to ride along
+    assert [(i["revision"], i["action"]) for i in (await history(teammate, suite["id"], "TC-0"))["items"]] == [
+        (2, "deleted"), (1, "created")]
+    edit = (await history(teammate, suite["id"], "TC-42"))["items"][0]
+    assert edit["changes"] == {"priority": {"from": "high", "to": "low"}, "title": {"from": "Case 42",
+                                                                                  "to": "Retitled"}}
+    assert (await history(teammate, suite["id"], "TC-NEW"))["items"][0]["action"] == "created"
+    assert (await history(teammate, suite["id"], "TC-7"))["total"] == 1  # untouched: no row of its own
+    assert (await artifact(owner, suite["id"]))["content"] == r.body["content"]
+    await ws.close()
+
+
 async def test_editing_a_case(client):
     owner = await register_and_login(client)
     pid, suite = await make_suite(owner)

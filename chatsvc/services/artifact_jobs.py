@@ -1,6 +1,7 @@
 """Artifact work an agent worker process does for the server: a big create body decoded and checked (job
-`artifact_body`), a test suite imported (job `import_suite`) and a JUnit report recorded as a test run (job
-`junit`). Exports are agent/jobs.py's `export`.
+`artifact_body`), a content replaced (job `artifact_update`: the body checked, compared with the stored content
+and, for test cases, each case's revision made), a test suite imported (job `import_suite`) and a JUnit report
+recorded as a test run (job `junit`). Exports are agent/jobs.py's `export`.
 
 Each is Python-heavy on big inputs (a 4 MiB body, a 2 MiB CSV of thousands of cases), and Python-heavy work on
 a thread of the server process starves its loop through the GIL. The worker runs the server's own functions,
@@ -22,7 +23,8 @@ from agent.interchange import ImportProblem, import_suite
 from agent.testruns import JUnitProblem, parse_junit
 from chatsvc.bodies import decode_body
 from chatsvc.errors import DomainError, ValidationFailed
-from chatsvc.schemas.artifacts import ArtifactCreate, validate_content
+from chatsvc.schemas.artifacts import ArtifactCreate, ArtifactUpdate, validate_content
+from chatsvc.services.case_edits import ROWS_PER_LINE, diff_rows
 
 NO_MATCH = ("No testcase of the report matches a test case of this project (by a test id such as TC-… in its "
             "name, or its title).")
@@ -65,6 +67,31 @@ def create_body(args: dict[str, Any]) -> dict[str, Any]:
         return _refusal(exc)
     return {"type": body.type, "name": body.name, "document_version_id": body.document_version_id,
             "content": _stored(content, args)}
+
+
+def update_body(args: dict[str, Any]) -> dict[str, Any]:
+    """Job `artifact_update`: a PATCH body (spool file `body`) for an artifact of type `type` whose stored
+    content is spool file `old`. Without content it answers the name only (`content_given` False). Otherwise the
+    content is checked for the type and compared with the stored one: `changed` False when they are equal;
+    else its JSON text goes to `out` and, for test cases, the revision rows of the replacement (each case
+    created, edited or deleted, from the cases' current `revisions`) to `rows` as JSON lines. A refusal
+    answers `{"error": {code, message, details}}`, as the server would have refused the body."""
+    with open(args["body"], "rb") as fh:
+        raw = fh.read()
+    try:
+        body = decode_body(raw, ArtifactUpdate)
+        assert isinstance(body, ArtifactUpdate)
+        if body.content is None:
+            return {"name": body.name, "content_given": False}
+        content = checked_content(args["type"], body.content)
+    except DomainError as exc:
+        return _refusal(exc)
+    old = json.loads(spool.read_text(args["old"]))
+    if content == old:
+        return {"name": body.name, "content_given": True, "changed": False}
+    rows = diff_rows(old, content, args["revisions"]) if args["type"] == "test_cases" else []
+    spool.write_lines(args["rows"], rows, ROWS_PER_LINE)
+    return {"name": body.name, "content_given": True, "changed": True, "content": _stored(content, args)}
 
 
 def imported(args: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,9 @@ content is validated (DESIGN §9) before the write transaction: in the cpu execu
 and, for a bigger one, by an agent worker process that also decodes it (the server never does), after which
 its JSON text is stored and answered as it is. An import (TestRail, Xray, Zephyr CSV or Gherkin,
 agent.interchange) and an export are done by a worker the same way (chatsvc.services.artifact_jobs, agent/jobs);
-a file that cannot be imported is a 422 whose details say why, row by row. Renaming and deleting never read
-the content.
+a file that cannot be imported is a 422 whose details say why, row by row. Replacing a content (PATCH) is a
+worker's job whatever its size: it checks the body, compares it with the stored content and makes the test
+cases' revisions. Renaming and deleting never read the content.
 """
 
 from __future__ import annotations
@@ -17,17 +18,18 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
+from agent import spool
 from chatsvc import authz
 from chatsvc.agent_pool import AgentPool
 from chatsvc.batching import Batcher
 from chatsvc.bodies import RawBody
-from chatsvc.errors import NotFound, ValidationFailed, from_body
+from chatsvc.errors import Conflict, ValidationFailed, from_body
 from chatsvc.events import EMBED_LIMIT, EventBus, fits, project_topic, publish_resource, resource_event
 from chatsvc.schemas.artifacts import ArtifactOut, without_content
 from chatsvc.security import Principal
 from chatsvc.services.artifact_jobs import checked_content
-from chatsvc.services.test_cases import record_replacement
-from storage import agentdata, artifacts, documents, rawjson
+from chatsvc.services.test_cases import ATTEMPTS
+from storage import agentdata, artifacts, documents, rawjson, test_cases
 from storage.db import Database
 from storage.models import utcnow
 
@@ -182,30 +184,73 @@ class ArtifactService:
         finally:
             await pool.spool.discard(source, out)
 
-    async def update(self, principal: Principal, artifact_id: str, *, name: str | None,
-                     content: Any | None) -> ArtifactOut:
-        """Rename or replace the content (editor); an unchanged artifact keeps its version, publishes nothing.
-        Replacing test cases records each case created, edited or deleted (chatsvc.services.test_cases)."""
-        async with self.db.read() as s:
-            artifact_type = (await authz.require_artifact_head(s, principal, artifact_id, need="editor")).type
-        checked = await self._checked(artifact_type, content) if content is not None else None
-        async with self.db.write() as s:
-            await authz.require_artifact_head(s, principal, artifact_id, need="editor")
-            artifact = await artifacts.get_fresh(s, artifact_id)
-            if artifact is None:
-                raise NotFound("No such artifact.")
-            before = artifact.version
-            if checked is not None and artifact.type == "test_cases":  # each case's history, in this transaction
-                await record_replacement(s, self.cpu, artifact, checked, principal.user_id)  # before any change
-            if name is not None:
-                artifact.name = name
-            if checked is not None:
-                artifact.content = checked
-            await s.flush()
-            out = ArtifactOut.model_validate(artifact)
-        if out.version != before:
-            self._publish(principal, out.project_id, "updated", out.model_dump(mode="json"))
-        return out
+    async def replace(self, principal: Principal, artifact_id: str, body: RawBody) -> tuple[ArtifactOut, str]:
+        """A PATCH (editor): replace the content, and the name when the body gives one; a body without content
+        renames (see rename). A worker decodes the body, checks its content for the artifact's type, compares
+        it with the stored content and, for test cases, makes each case's revision (created, edited or
+        deleted): neither content is decoded here, whatever their size. The result is stored only if the
+        artifact is still at the version that was read (else it is read and done again), with the revisions
+        in the same transaction. An unchanged artifact keeps its version and publishes nothing. Returns the
+        artifact (content None) and its content's JSON text."""
+        pool = self.agents
+        assert pool is not None, "ArtifactService needs the agent pool to replace contents"
+        source = pool.spool.path("artifact-update")
+        try:
+            await pool.spool.write_bytes(source, body.data)
+            for _attempt in range(ATTEMPTS):
+                async with self.db.read() as s:
+                    head = await authz.require_artifact_head(s, principal, artifact_id, need="editor")
+                    revisions = (await test_cases.current_revisions(s, artifact_id) if head.type == "test_cases"
+                                 else {})
+                    pieces = await agentdata.content_pieces(s, artifact_id)
+                made, text, rows = await self._replacement(source, head.type, pieces, revisions)
+                if not made.get("changed"):  # no content, or the same: a rename at most
+                    return await self.rename(principal, artifact_id, made["name"])
+                name, now = made["name"], utcnow()
+                async with self.db.write() as s:  # a write session reads the database, never the cache
+                    await authz.require_project(s, principal, head.project_id, need="editor")
+                    stored = await test_cases.write_content(s, artifact_id, version=head.version, content_text=text,
+                                                            now=now, name=name)
+                    if stored:
+                        await test_cases.add_revisions(s, artifact_id=artifact_id, project_id=head.project_id,
+                                                       changed_by=principal.user_id, now=now, rows=rows)
+                if stored:
+                    out = without_content(head, name=name or head.name, version=head.version + 1, updated_at=now)
+                    self._publish_updated(principal, out, made["content"])
+                    return out, text
+            raise Conflict("The artifact kept changing while this change was applied; try again.")
+        finally:
+            await pool.spool.discard(source)
+
+    async def _replacement(self, body: str, artifact_type: str, pieces: list[str],
+                           revisions: dict[str, int]) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
+        """Job `artifact_update` on a worker: what it says, the new content's JSON text and the revision rows
+        (empty when nothing changed). A refusal it reports is raised here, as the server's own would be."""
+        pool = self.agents
+        assert pool is not None
+        old, out, rows = pool.spool.path("artifact-old"), pool.spool.path("artifact-content"), pool.spool.path("rows")
+        try:
+            await pool.spool.write(old, pieces)
+            made: dict[str, Any] = await pool.job("artifact_update", {
+                "body": body, "type": artifact_type, "old": old, "revisions": revisions, "out": out, "rows": rows,
+                "embed_limit": EMBED_LIMIT})
+            if "error" in made:
+                raise from_body(made["error"])
+            if not made.get("changed"):
+                return made, "", []
+            revision_rows = [item async for batch in spool.json_lines(await pool.spool.read(rows)) for item in batch]
+            return made, await pool.spool.read(out), revision_rows
+        finally:
+            await pool.spool.discard(old, out, rows)
+
+    def _publish_updated(self, principal: Principal, out: ArtifactOut, content: Any | None) -> None:
+        """`artifact.updated`: with the content when it is small (`content`, as any update's event carries it),
+        else the ids only (clients read it)."""
+        if content is not None:
+            self._publish(principal, out.project_id, "updated", {**out.model_dump(mode="json"), "content": content})
+        else:
+            self.bus.publish([project_topic(out.project_id)], *resource_event(
+                "artifact", "updated", id=out.id, version=out.version, actor=principal.user_id))
 
     async def rename(self, principal: Principal, artifact_id: str, name: str | None) -> tuple[ArtifactOut, str]:
         """A PATCH without content (editor): rename (a new version) unless the name is the same. The content is
@@ -218,13 +263,8 @@ class ArtifactService:
                 version = await artifacts.rename(s, artifact_id, name, now)
                 out = without_content(head, name=name, version=version, updated_at=now)
             text = "".join(await agentdata.content_pieces(s, artifact_id))
-        if out.version != head.version:
-            if len(text) <= EMBED_LIMIT:  # small: the event carries the content, as any update's does
-                self._publish(principal, out.project_id, "updated",
-                              {**out.model_dump(mode="json"), "content": json.loads(text)})
-            else:
-                self.bus.publish([project_topic(out.project_id)], *resource_event(
-                    "artifact", "updated", id=out.id, version=out.version, actor=principal.user_id))
+        if out.version != head.version:  # small: the event carries the content, as any update's does
+            self._publish_updated(principal, out, json.loads(text) if len(text) <= EMBED_LIMIT else None)
         return out, text
 
     async def delete(self, principal: Principal, artifact_id: str) -> None:

@@ -1,7 +1,8 @@
 """Per-case changes to a `test_cases` artifact's content, and the history rows they make: plain functions over
 plain data, CPU-bound on a big artifact (5000 cases: tens of ms to decode and encode, far more on a busy
 machine, all of it holding the GIL). TestCaseService runs them in the cpu executor for a small content and in an
-agent worker process (job `case_edit`: `spooled`) beyond that; ArtifactService runs `diff_rows` in the cpu executor.
+agent worker process (job `case_edit`: `spooled`) beyond that; a whole-content replacement's `diff_rows` runs in a
+worker too (job `artifact_update`, chatsvc.services.artifact_jobs).
 
 A case's revisions count from 1. A case present when its artifact was created has no stored row: its revision
 is 1 until it changes. A stored row's `changes` is `{field: {"from": old, "to": new}}` (null for a field the case

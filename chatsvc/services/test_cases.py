@@ -8,8 +8,8 @@ busy machine that held the GIL ~0.8 s, and the loop with it), then stores it onl
 the version it read, with the case's revision row, in one transaction; on a lost race it reads and applies again,
 so two people editing different cases at once both keep their change. Then `artifact.updated` is published, as
 ArtifactService does.
-`record_replacement` gives ArtifactService.update (a whole-content PATCH) the same history; a link review
-(chatsvc.services.links) is one case's change here (`review_link`).
+A whole-content PATCH (ArtifactService.replace) makes the same history in a worker (case_edits.diff_rows); a
+link review (chatsvc.services.links) is one case's change here (`review_link`).
 """
 
 from __future__ import annotations
@@ -39,17 +39,6 @@ from storage.models import Artifact, utcnow
 
 ATTEMPTS = 5  # reads and applies of one edit while other writes to the artifact keep coming first
 INLINE_CHARS = 64 * 1024  # a content up to this is changed in the cpu executor (~2 ms); beyond, in a worker
-
-
-async def record_replacement(session: AsyncSession, cpu: Executor, artifact: Artifact, content: Any,
-                             user_id: str) -> None:
-    """Record each case created, edited or deleted by replacing a test_cases artifact's whole content (in the
-    caller's write transaction, before the new content is assigned)."""
-    revisions = await test_cases.current_revisions(session, artifact.id)
-    rows = await asyncio.get_running_loop().run_in_executor(cpu, case_edits.diff_rows, artifact.content, content,
-                                                            revisions)
-    await test_cases.add_revisions(session, artifact_id=artifact.id, project_id=artifact.project_id,
-                                   changed_by=user_id, now=utcnow(), rows=rows)
 
 
 def _case_out(artifact_id: str, version: int, written: Written) -> TestCaseOut:
