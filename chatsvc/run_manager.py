@@ -225,16 +225,13 @@ class RunManager:
             run.last_checkpoint = now
             run.saved_length = run.length
             texts.append((run.message_id, run.full_text()))
-        # Every write to a chat's messages locks the chat first: a row lock on PostgreSQL. On SQLite the
-        # transaction's BEGIN IMMEDIATE already excludes every other writer, so the lock query is skipped.
-        # The texts go in one executemany UPDATE (only rows still `streaming`): an ORM read and flush per
-        # run cost more than the rest of streaming together.
+        # Every write to a chat's messages locks the chat first: a row lock on PostgreSQL (SQLite's BEGIN
+        # IMMEDIATE already excludes every other writer). The texts go in one executemany UPDATE (only rows
+        # still `streaming`), the whole transaction one script: an ORM read and flush per run cost more than
+        # the rest of streaming together.
+        locks = [] if self.db.sqlite else [run.chat_id for run in batch]
         try:
-            async with self.db.write() as s:
-                if not self.db.sqlite:
-                    for run in batch:
-                        await chats.lock_session(s, run.chat_id)
-                await checkpoints.save_streaming_texts(s, texts)
+            await run_script(self.db, checkpoints.save_steps(texts, locks))
         except Exception:  # a failed checkpoint is retried at the next one
             log.exception("checkpoint of %d runs failed", len(texts))
 

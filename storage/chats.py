@@ -166,6 +166,11 @@ _ADD_MESSAGE = insert(CHAT_MESSAGES).values({name: bindparam(name, type_=CHAT_ME
 _NOT_SET = {"tool_calls": None, "error": None, "edited_at": None, "cancelled_by": None}  # as a new row reads
 
 
+def lock_row_step(chat_id: str) -> Step:
+    """Lock a chat's row for the transaction (PostgreSQL's SELECT … FOR UPDATE; SQLite has no row locks)."""
+    return Step(_LOCK_ROW, {"p_chat": chat_id})
+
+
 def exchange_steps(chat_id: str, content: str, author_id: str, run_id: str, client_msg_id: str | None,
                    ) -> Script[tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]]:
     """Append a user message and its `streaming` reply placeholder; give back both rows' columns and, when
@@ -471,7 +476,7 @@ def finish_steps(chat_id: str, message_id: str, run_id: str, *, lock: bool, cont
     gone) and whether the chat was handed over. `lock`: take the chat's row lock first (PostgreSQL; on
     SQLite BEGIN IMMEDIATE already excludes every other writer)."""
     if lock:
-        yield Step(_LOCK_ROW, {"p_chat": chat_id})
+        yield lock_row_step(chat_id)
     statement = _FINISH_WITH_TOOLS if tool_calls is not None else _FINISH
     stored = yield Step(statement, {
         "p_id": message_id, "p_content": content, "p_status": status, "p_error": error, "p_tools": tool_calls,

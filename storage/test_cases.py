@@ -95,11 +95,3 @@ async def last_change(session: AsyncSession, artifact_id: str, tc_id: str) -> Ch
     row = (await session.execute(_changes_of(tc_id, artifact_id).order_by(TestCaseRevision.revision.desc())
                                  .limit(1))).first()
     return Change(*row) if row is not None else None
-
-
-async def username(session: AsyncSession, user_id: str | None) -> str | None:
-    """A user's name, or None (no user, or a deleted one)."""
-    if user_id is None:
-        return None
-    name: str | None = await session.scalar(select(User.username).where(User.id == user_id))
-    return name

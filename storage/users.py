@@ -22,6 +22,14 @@ async def get(session: AsyncSession, user_id: str) -> User | None:
     return await session.get(User, user_id)
 
 
+async def username(session: AsyncSession, user_id: str | None) -> str | None:
+    """A user's name, or None (no user, or a deleted one)."""
+    if user_id is None:
+        return None
+    name: str | None = await session.scalar(select(User.username).where(User.id == user_id))
+    return name
+
+
 async def by_login(session: AsyncSession, login: str) -> User | None:
     """Find a user by username or email, case-insensitively."""
     key = login.strip().lower()

@@ -33,7 +33,7 @@ from chatsvc.schemas.test_cases import TestCaseOut, TestCasesDeleted
 from chatsvc.security import Principal
 from chatsvc.services import case_edits
 from chatsvc.services.case_edits import StaleCase, Written
-from storage import agentdata, test_cases
+from storage import agentdata, test_cases, users
 from storage.db import Database
 from storage.models import Artifact, utcnow
 
@@ -110,10 +110,11 @@ class TestCaseService:
         finally:
             await pool.spool.discard(source, out, rows)
 
-    async def _write(self, principal: Principal, artifact_id: str, op: str,
-                     params: dict[str, Any]) -> tuple[Written, int]:
+    async def _write(self, principal: Principal, artifact_id: str, op: str, params: dict[str, Any], *,
+                     with_content: bool = False) -> tuple[Written, int]:
         """Apply case_edits operation `op` to the artifact's content and store what it made; return it and the
-        artifact's version."""
+        artifact's version. `with_content`: the answer shows the whole content, so an edit that changed nothing
+        carries the stored text too (a changed one always has its new text)."""
         for _attempt in range(ATTEMPTS):
             async with self.db.read() as s:
                 head = await self._artifact(s, principal, artifact_id, "editor")
@@ -123,7 +124,8 @@ class TestCaseService:
             written = await self._apply(op, params, pieces, revisions)
             if not written.changed:
                 written.artifact = without_content(head)
-                written.content_text = "".join(pieces)  # a copy, not a decode: for an answer that shows it
+                if with_content:
+                    written.content_text = "".join(pieces)  # a copy, not a decode
                 return written, version
             now = utcnow()
             async with self.db.write() as s:
@@ -155,7 +157,7 @@ class TestCaseService:
         """A verdict on a case's link to a requirement (chatsvc.services.links), as one case's change: the
         artifact after it without its content, and the content's JSON text (never decoded here)."""
         written, _version = await self._write(principal, artifact_id, "review", {
-            "tc_id": tc_id, "req_uid": req_uid, "fingerprint": fingerprint, "accept": accept})
+            "tc_id": tc_id, "req_uid": req_uid, "fingerprint": fingerprint, "accept": accept}, with_content=True)
         return written.artifact, written.content_text
 
     async def add(self, principal: Principal, artifact_id: str, *, fields: dict[str, Any],
@@ -207,7 +209,7 @@ class TestCaseService:
             first = await test_cases.first_change(s, artifact_id, tc_id) if stored else None
             synthesized = first is None or first.revision > 1
             shown = synthesized and offset <= stored < offset + limit
-            creator = await test_cases.username(s, head.created_by) if shown else None
+            creator = await users.username(s, head.created_by) if shown else None
             pieces = await agentdata.content_pieces(s, artifact_id) if first is None else None
         if pieces is not None:  # no stored revision: the case exists only if the content has it
             case = await self._find(pieces, tc_id)
