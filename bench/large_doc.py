@@ -10,7 +10,10 @@ process's (which encodes a 2 MiB body and decodes the answers). Phases, one afte
 - generate: `POST /bot/test-cases` for that document, until the task ends;
 - coverage: `POST /bot/coverage`, until the task ends;
 - read suite: `GET /artifacts/{id}` of the generated test suite (tens of MB of JSON);
-- edit a case: `PATCH /artifacts/{id}/test-cases/{tc_id}` of one case of that suite, three times.
+- edit a case: `PATCH /artifacts/{id}/test-cases/{tc_id}` of one case of that suite, three times;
+- replace suite: `PATCH /artifacts/{id}` replacing that suite's whole content with its first cases (one
+  retitled), a body just under the server's 4 MiB JSON limit: each case's revision is made against the
+  stored suite.
 
 Each GET counts in the phase during which it was sent. Goal: GET max ≤ 100 ms in every phase.
 """
@@ -51,7 +54,8 @@ QUICK_BYTES = 256 * 1024
 IDLE_S = 2.0  # 1 s with --quick
 TASK_TIMEOUT_S = 240.0
 POLL_S = 0.25
-PHASES = ("idle", "create", "generate", "coverage", "read suite", "edit a case")
+PHASES = ("idle", "create", "generate", "coverage", "read suite", "edit a case", "replace suite")
+REPLACE_BYTES = 3_900_000  # a whole-content PATCH body just under the server's JSON body limit (4 MiB)
 COMPONENTS = ("billing service", "audit log", "login page", "report exporter", "search index", "API gateway")
 
 
@@ -177,13 +181,38 @@ async def post_raw(api: Api, path: str, body: bytes, user: User) -> dict[str, An
 
 
 async def get_big(api: Api, path: str, user: User) -> dict[str, Any]:
-    """GET a big JSON answer; return its size and the id of its first test case (decoded on a thread here)."""
+    """GET a big JSON answer; return its size, the id of its first test case and a whole-content PATCH body
+    of its first cases (decoded and encoded on a thread here)."""
     async with api.session.get(api.base + API + path, headers=user.headers) as resp:
         raw = await resp.read()
         if resp.status != 200:
             raise BenchError(f"GET {path} answered {resp.status}: {raw[:300]!r}")
     answer: dict[str, Any] = await asyncio.to_thread(json.loads, raw)
-    return {"bytes": len(raw), "first_case": answer["content"]["test_cases"][0]["id"]}
+    cases = answer["content"]["test_cases"]
+    return {"bytes": len(raw), "first_case": cases[0]["id"],
+            "replacement": await asyncio.to_thread(replacement_body, cases)}
+
+
+def replacement_body(cases: list[dict[str, Any]]) -> bytes:
+    """A PATCH body replacing a suite with as many of its first cases as fit in REPLACE_BYTES, one retitled."""
+    kept, size = [], 64
+    for case in cases:
+        size += len(json.dumps(case)) + 1
+        if size > REPLACE_BYTES:
+            break
+        kept.append(case)
+    kept[0] = {**kept[0], "title": "Replaced"}
+    return json.dumps({"content": {"test_cases": kept}}).encode()
+
+
+async def replace_suite(api: Api, suite_id: str, body: bytes, user: User) -> None:
+    """Replace a suite's whole content (PATCH /artifacts/{id})."""
+    headers = {**user.headers, "Content-Type": "application/json"}
+    async with api.session.patch(f"{api.base}{API}/artifacts/{suite_id}", data=io.BytesIO(body),
+                                 headers=headers) as resp:
+        raw = await resp.read()
+        if resp.status != 200:
+            raise BenchError(f"PATCH /artifacts/{suite_id} answered {resp.status}: {raw[:300]!r}")
 
 
 async def edit_cases(api: Api, suite_id: str, tc_id: str, user: User, times: int = 3) -> None:
@@ -252,6 +281,8 @@ async def run(cfg: Config) -> Result:
             suite = await phase("read suite", get_big(api, f"/artifacts/{suite_id}", owner))
             facts["suite_bytes"] = suite["bytes"]
             await phase("edit a case", edit_cases(api, suite_id, suite["first_case"], owner))
+            facts["replacement_bytes"] = len(suite["replacement"])
+            await phase("replace suite", replace_suite(api, suite_id, suite["replacement"], owner))
             samples = await probe.stop()
             probe = None
     finally:
@@ -288,7 +319,8 @@ async def run(cfg: Config) -> Result:
         f"Document: {size} bytes of Markdown (server limit {FULL_BYTES} bytes), {count} requirements "
         f"({facts['requirements_extracted']} extracted); {facts['test_cases']} test cases generated; coverage "
         f"{facts['coverage_pct']} %; the suite read back is {facts.get('suite_bytes', 0) / 1048576:.1f} MiB of "
-        "JSON. Probe: its own process and keep-alive connection. CPU columns: share of one "
+        f"JSON, replaced by a PATCH of {facts.get('replacement_bytes', 0) / 1048576:.1f} MiB. Probe: its own "
+        "process and keep-alive connection. CPU columns: share of one "
         "core used by the server process and by its agent worker processes during the phase; \"other load\": "
         "CPU used meanwhile by processes outside the benchmark (this machine is shared).")
     result.tables.append(table)

@@ -20,6 +20,7 @@ from storage.rawjson import EncodedJSON
 ARTIFACTS: Table = Artifact.__table__  # type: ignore[assignment]  # a Table (declarative)
 REVISIONS: Table = TestCaseRevision.__table__  # type: ignore[assignment]
 
+REVISIONS_PER_STATEMENT = 500
 _ADD_REVISION = insert(REVISIONS).values(
     {name: bindparam(name, type_=EncodedJSON() if name in ("changes", "snapshot") else REVISIONS.c[name].type)
      for name in ("id", "artifact_id", "project_id", "tc_id", "revision", "action", "changed_by", "changed_at",
@@ -59,11 +60,14 @@ async def write_content(session: AsyncSession, artifact_id: str, *, version: int
 
 async def add_revisions(session: AsyncSession, *, artifact_id: str, project_id: str, changed_by: str | None,
                         now: dt.datetime, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert revisions: each row's tc_id, revision, action, and changes and snapshot as JSON text (or None)."""
-    if rows:
+    """Insert revisions: each row's tc_id, revision, action, and changes and snapshot as JSON text (or None).
+    REVISIONS_PER_STATEMENT at a time: replacing a suite of tens of thousands of cases makes a row each, and
+    preparing them all in one statement would hold the loop for a long time (each statement is a trip to the
+    database, between which the loop runs)."""
+    for start in range(0, len(rows), REVISIONS_PER_STATEMENT):
         await session.execute(_ADD_REVISION, [
             {"id": new_id(), "artifact_id": artifact_id, "project_id": project_id, "changed_by": changed_by,
-             "changed_at": now, **row} for row in rows])
+             "changed_at": now, **row} for row in rows[start:start + REVISIONS_PER_STATEMENT]])
 
 
 def _changes_of(tc_id: str, artifact_id: str) -> Any:
