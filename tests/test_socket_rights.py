@@ -48,6 +48,10 @@ async def test_sending_in_a_personal_chat_needs_chat_use_still(client):
     user = await register_and_login(client)
     chat = await new_chat(user)
     ws = await WsClient.connect(client, user)
+    await ws.op("subscribe", topic=f"chat:{chat['id']}")
+    first = await send(ws, chat["id"], "help")  # the chat is known to this process from now on
+    assert first["ok"], first
+    await run_events(ws, first["data"]["run_id"])
     async with client.app[keys.DB].write() as s:  # the member role (and its chat.use) is taken away
         await s.execute(delete(UserRole).where(UserRole.user_id == user.id))
     sent = await ws.op("chat.send", session_id=chat["id"], content="hello", client_msg_id="m1")
