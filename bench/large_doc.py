@@ -56,6 +56,7 @@ TASK_TIMEOUT_S = 240.0
 POLL_S = 0.25
 PHASES = ("idle", "create", "generate", "coverage", "read suite", "edit a case", "replace suite")
 REPLACE_BYTES = 3_900_000  # a whole-content PATCH body just under the server's JSON body limit (4 MiB)
+REPLACE_CASES = 5000  # the most cases a content written through the API may hold
 COMPONENTS = ("billing service", "audit log", "login page", "report exporter", "search index", "API gateway")
 
 
@@ -194,9 +195,10 @@ async def get_big(api: Api, path: str, user: User) -> dict[str, Any]:
 
 
 def replacement_body(cases: list[dict[str, Any]]) -> bytes:
-    """A PATCH body replacing a suite with as many of its first cases as fit in REPLACE_BYTES, one retitled."""
+    """A PATCH body replacing a suite with as many of its first cases as fit in REPLACE_BYTES (and the 5000 a
+    suite written by hand may hold), one retitled."""
     kept, size = [], 64
-    for case in cases:
+    for case in cases[:REPLACE_CASES]:
         size += len(json.dumps(case)) + 1
         if size > REPLACE_BYTES:
             break
