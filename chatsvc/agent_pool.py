@@ -17,7 +17,7 @@ import socket
 import threading
 from typing import Any, Protocol
 
-from agent.spool import Spool
+from agent.spool import Spool, json_lines
 from agent.worker import RunHost, encode, read_frame, worker_main
 from chatsvc.shutdown import TaskSet, stop_tasks, wait_bounded
 
@@ -232,6 +232,25 @@ class AgentPool:
         worker = self.run_worker.get(run_id)
         if worker is not None:
             worker.send({"t": "cancel", "run_id": run_id})
+
+    async def content_job(self, name: str, args: dict[str, Any], *, source: str,
+                          pieces: list[str]) -> dict[str, Any]:
+        """Run a job that may change a content: `pieces` (a stored content's JSON text) go to spool file
+        `args[source]`; the job writes a changed content's text to spool file `out` and its revision rows as
+        JSON lines to `rows`. When its answer says `changed`, it carries them back as `content_text` and `rows`
+        (the rows decoded a line per loop slice). The spool files are removed whatever happens."""
+        paths = {source: self.spool.path(name), "out": self.spool.path(f"{name}-out"),
+                 "rows": self.spool.path(f"{name}-rows")}
+        try:
+            await self.spool.write(paths[source], pieces)
+            answer: dict[str, Any] = await self.job(name, {**args, **paths})
+            if answer.get("changed"):
+                answer["content_text"] = await self.spool.read(paths["out"])
+                answer["rows"] = [item async for batch in json_lines(await self.spool.read(paths["rows"]))
+                                  for item in batch]
+            return answer
+        finally:
+            await self.spool.discard(*paths.values())
 
     async def job(self, name: str, args: dict[str, Any]) -> Any:
         """Run a heavy job on a worker and return its result.

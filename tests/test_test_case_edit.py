@@ -121,14 +121,22 @@ async def test_adding_refuses_what_it_must(client):
     assert (await artifact(owner, suite["id"]))["version"] == 2  # only the editor's add was written
 
 
-async def test_an_artifact_holds_at_most_5000_cases(client):
-    # A content this big is changed in an agent worker process, never in the server's (the loop guard watches).
+async def watched_5000_case_suite(client: Any) -> tuple[User, User, list[dict[str, Any]], str, dict[str, Any],
+                                                         WsClient]:
+    """A suite at the 5000-case limit: its owner, a viewer whose socket watches the project, the cases, the
+    project id, the artifact and that socket."""
     owner, teammate = await register_and_login(client), await register_and_login(client)
     cases = [{**case(f"TC-{n}", f"Case {n}"), "steps": []} for n in range(5000)]
     pid, suite = await make_suite(owner, cases)
     await add_member(owner, pid, teammate, "viewer")
     ws = await WsClient.connect(client, teammate)
     assert (await ws.op("subscribe", topic=f"project:{pid}"))["ok"]
+    return owner, teammate, cases, pid, suite, ws
+
+
+async def test_an_artifact_holds_at_most_5000_cases(client):
+    # A content this big is changed in an agent worker process, never in the server's (the loop guard watches).
+    owner, teammate, cases, pid, suite, ws = await watched_5000_case_suite(client)
     url = f"/artifacts/{suite['id']}/test-cases"
 
     assert_error(await owner.post(url, {"title": "One too many"}), 422, "validation_error")
@@ -172,12 +180,7 @@ async def test_a_whole_5000_case_suite_replaced_by_patch_records_each_case(clien
     """A whole-content PATCH at the limit: the body (~1 MiB), the stored suite and the new one are decoded,
     compared and encoded by a worker (the loop guard watches), each case's revision made there; the answer
     and the event are those of any update, and an unchanged content or a bad one changes nothing."""
-    owner, teammate = await register_and_login(client), await register_and_login(client)
-    cases = [{**case(f"TC-{n}", f"Case {n}"), "steps": []} for n in range(5000)]
-    pid, suite = await make_suite(owner, cases)
-    await add_member(owner, pid, teammate, "viewer")
-    ws = await WsClient.connect(client, teammate)
-    assert (await ws.op("subscribe", topic=f"project:{pid}"))["ok"]
+    owner, teammate, cases, pid, suite, ws = await watched_5000_case_suite(client)
     url = f"/artifacts/{suite['id']}"
     replaced = [c for c in cases if c["id"] != "TC-0"]  # one deleted, one edited, one added: 5000 again
     replaced[41] = {**replaced[41], "title": "Retitled", "priority": "low"}

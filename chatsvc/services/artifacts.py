@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
-from agent import spool
 from chatsvc import authz
 from chatsvc.agent_pool import AgentPool
 from chatsvc.batching import Batcher
@@ -228,20 +227,11 @@ class ArtifactService:
         (empty when nothing changed). A refusal it reports is raised here, as the server's own would be."""
         pool = self.agents
         assert pool is not None
-        old, out, rows = pool.spool.path("artifact-old"), pool.spool.path("artifact-content"), pool.spool.path("rows")
-        try:
-            await pool.spool.write(old, pieces)
-            made: dict[str, Any] = await pool.job("artifact_update", {
-                "body": body, "type": artifact_type, "old": old, "revisions": revisions, "out": out, "rows": rows,
-                "embed_limit": EMBED_LIMIT})
-            if "error" in made:
-                raise from_body(made["error"])
-            if not made.get("changed"):
-                return made, "", []
-            revision_rows = [item async for batch in spool.json_lines(await pool.spool.read(rows)) for item in batch]
-            return made, await pool.spool.read(out), revision_rows
-        finally:
-            await pool.spool.discard(old, out, rows)
+        made = await pool.content_job("artifact_update", {"body": body, "type": artifact_type, "revisions": revisions,
+                                                          "embed_limit": EMBED_LIMIT}, source="old", pieces=pieces)
+        if "error" in made:
+            raise from_body(made["error"])
+        return made, made.get("content_text", ""), made.get("rows", [])
 
     def _publish_updated(self, principal: Principal, out: ArtifactOut, content: Any | None) -> None:
         """`artifact.updated`: with the content when it is small (`content`, as any update's event carries it),

@@ -23,7 +23,6 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import spool
 from chatsvc import authz
 from chatsvc.agent_pool import AgentPool
 from chatsvc.errors import Conflict, NotFound, ValidationFailed, from_body
@@ -96,19 +95,8 @@ class TestCaseService:
         """Job `case_edit` on a worker; a change's new content text and rows are read back into the answer."""
         pool = self.agents
         assert pool is not None
-        source, out, rows = pool.spool.path("cases"), pool.spool.path("cases-out"), pool.spool.path("case-rows")
-        try:
-            await pool.spool.write(source, pieces)
-            result: dict[str, Any] = await pool.job("case_edit", {
-                "op": op, "params": params, "revisions": revisions or {}, "content": source, "out": out,
-                "rows": rows, "embed_limit": EMBED_LIMIT})
-            if result.get("changed"):
-                result["content_text"] = await pool.spool.read(out)
-                result["rows"] = [item async for batch in spool.json_lines(await pool.spool.read(rows))
-                                  for item in batch]
-            return result
-        finally:
-            await pool.spool.discard(source, out, rows)
+        return await pool.content_job("case_edit", {"op": op, "params": params, "revisions": revisions or {},
+                                                    "embed_limit": EMBED_LIMIT}, source="content", pieces=pieces)
 
     async def _write(self, principal: Principal, artifact_id: str, op: str, params: dict[str, Any], *,
                      with_content: bool = False) -> tuple[Written, int]:
