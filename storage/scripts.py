@@ -119,13 +119,15 @@ class _Prepared:
                      for value, convert in zip(raw, self.results, strict=True))
 
 
-_prepared: dict[int, _Prepared] = {}  # by id() of a module-level statement (they live as long as the process)
+# By id() of the statement, which the entry keeps alive (so its id is never another statement's). Scripts use
+# statements built once at module level: a handful of entries.
+_prepared: dict[int, tuple[Any, _Prepared]] = {}
 
 
 def _prepare(statement: Any, dialect: Any) -> _Prepared:
-    prepared = _prepared.get(id(statement))
-    if prepared is not None:
-        return prepared
+    cached = _prepared.get(id(statement))
+    if cached is not None and cached[0] is statement:
+        return cached[1]
     compiled = statement.compile(dialect=dialect)
     # Column defaults computed in Python at execution (an `onupdate=utcnow` left to SQLAlchemy) would be
     # missing here: a script's statements set every such column themselves.
@@ -138,7 +140,7 @@ def _prepare(statement: Any, dialect: Any) -> _Prepared:
     keys = tuple(str(column.key) for column in columns)
     prepared = _Prepared(str(compiled), compiled, order, tuple(processors.get(name) for name in order), keys,
                          results)
-    _prepared[id(statement)] = prepared
+    _prepared[id(statement)] = (statement, prepared)
     return prepared
 
 
