@@ -5,7 +5,9 @@ message, reads the reply's deltas until the run ends, and sends the next one. It
 would notice: every event `seq` follows the previous one (no lost event), every delta's `offset` is the
 length received so far, and the streamed text equals the completed message. While measuring it records,
 per delta frame, when it arrived (time.time(), the same clock the server uses) beside the frame's `ts`
-(publish time) and `produced_at` (when the model produced the frame's oldest token).
+(publish time) and `produced_at` (when the model produced the frame's oldest token); and for every reply of
+the load, the first ones included, the time from sending its message (the first attempt, when a busy chat
+refused it) to its first delta.
 
 The parent drives it over a pipe: the child says `streaming` once every chat has received a delta, then
 obeys `measure` (start recording) and `stop` (cancel the active runs, wait for their end, report).
@@ -47,6 +49,7 @@ class Totals:
     text_mismatches: int = 0
     errors: list[str] = field(default_factory=list)
     records: list[tuple[float, str, str | None, str]] = field(default_factory=list)
+    first_token: list[float] = field(default_factory=list)  # seconds from sending to the reply's first delta
 
 
 class ChatStream:
@@ -64,6 +67,7 @@ class ChatStream:
         self.send_id = 0
         self.run_id: str | None = None
         self.text = ""
+        self.asked_at: float | None = None  # when the message waiting for its first delta was first sent
         self.streaming = asyncio.Event()
         self.stopping = False
         self.done = False
@@ -81,6 +85,8 @@ class ChatStream:
         self.sent += 1
         self.run_id = None
         self.text = ""
+        if self.asked_at is None:
+            self.asked_at = time.time()
         self.send_id = await self._send_op("chat.send", session_id=self.chat_id, content=self.prompt,
                                            client_msg_id=f"{LOAD_ID}-{self.sent}")
 
@@ -143,6 +149,9 @@ class ChatStream:
                     totals.chars += len(data["text"])
                     if self.state.measuring:
                         totals.records.append((now, frame["ts"], data.get("produced_at"), data["text"]))
+                    if self.asked_at is not None:  # every reply's, the first ones' (all starting at once) too
+                        totals.first_token.append(now - self.asked_at)
+                        self.asked_at = None
                     self.streaming.set()
                 elif name in ENDINGS and data.get("run_id") == self.run_id:
                     if name == "message.completed":
@@ -249,6 +258,7 @@ def report(totals: Totals, state: LoadState, measured: dict[str, int], cpu: floa
         "produced_to_recv": produced_to_recv,
         "produced_to_publish": produced_to_publish,
         "publish_to_recv": publish_to_recv,
+        "first_token": totals.first_token,
         "measured": measured,
         "runs_completed": totals.runs_completed,
         "runs_cancelled": totals.runs_cancelled,

@@ -47,6 +47,8 @@ class Config:
     tokens_per_s: float = 50.0
     agent_processes: int = 0  # 0: the server's default (one per core)
     loop_runs: tuple[int, ...] = (0, 16, 64)
+    many_runs: int = 256  # issue 11: one more loop-health row on a machine with at least many_runs_cores cores
+    many_runs_cores: int = 8
     loop_seconds: float = 10.0
     probe_interval_s: float = 0.01
     prompt: str = "list the requirements"
