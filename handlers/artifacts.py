@@ -143,7 +143,8 @@ class ArtifactView(ArtifactsBase):
     @endpoint("Rename an artifact or replace its content", body=ArtifactUpdate, response=ArtifactOut,
               errors=(403, 404, 409, 422), raw_over=RAW_BODY_BYTES, description=TYPES_NOTE + " Editor or above.")
     async def patch(self, body: ArtifactUpdate | RawBody) -> web.StreamResponse:
-        if isinstance(body, ArtifactUpdate) and body.content is None:  # a rename: the content is not read
+        content_text: str | list[str]
+        if isinstance(body, ArtifactUpdate) and body.content is None:  # a rename: the content is not decoded
             artifact, content_text = await self.artifacts.rename(self.principal, self.ident(), body.name)
         else:  # a worker checks the new content against the stored one (neither is decoded here)
             raw = body if isinstance(body, RawBody) else RawBody(await self.request.read())

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from storage.models import Artifact, DocumentVersion, Requirement
+
+if TYPE_CHECKING:
+    from agent.spool import Spool
 
 REQUIREMENT_FIELDS = ("uid", "title", "statement", "modality", "priority", "section", "fingerprint")
 ROWS_PER_SLICE = 1000  # requirement dicts built between two turns of the loop (~1 ms)
@@ -89,6 +92,15 @@ async def test_case_artifacts(session: AsyncSession, project_id: str) -> list[tu
         .order_by(Artifact.created_at, Artifact.id)
     )
     return [(artifact_id, int(size)) for artifact_id, size in rows if size is not None]
+
+
+async def spool_test_cases(session: AsyncSession, project_id: str, spool: Spool, paths: list[str]) -> None:
+    """Write the content JSON text of each test_cases artifact of the project (oldest first, as
+    test_case_artifacts) to a spool file of its own for a worker, appending each path to `paths` as it is
+    made (so the caller discards them all, also when this fails half way)."""
+    for artifact_id, _size in await test_case_artifacts(session, project_id):
+        paths.append(spool.path("cases"))
+        await spool.write(paths[-1], await content_pieces(session, artifact_id))
 
 
 async def test_run_artifacts(session: AsyncSession, project_id: str, version_id: str) -> list[str]:

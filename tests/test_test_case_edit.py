@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
+from chatsvc import keys
 from storage import test_cases, users
 from storage.db import Database
 from storage.migrate import alembic_config, run_migrations_blocking
@@ -184,6 +185,8 @@ async def test_a_whole_5000_case_suite_replaced_by_patch_records_each_case(clien
     url = f"/artifacts/{suite['id']}"
     replaced = [c for c in cases if c["id"] != "TC-0"]  # one deleted, one edited, one added: 5000 again
     replaced[41] = {**replaced[41], "title": "Retitled", "priority": "low"}
+    for i in range(42, 642):  # 600 more edits: the revision rows take more than one statement (500 each)
+        replaced[i] = {**replaced[i], "title": f"Bulk {i}"}
     replaced.append(case("TC-NEW", "Added by the PATCH"))
 
     assert_error(await teammate.patch(url, {"content": {"test_cases": replaced}}), 403, "forbidden")
@@ -207,6 +210,13 @@ async def test_a_whole_5000_case_suite_replaced_by_patch_records_each_case(clien
     assert edit["changes"] == {"priority": {"from": "high", "to": "low"}, "title": {"from": "Case 42",
                                                                                   "to": "Retitled"}}
     assert (await history(teammate, suite["id"], "TC-NEW"))["items"][0]["action"] == "created"
+    async with client.app[keys.DB].read() as s:  # one row per case changed: 601 edited, 1 created, 1 deleted
+        rows = (await s.execute(select(TestCaseRevision.action, func.count()).where(
+            TestCaseRevision.artifact_id == suite["id"]).group_by(TestCaseRevision.action))).all()
+    assert dict(rows) == {"edited": 601, "created": 1, "deleted": 1}
+    last_bulk = (await history(teammate, suite["id"], "TC-642"))["items"]
+    assert [(i["revision"], i["action"], i["snapshot"]["title"] if i["snapshot"] else None) for i in last_bulk][0] \
+        == (2, "edited", "Bulk 641")
     assert (await history(teammate, suite["id"], "TC-7"))["total"] == 1  # untouched: no row of its own
     assert (await artifact(owner, suite["id"]))["content"] == r.body["content"]
     await ws.close()

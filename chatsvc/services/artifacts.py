@@ -183,14 +183,15 @@ class ArtifactService:
         finally:
             await pool.spool.discard(source, out)
 
-    async def replace(self, principal: Principal, artifact_id: str, body: RawBody) -> tuple[ArtifactOut, str]:
+    async def replace(self, principal: Principal, artifact_id: str,
+                      body: RawBody) -> tuple[ArtifactOut, str | list[str]]:
         """A PATCH (editor): replace the content, and the name when the body gives one; a body without content
         renames (see rename). A worker decodes the body, checks its content for the artifact's type, compares
         it with the stored content and, for test cases, makes each case's revision (created, edited or
         deleted): neither content is decoded here, whatever their size. The result is stored only if the
         artifact is still at the version that was read (else it is read and done again), with the revisions
         in the same transaction. An unchanged artifact keeps its version and publishes nothing. Returns the
-        artifact (content None) and its content's JSON text."""
+        artifact (content None) and its content's JSON text (or the pieces it was read in)."""
         pool = self.agents
         assert pool is not None, "ArtifactService needs the agent pool to replace contents"
         source = pool.spool.path("artifact-update")
@@ -204,6 +205,8 @@ class ArtifactService:
                     pieces = await agentdata.content_pieces(s, artifact_id)
                 made, text, rows = await self._replacement(source, head.type, pieces, revisions)
                 if not made.get("changed"):  # no content, or the same: a rename at most
+                    if made["name"] is None or made["name"] == head.name:
+                        return without_content(head), pieces  # nothing to write: the content as just read
                     return await self.rename(principal, artifact_id, made["name"])
                 name, now = made["name"], utcnow()
                 async with self.db.write() as s:  # a write session reads the database, never the cache
@@ -242,9 +245,11 @@ class ArtifactService:
             self.bus.publish([project_topic(out.project_id)], *resource_event(
                 "artifact", "updated", id=out.id, version=out.version, actor=principal.user_id))
 
-    async def rename(self, principal: Principal, artifact_id: str, name: str | None) -> tuple[ArtifactOut, str]:
+    async def rename(self, principal: Principal, artifact_id: str,
+                     name: str | None) -> tuple[ArtifactOut, list[str]]:
         """A PATCH without content (editor): rename (a new version) unless the name is the same. The content is
-        neither decoded nor written: the answer is the artifact (content None) and the content's JSON text."""
+        neither decoded nor written, nor joined into one string: the answer is the artifact (content None) and
+        the pieces of the content's JSON text as read (chatsvc.views.artifact_response streams them)."""
         async with self.db.write() as s:
             head = await authz.require_artifact_head(s, principal, artifact_id, need="editor")
             out = without_content(head)
@@ -252,10 +257,11 @@ class ArtifactService:
                 now = utcnow()
                 version = await artifacts.rename(s, artifact_id, name, now)
                 out = without_content(head, name=name, version=version, updated_at=now)
-            text = "".join(await agentdata.content_pieces(s, artifact_id))
+            pieces = await agentdata.content_pieces(s, artifact_id)
         if out.version != head.version:  # small: the event carries the content, as any update's does
-            self._publish_updated(principal, out, json.loads(text) if len(text) <= EMBED_LIMIT else None)
-        return out, text
+            small = sum(map(len, pieces)) <= EMBED_LIMIT
+            self._publish_updated(principal, out, json.loads("".join(pieces) or "null") if small else None)
+        return out, pieces
 
     async def delete(self, principal: Principal, artifact_id: str) -> None:
         async with self.db.write() as s:

@@ -189,10 +189,7 @@ class DocumentService:
             made = await pool.job("document_diff", args)
             if made["changed"]:
                 async with self.db.read() as s:
-                    stored = await agentdata.test_case_artifacts(s, project_id)
-                    for artifact_id, _size in stored:
-                        contents.append(pool.spool.path("cases"))
-                        await pool.spool.write(contents[-1], await agentdata.content_pieces(s, artifact_id))
+                    await agentdata.spool_test_cases(s, project_id, pool.spool, contents)
                 if contents:
                     await pool.job("document_diff", args)
             return await pool.spool.read(paths["out"])

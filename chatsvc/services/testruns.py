@@ -41,9 +41,7 @@ class TestRunService:
         contents: list[str] = []
         try:
             async with self.db.read() as s:
-                for artifact_id, _size in await agentdata.test_case_artifacts(s, project_id):
-                    contents.append(pool.spool.path("cases"))
-                    await pool.spool.write(contents[-1], await agentdata.content_pieces(s, artifact_id))
+                await agentdata.spool_test_cases(s, project_id, pool.spool, contents)
             name = name or "JUnit run"
             made, content_text = await self.artifacts.in_worker(
                 "junit", {"contents": contents, "name": name, "shown": SHOWN_UNMATCHED}, "report", [text])
